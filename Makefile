@@ -1,0 +1,33 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both create the
+# virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROTOS := $(wildcard proto/openspanner/v1/*.proto)
+
+.PHONY: run test proto lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/openspanner serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Regenerates openspanner/v1 (never edit it by hand); tests/test_proto_stubs.py
+# fails when the committed files differ from this output.
+proto: $(STAMP)
+	$(BIN)/python proto/generate.py .
+
+lint: $(STAMP)
+	$(BIN)/ruff check openspanner tests
+	$(BIN)/mypy openspanner
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,1 @@
+"""Open Spanner: a usage-metering server."""

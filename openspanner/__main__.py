@@ -1,0 +1,5 @@
+import sys
+
+from openspanner.cli import main
+
+sys.exit(main())

@@ -1,0 +1,202 @@
+"""API keys and the interceptor that checks them on every call.
+
+A key looks like `osk_<id>_<secret>`. The id finds the record; only the
+SHA-256 of the secret is stored, and it is compared in constant time. Keys
+carry one scope: ingest (record usage), read (meters and queries) or admin
+(everything). Health checks and reflection need no key, so that load
+balancers and grpcurl can use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import grpc
+
+from openspanner.errors import (
+    InvalidArgument,
+    NotFound,
+    OpenSpannerError,
+    PermissionDenied,
+    Unauthenticated,
+    grpc_status,
+)
+from openspanner.logging import get_logger
+from openspanner.refresh import RefreshingTable
+from openspanner.storage.api_keys import ApiKeyRecord, ApiKeyStore
+from openspanner.storage.client import Storage
+
+log = get_logger(__name__)
+
+KEY_PREFIX = "osk"
+
+
+class Scope(StrEnum):
+    INGEST = "ingest"
+    READ = "read"
+    ADMIN = "admin"
+
+
+# The scope each method needs. Methods of our services not listed need admin,
+# so a new RPC is closed until someone decides otherwise.
+METHOD_SCOPES: dict[str, Scope] = {
+    "/openspanner.v1.MeterService/GetMeter": Scope.READ,
+    "/openspanner.v1.MeterService/ListMeters": Scope.READ,
+    "/openspanner.v1.UsageService/RecordUsage": Scope.INGEST,
+    "/openspanner.v1.UsageService/RecordUsages": Scope.INGEST,
+}
+PUBLIC_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+)
+
+
+def required_scope(method: str) -> Scope | None:
+    """The scope a method needs, or None for public methods."""
+    if method.startswith(PUBLIC_SERVICES):
+        return None
+    return METHOD_SCOPES.get(method, Scope.ADMIN)
+
+
+def allows(granted: Scope, needed: Scope) -> bool:
+    return granted is Scope.ADMIN or granted is needed
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeys:
+    """Creates, lists, revokes and verifies keys; verification reads memory only."""
+
+    def __init__(self, storage: Storage, admin_key: str | None, refresh_seconds: float) -> None:
+        self._storage = storage
+        self._store = ApiKeyStore(storage.client)
+        self._admin_key = admin_key
+        self._table = RefreshingTable("api_keys", self._load, refresh_seconds)
+
+    async def _load(self) -> dict[str, ApiKeyRecord]:
+        return {r.id: r for r in await self._storage.run(self._store.load_all)}
+
+    async def start(self) -> None:
+        await self._table.start()
+
+    def stop(self) -> None:
+        self._table.stop()
+
+    async def create(self, scope: Scope, name: str) -> tuple[ApiKeyRecord, str]:
+        """A new key and its secret token; the token is not stored and cannot be shown again."""
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        record = ApiKeyRecord(
+            id=key_id,
+            name=name,
+            scope=scope.value,
+            secret_sha256=_sha256(secret),
+            create_time=datetime.now(UTC),
+        )
+        await self._storage.run(self._store.save, record)
+        self._table.items[key_id] = record
+        log.info("api key created", key_id=key_id, scope=scope.value)
+        return record, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+    async def list(self, include_revoked: bool) -> list[ApiKeyRecord]:
+        await self._table.reload()
+        records = sorted(self._table.items.values(), key=lambda r: (r.create_time, r.id))
+        return [r for r in records if include_revoked or r.revoke_time is None]
+
+    async def revoke(self, key_id: str) -> ApiKeyRecord:
+        record = await self._table.lookup(key_id)
+        if record is None:
+            raise NotFound(f"api key {key_id!r} does not exist", field="id")
+        if record.revoke_time is None:
+            record = replace(record, revoke_time=datetime.now(UTC))
+            await self._storage.run(self._store.save, record)
+            self._table.items[key_id] = record
+            log.info("api key revoked", key_id=key_id)
+        return record
+
+    async def authenticate(self, authorization: str | None) -> Scope:
+        """The scope of the bearer token in an `authorization` header value."""
+        if not authorization:
+            raise Unauthenticated("missing 'authorization: Bearer <api key>' metadata")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("authorization metadata must be 'Bearer <api key>'")
+        if self._admin_key and hmac.compare_digest(_sha256(token), _sha256(self._admin_key)):
+            return Scope.ADMIN
+        prefix, _, rest = token.partition("_")
+        key_id, _, secret = rest.partition("_")
+        record = await self._table.lookup(key_id) if prefix == KEY_PREFIX and key_id else None
+        if record is None or not hmac.compare_digest(record.secret_sha256, _sha256(secret)):
+            raise Unauthenticated("unknown api key")
+        if record.revoke_time is not None:
+            raise Unauthenticated("api key has been revoked")
+        return Scope(record.scope)
+
+
+def parse_scope(value: str, field: str = "scope") -> Scope:
+    try:
+        return Scope(value.lower())
+    except ValueError:
+        raise InvalidArgument(
+            f"must be one of {', '.join(s.value for s in Scope)}, got {value!r}", field=field
+        ) from None
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Lets a call through only with a key whose scope covers the method."""
+
+    def __init__(self, keys: ApiKeys) -> None:
+        self._keys = keys
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        needed = required_scope(details.method)
+        if handler is None or needed is None:
+            return handler
+        authorization = next(
+            (value for key, value in details.invocation_metadata or () if key == "authorization"),
+            None,
+        )
+        try:
+            granted = await self._keys.authenticate(authorization)
+            if not allows(granted, needed):
+                raise PermissionDenied(
+                    f"this api key has scope {granted.value}; {details.method} needs {needed.value}"
+                )
+        except OpenSpannerError as error:
+            return _refusing_handler(handler, error)
+        return handler
+
+
+def _refusing_handler(handler: grpc.RpcMethodHandler, error: OpenSpannerError) -> Any:
+    """A handler of the same kind as `handler` that only aborts with `error`."""
+
+    async def refuse(request: object, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc_status(error), str(error))
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse, **kwargs)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
+    return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)

@@ -1,0 +1,116 @@
+"""The meter catalog: meter CRUD plus the in-memory copy the ingest path reads.
+
+Meters live in ClickHouse so that every server sees the same ones; each
+server reads them from a RefreshingTable (see refresh.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from openspanner.domain.meters import UPDATABLE_FIELDS, Meter, apply_update, validate_meter
+from openspanner.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from openspanner.logging import get_logger
+from openspanner.refresh import RefreshingTable
+from openspanner.storage.client import Storage
+from openspanner.storage.events import EventStore
+from openspanner.storage.meters import MeterStore
+
+log = get_logger(__name__)
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+class MeterCatalog:
+    def __init__(self, storage: Storage, refresh_seconds: float) -> None:
+        self._storage = storage
+        self._store = MeterStore(storage.client)
+        self._events = EventStore(storage.client)
+        self._table = RefreshingTable("meters", self._load, refresh_seconds)
+        # Serializes changes made through this server (create-if-absent,
+        # read-modify-write updates).
+        self._change_lock = asyncio.Lock()
+
+    @property
+    def _meters(self) -> dict[str, Meter]:
+        return self._table.items
+
+    async def start(self) -> None:
+        await self._table.start()
+
+    def stop(self) -> None:
+        self._table.stop()
+
+    async def _load(self) -> dict[str, Meter]:
+        meters = await self._storage.run(self._store.load_all)
+        return {m.name: m for m in meters}
+
+    async def reload(self) -> None:
+        await self._table.reload()
+
+    async def lookup(self, name: str) -> Meter | None:
+        """The meter, from memory; a miss re-reads storage (rate limited)."""
+        return await self._table.lookup(name)
+
+    async def get(self, name: str) -> Meter:
+        meter = await self.lookup(name)
+        if meter is None:
+            raise NotFound(f"meter {name!r} does not exist", field="name")
+        return meter
+
+    def page(self, page_size: int, page_token: str) -> tuple[list[Meter], str]:
+        """Meters after `page_token` (the last name of the previous page), by name."""
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise InvalidArgument(f"must be between 0 and {MAX_PAGE_SIZE}", field="page_size")
+        size = page_size or DEFAULT_PAGE_SIZE
+        names = sorted(name for name in self._meters if name > page_token)
+        selected = names[:size]
+        next_token = selected[-1] if len(names) > size else ""
+        return [self._meters[name] for name in selected], next_token
+
+    async def create(self, meter: Meter) -> Meter:
+        meter = validate_meter(meter)
+        async with self._change_lock:
+            await self.reload()
+            if meter.name in self._meters:
+                raise AlreadyExists(f"meter {meter.name!r} already exists", field="name")
+            now = datetime.now(UTC)
+            meter = replace(meter, create_time=now, update_time=now)
+            await self._storage.run(self._store.save, meter)
+            self._meters[meter.name] = meter
+        log.info("meter created", meter=meter.name, aggregation=meter.aggregation.value)
+        return meter
+
+    async def update(self, requested: Meter, fields: tuple[str, ...]) -> Meter:
+        async with self._change_lock:
+            current = await self.get(requested.name)
+            updated = apply_update(current, requested, fields or UPDATABLE_FIELDS)
+            updated = replace(updated, update_time=datetime.now(UTC))
+            await self._storage.run(self._store.save, updated)
+            if updated.event_retention_days != current.event_retention_days:
+                await self._storage.run(
+                    self._events.set_retention, updated.name, updated.event_retention_days
+                )
+            self._meters[updated.name] = updated
+        log.info("meter updated", meter=updated.name, fields=list(fields) or "all")
+        return updated
+
+    async def delete(self, name: str, force: bool) -> int:
+        """Delete a meter; with force also its events. Returns events deleted."""
+        async with self._change_lock:
+            await self.get(name)
+            events = await self._storage.run(self._events.count, name)
+            if events and not force:
+                raise FailedPrecondition(
+                    f"meter {name!r} has {events} stored events; set force to delete them too",
+                    field="force",
+                )
+            if events:
+                await self._storage.run(self._events.delete_meter_events, name)
+            await self._storage.run(self._store.delete, name)
+            self._meters.pop(name, None)
+        log.info("meter deleted", meter=name, deleted_events=events)
+        return events

@@ -1,0 +1,88 @@
+"""The one settings object.
+
+Every knob comes from an `OPENSPANNER_*` environment variable, a CLI flag
+(which wins), or the default below; the defaults run out of the box with the
+embedded ClickHouse engine under ./data. Settings are validated once, at
+start-up, and every problem is reported together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from openspanner.errors import ConfigError
+
+LogFormat = Literal["auto", "console", "json"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENSPANNER_", frozen=True, extra="forbid")
+
+    grpc_host: str = "[::]"
+    grpc_port: int = Field(50051, ge=0, le=65535)
+    # The embedded engine keeps its files here, under clickhouse/.
+    data_dir: Path = Path("./data")
+    # http(s)://user:password@host:8123/database selects a ClickHouse server;
+    # unset means the embedded engine in data_dir.
+    clickhouse_url: str | None = None
+    # Database used with the embedded engine, or with a URL that names none.
+    clickhouse_database: str = "openspanner"
+    # Bootstrap admin key, accepted in addition to stored keys.
+    admin_api_key: SecretStr | None = None
+
+    log_format: LogFormat = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # How often each server re-reads meters and API keys written by others.
+    cache_refresh_seconds: float = Field(5.0, gt=0, le=3600)
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    max_bulk_events: int = Field(50_000, ge=1, le=1_000_000)
+    # How long a repeated bulk call with the same idempotency key is answered
+    # from the stored first answer.
+    bulk_key_retention_days: int = Field(30, ge=1, le=3650)
+    # Worker threads for storage calls (the client library is blocking).
+    storage_threads: int = Field(4, ge=1, le=64)
+    # On SIGTERM, in-flight calls get this long to finish.
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must start with http:// or https:// (unset it for the embedded engine)")
+        return value
+
+    @field_validator("clickhouse_database")
+    @classmethod
+    def _database_is_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum():
+            raise ValueError("must contain only letters, digits and _")
+        return value
+
+    @property
+    def uses_embedded_engine(self) -> bool:
+        return self.clickhouse_url is None
+
+    @property
+    def embedded_path(self) -> Path:
+        return self.data_dir / "clickhouse"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment with CLI overrides (None = not given)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

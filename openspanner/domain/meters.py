@@ -1,0 +1,189 @@
+"""Meters: the model and the rules for creating and changing one.
+
+Pure code, no I/O: services decode requests into these types, storage saves
+them. Error messages name the field and the rule, because they go to clients
+verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from openspanner.errors import FailedPrecondition, InvalidArgument
+
+METER_NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+DIMENSION_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
+MAX_NAME_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 1024
+MAX_UNIT_LENGTH = 64
+MAX_DIMENSIONS = 64
+DEFAULT_RETENTION_DAYS = 90
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
+BUILT_IN_DIMENSIONS = frozenset({"subject"})
+UPDATABLE_FIELDS = ("description", "unit", "event_retention_days", "dimensions")
+
+
+class Aggregation(StrEnum):
+    SUM = "sum"
+    COUNT = "count"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    FIRST = "first"
+    LAST = "last"
+    RATE = "rate"
+
+
+class DimensionType(StrEnum):
+    STRING = "string"
+    BOOLEAN = "boolean"
+    NUMBER = "number"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    type: DimensionType
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Meter:
+    name: str
+    aggregation: Aggregation
+    description: str = ""
+    unit: str = ""
+    event_retention_days: int = DEFAULT_RETENTION_DAYS
+    dimensions: tuple[Dimension, ...] = ()
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    dimensions_by_name: Mapping[str, Dimension] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        by_name = MappingProxyType({d.name: d for d in self.dimensions})
+        object.__setattr__(self, "dimensions_by_name", by_name)
+
+    @property
+    def required_dimensions(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.dimensions if d.required)
+
+
+def validate_meter(meter: Meter) -> Meter:
+    """Check every creation rule; return the meter with defaults filled in."""
+    _check_meter_name(meter.name)
+    _check_text("description", meter.description, MAX_DESCRIPTION_LENGTH)
+    _check_text("unit", meter.unit, MAX_UNIT_LENGTH)
+    retention = meter.event_retention_days or DEFAULT_RETENTION_DAYS
+    if not MIN_RETENTION_DAYS <= retention <= MAX_RETENTION_DAYS:
+        raise InvalidArgument(
+            f"must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS} days, got {retention}",
+            field="event_retention_days",
+        )
+    _check_dimensions(meter.dimensions)
+    return replace(meter, event_retention_days=retention)
+
+
+def apply_update(current: Meter, requested: Meter, fields: tuple[str, ...]) -> Meter:
+    """The meter after an update of `fields`, or the rule it would break.
+
+    Only changes that keep already-stored events meaningful are allowed:
+    description, unit, retention, and new optional dimensions.
+    """
+    unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
+    if unknown:
+        raise InvalidArgument(
+            f"cannot update {', '.join(unknown)}; updatable fields are {', '.join(UPDATABLE_FIELDS)}"
+            " (name and aggregation are fixed once events reference the meter)",
+            field="update_mask",
+        )
+    if requested.aggregation is not None and requested.aggregation != current.aggregation:
+        # A full replacement may repeat the aggregation (or omit it); it may not change it.
+        raise FailedPrecondition(
+            f"cannot change from {current.aggregation} to {requested.aggregation}: totals already"
+            " reported would change meaning; create a new meter instead",
+            field="aggregation",
+        )
+    updated = current
+    for name in fields:
+        updated = replace(updated, **{name: getattr(requested, name)})
+    if "dimensions" in fields:
+        _check_dimension_change(current.dimensions, requested.dimensions)
+    return validate_meter(updated)
+
+
+def _check_meter_name(name: str) -> None:
+    if not name:
+        raise InvalidArgument("is required", field="name")
+    if len(name) > MAX_NAME_LENGTH or not METER_NAME_RE.fullmatch(name):
+        raise InvalidArgument(
+            f"{name!r} must be lowercase letters, digits and _, start with a letter,"
+            f" at most {MAX_NAME_LENGTH} characters",
+            field="name",
+        )
+
+
+def _check_text(field_name: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise InvalidArgument(f"must be at most {limit} characters", field=field_name)
+
+
+def _check_dimensions(dimensions: tuple[Dimension, ...]) -> None:
+    if len(dimensions) > MAX_DIMENSIONS:
+        raise InvalidArgument(f"at most {MAX_DIMENSIONS} are allowed", field="dimensions")
+    seen: set[str] = set()
+    for index, dimension in enumerate(dimensions):
+        where = f"dimensions[{index}].name"
+        if not dimension.name:
+            raise InvalidArgument("is required", field=where)
+        if len(dimension.name) > MAX_NAME_LENGTH or not DIMENSION_NAME_RE.fullmatch(dimension.name):
+            raise InvalidArgument(
+                f"{dimension.name!r} must be letters, digits, _, - and . only,"
+                f" at most {MAX_NAME_LENGTH} characters",
+                field=where,
+            )
+        if dimension.name in BUILT_IN_DIMENSIONS:
+            raise InvalidArgument(
+                f"{dimension.name!r} is built in and must not be declared", field=where
+            )
+        if dimension.name in seen:
+            raise InvalidArgument(f"{dimension.name!r} is declared twice", field=where)
+        seen.add(dimension.name)
+
+
+def _check_dimension_change(old: tuple[Dimension, ...], new: tuple[Dimension, ...]) -> None:
+    new_by_name = {d.name: d for d in new}
+    for dimension in old:
+        replacement = new_by_name.get(dimension.name)
+        if replacement is None:
+            raise FailedPrecondition(
+                f"{dimension.name!r} cannot be removed: stored events and existing clients use it",
+                field="dimensions",
+            )
+        if replacement.type != dimension.type:
+            raise FailedPrecondition(
+                f"type of {dimension.name!r} cannot change from {dimension.type} to"
+                f" {replacement.type}: stored values were checked against the old type",
+                field="dimensions",
+            )
+        if replacement.required and not dimension.required:
+            raise FailedPrecondition(
+                f"{dimension.name!r} cannot become required: events from existing clients"
+                " without it would start failing",
+                field="dimensions",
+            )
+    old_names = {d.name for d in old}
+    for dimension in new:
+        if dimension.name not in old_names and dimension.required:
+            raise FailedPrecondition(
+                f"new dimension {dimension.name!r} must be optional (required: false):"
+                " existing clients do not send it",
+                field="dimensions",
+            )

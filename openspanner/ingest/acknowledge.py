@@ -1,0 +1,42 @@
+"""Stage 5, acknowledge: per-event results -> the protobuf answer.
+
+Results are built only from what the writer returned, i.e. after the batch
+is committed, so an ACCEPTED answer always means "stored".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from openspanner.errors import OpenSpannerError, status_name
+from openspanner.v1 import usage_pb2
+
+
+@dataclass(slots=True)
+class EventResult:
+    index: int
+    idempotency_key: str
+    # ACCEPTED, DUPLICATE or REJECTED (usage_pb2.Outcome values).
+    outcome: int
+    error: OpenSpannerError | None = None
+
+
+def rejection(error: OpenSpannerError) -> usage_pb2.Rejection:
+    return usage_pb2.Rejection(code=status_name(error), field=error.field, message=error.message)
+
+
+def bulk_response(results: Sequence[EventResult]) -> usage_pb2.RecordUsagesResponse:
+    response = usage_pb2.RecordUsagesResponse()
+    counts = {usage_pb2.ACCEPTED: 0, usage_pb2.DUPLICATE: 0, usage_pb2.REJECTED: 0}
+    for result in results:
+        counts[result.outcome] += 1
+        item = response.results.add(
+            index=result.index, idempotency_key=result.idempotency_key, outcome=result.outcome
+        )
+        if result.error is not None:
+            item.rejection.CopyFrom(rejection(result.error))
+    response.accepted = counts[usage_pb2.ACCEPTED]
+    response.duplicates = counts[usage_pb2.DUPLICATE]
+    response.rejected = counts[usage_pb2.REJECTED]
+    return response

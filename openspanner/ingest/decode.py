@@ -1,0 +1,62 @@
+"""Stage 1, decode: protobuf UsageEvent -> plain Python event.
+
+Reading the protobuf once, field by field, keeps the later stages free of
+protobuf types and avoids converting the metadata Struct through dicts twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openspanner.v1 import usage_pb2
+
+
+class UnsupportedValue:
+    """A metadata value of a kind no dimension accepts (object or list)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+MetadataValue = str | bool | float | None | UnsupportedValue
+
+
+@dataclass(slots=True)
+class DecodedEvent:
+    idempotency_key: str
+    subject: str
+    meter: str
+    quantity: float
+    # Microseconds since the epoch, or None when the client sent no timestamp.
+    timestamp_us: int | None
+    metadata: dict[str, MetadataValue]
+
+
+def decode_event(message: usage_pb2.UsageEvent) -> DecodedEvent:
+    timestamp_us = None
+    if message.HasField("timestamp"):
+        ts = message.timestamp
+        timestamp_us = ts.seconds * 1_000_000 + ts.nanos // 1000
+    return DecodedEvent(
+        idempotency_key=message.idempotency_key,
+        subject=message.subject,
+        meter=message.meter,
+        quantity=message.quantity,
+        timestamp_us=timestamp_us,
+        metadata={key: _decode_value(value) for key, value in message.metadata.fields.items()},
+    )
+
+
+def _decode_value(value: object) -> MetadataValue:
+    kind = value.WhichOneof("kind")  # type: ignore[attr-defined]
+    if kind == "string_value":
+        return value.string_value  # type: ignore[attr-defined, no-any-return]
+    if kind == "bool_value":
+        return value.bool_value  # type: ignore[attr-defined, no-any-return]
+    if kind == "number_value":
+        return value.number_value  # type: ignore[attr-defined, no-any-return]
+    if kind == "null_value" or kind is None:
+        return None
+    return UnsupportedValue("an object" if kind == "struct_value" else "a list")

@@ -1,0 +1,127 @@
+"""The ingest pipeline, assembled in one place: decode -> validate -> write -> acknowledge.
+
+Every way in (RecordUsage, RecordUsages, and the streams) goes through
+`IngestPipeline.ingest`, so the rules and the exactly-once write are shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+
+from openspanner.catalog import MeterCatalog
+from openspanner.errors import InvalidArgument, OpenSpannerError
+from openspanner.ingest.acknowledge import EventResult, bulk_response
+from openspanner.ingest.decode import decode_event
+from openspanner.ingest.validate import MAX_KEY_LENGTH, validate_event
+from openspanner.ingest.write import EventWriter, WriteOutcome
+from openspanner.logging import get_logger
+from openspanner.storage.bulk_requests import BulkRequestStore
+from openspanner.storage.client import Storage
+from openspanner.storage.events import EventRow, EventStore
+from openspanner.v1 import usage_pb2
+
+log = get_logger(__name__)
+
+_OUTCOME = {WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED, WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE}
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        storage: Storage,
+        catalog: MeterCatalog,
+        max_bulk_events: int,
+        bulk_key_retention_days: int,
+    ) -> None:
+        self._storage = storage
+        self._catalog = catalog
+        self._writer = EventWriter(EventStore(storage.client))
+        self._bulk_answers = BulkRequestStore(storage.client, bulk_key_retention_days)
+        self._max_bulk_events = max_bulk_events
+        self._bulk_locks: dict[str, asyncio.Lock] = {}
+
+    async def ingest(
+        self, messages: Sequence[usage_pb2.UsageEvent], batch_id: str
+    ) -> list[EventResult]:
+        """One result per message, in order; returns after accepted events are committed."""
+        now_us = time.time_ns() // 1000
+        results: list[EventResult | None] = [None] * len(messages)
+        rows: list[EventRow] = []
+        row_positions: list[int] = []
+        for index, message in enumerate(messages):
+            event = decode_event(message)
+            try:
+                meter = await self._catalog.lookup(event.meter) if event.meter else None
+                rows.append(validate_event(event, meter, now_us))
+                row_positions.append(index)
+            except OpenSpannerError as error:
+                results[index] = EventResult(
+                    index, event.idempotency_key, usage_pb2.REJECTED, error
+                )
+        outcomes = await self._storage.run(self._writer.write, rows, batch_id)
+        for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
+            results[position] = EventResult(position, row.idempotency_key, _OUTCOME[outcome])
+        rejected = len(messages) - len(rows)
+        if rejected:
+            log.info("events rejected", batch_id=batch_id, rejected=rejected, events=len(messages))
+        return [r for r in results if r is not None]
+
+    async def record_one(self, message: usage_pb2.UsageEvent) -> usage_pb2.RecordUsageResponse:
+        """A single event: a refused event raises its error instead of a result."""
+        (result,) = await self.ingest([message], batch_id=_new_batch_id())
+        if result.error is not None:
+            raise result.error
+        return usage_pb2.RecordUsageResponse(
+            idempotency_key=result.idempotency_key, outcome=result.outcome
+        )
+
+    async def record_bulk(
+        self, request: usage_pb2.RecordUsagesRequest
+    ) -> usage_pb2.RecordUsagesResponse:
+        """Many events; a keyed call repeated later returns the first answer unchanged."""
+        if len(request.events) > self._max_bulk_events:
+            raise InvalidArgument(
+                f"at most {self._max_bulk_events} per call, got {len(request.events)}",
+                field="events",
+            )
+        key = request.idempotency_key
+        if not key:
+            return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id()))
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidArgument(
+                f"must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key"
+            )
+        lock = self._bulk_locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._record_keyed_bulk(key, request)
+        finally:
+            if not lock.locked():
+                self._bulk_locks.pop(key, None)
+
+    async def _record_keyed_bulk(
+        self, key: str, request: usage_pb2.RecordUsagesRequest
+    ) -> usage_pb2.RecordUsagesResponse:
+        digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        stored = await self._storage.run(self._bulk_answers.get, key)
+        if stored is not None:
+            if stored.request_sha256 != digest:
+                raise InvalidArgument(
+                    f"{key!r} was already used for a different batch; use a new key",
+                    field="idempotency_key",
+                )
+            log.info("bulk call repeated, first answer returned", bulk_key=key)
+            return usage_pb2.RecordUsagesResponse.FromString(stored.response)
+        response = bulk_response(await self.ingest(request.events, batch_id=key))
+        await self._storage.run(
+            self._bulk_answers.save, key, digest, response.SerializeToString()
+        )
+        return response
+
+
+def _new_batch_id() -> str:
+    return uuid.uuid4().hex[:16]

@@ -1,0 +1,127 @@
+"""Stage 2, validate: a decoded event against its meter -> a storable row.
+
+The one validator of the product: unary, bulk and streaming ingestion all
+call `validate_event`, so an event is judged the same whichever way it came.
+It raises the typed error a single-event call returns; bulk and streams turn
+that into a per-event rejection.
+"""
+
+from __future__ import annotations
+
+import math
+
+from openspanner.domain.meters import DimensionType, Meter
+from openspanner.errors import InvalidArgument, NotFound
+from openspanner.ingest.decode import DecodedEvent, MetadataValue, UnsupportedValue
+from openspanner.storage.events import EventRow
+
+MAX_KEY_LENGTH = 256
+MAX_SUBJECT_LENGTH = 256
+MAX_VALUE_BYTES = 1024
+MAX_FUTURE_US = 5 * 60 * 1_000_000
+US_PER_DAY = 86_400 * 1_000_000
+
+
+def validate_event(event: DecodedEvent, meter: Meter | None, now_us: int) -> EventRow:
+    """The row to store for `event`, or the first rule it breaks.
+
+    `meter` is the meter the event names, or None if there is none;
+    `now_us` is the receive time, used when the event has no timestamp.
+    """
+    if not event.meter:
+        raise InvalidArgument("is required", field="meter")
+    if meter is None:
+        raise NotFound(f"meter {event.meter!r} does not exist", field="meter")
+    _check_identifier("idempotency_key", event.idempotency_key, MAX_KEY_LENGTH)
+    _check_identifier("subject", event.subject, MAX_SUBJECT_LENGTH)
+    if not math.isfinite(event.quantity):
+        raise InvalidArgument(f"must be a finite number, got {event.quantity}", field="quantity")
+    timestamp_us = now_us if event.timestamp_us is None else event.timestamp_us
+    _check_timestamp(timestamp_us, meter, now_us)
+    return EventRow(
+        meter=meter.name,
+        idempotency_key=event.idempotency_key,
+        subject=event.subject,
+        timestamp_us=timestamp_us,
+        quantity=event.quantity,
+        metadata=_checked_metadata(event.metadata, meter),
+        retention_days=meter.event_retention_days,
+    )
+
+
+def _check_identifier(field_name: str, value: str, limit: int) -> None:
+    if not value:
+        raise InvalidArgument("is required", field=field_name)
+    if len(value) > limit:
+        raise InvalidArgument(
+            f"must be at most {limit} characters, got {len(value)}", field=field_name
+        )
+
+
+def _check_timestamp(timestamp_us: int, meter: Meter, now_us: int) -> None:
+    if timestamp_us > now_us + MAX_FUTURE_US:
+        raise InvalidArgument("is more than 5 minutes in the future", field="timestamp")
+    if timestamp_us < now_us - meter.event_retention_days * US_PER_DAY:
+        raise InvalidArgument(
+            f"is older than meter {meter.name!r} keeps events"
+            f" (event_retention_days: {meter.event_retention_days})",
+            field="timestamp",
+        )
+
+
+def _checked_metadata(metadata: dict[str, MetadataValue], meter: Meter) -> dict[str, str]:
+    stored: dict[str, str] = {}
+    dimensions = meter.dimensions_by_name
+    for key, value in metadata.items():
+        dimension = dimensions.get(key)
+        if dimension is None:
+            declared = ", ".join(dimensions) or "none"
+            raise InvalidArgument(
+                f"is not a dimension of meter {meter.name!r} (declared: {declared})",
+                field=f"metadata.{key}",
+            )
+        if value is None:
+            continue  # null is read as "not given"
+        text = _stored_text(value, dimension.type)
+        if text is None:
+            raise InvalidArgument(
+                f"must be a {dimension.type}, got {_kind(value)}", field=f"metadata.{key}"
+            )
+        if len(text.encode()) > MAX_VALUE_BYTES:
+            raise InvalidArgument(
+                f"must be at most {MAX_VALUE_BYTES} bytes", field=f"metadata.{key}"
+            )
+        stored[key] = text
+    for name in meter.required_dimensions:
+        if name not in stored:
+            raise InvalidArgument(
+                f"is required by meter {meter.name!r}", field=f"metadata.{name}"
+            )
+    return stored
+
+
+def _stored_text(value: MetadataValue, expected: DimensionType) -> str | None:
+    """Canonical text of a value of the expected type, or None on a type mismatch.
+
+    Values are stored as text in one Map column; the canonical form makes equal
+    values equal text (1 and 1.0 are both "1"), which filters and group-bys rely on.
+    """
+    if expected is DimensionType.STRING:
+        return value if isinstance(value, str) else None
+    if expected is DimensionType.BOOLEAN:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return None
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return None
+
+
+def _kind(value: MetadataValue) -> str:
+    if isinstance(value, UnsupportedValue):
+        return value.kind
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return f"the number {value}"
+    return "a string"

@@ -1,0 +1,72 @@
+"""Stage 4, write: store a batch of valid events exactly once.
+
+For each event the writer decides ACCEPTED or DUPLICATE, and stores only the
+accepted ones. Within one server the decision is made under a lock, so two
+calls racing with the same key cannot both be accepted. Across servers, the
+table's sorting key (meter, idempotency_key) lets ClickHouse keep one copy of
+any key that two servers both stored, and every read uses FINAL, so such a
+copy is never counted (docs/storage.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from enum import Enum
+
+from openspanner.logging import get_logger
+from openspanner.storage.events import EventRow, EventStore
+
+log = get_logger(__name__)
+
+
+class WriteOutcome(Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+class EventWriter:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+
+    def write(self, rows: Sequence[EventRow], batch_id: str) -> list[WriteOutcome]:
+        """Outcomes in the order of `rows`. Blocking: run it in the storage pool.
+
+        Returns only after the accepted rows are committed, so callers may
+        acknowledge them.
+        """
+        with self._lock:
+            outcomes = self._classify(rows)
+            accepted = [row for row, o in zip(rows, outcomes, strict=True) if o is WriteOutcome.ACCEPTED]
+            started = time.perf_counter()
+            self._store.insert(accepted, ingested_at_us=time.time_ns() // 1000)
+        log.debug(
+            "batch written",
+            batch_id=batch_id,
+            events=len(rows),
+            accepted=len(accepted),
+            duplicates=len(rows) - len(accepted),
+            insert_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return outcomes
+
+    def _classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
+        keys_by_meter: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            keys_by_meter[row.meter].append(row.idempotency_key)
+        stored = {
+            meter: self._store.stored_keys(meter, keys) for meter, keys in keys_by_meter.items()
+        }
+        seen_in_batch: set[tuple[str, str]] = set()
+        outcomes = []
+        for row in rows:
+            identity = (row.meter, row.idempotency_key)
+            if row.idempotency_key in stored[row.meter] or identity in seen_in_batch:
+                outcomes.append(WriteOutcome.DUPLICATE)
+            else:
+                seen_in_batch.add(identity)
+                outcomes.append(WriteOutcome.ACCEPTED)
+        return outcomes

@@ -1,0 +1,133 @@
+"""Build, start, drain and stop the gRPC server.
+
+Start-up: open storage, migrate the schema, load meters and keys, then serve.
+Shutdown (SIGTERM or SIGINT): health turns NOT_SERVING so load balancers stop
+sending, in-flight calls get `shutdown_grace_seconds` to finish, then storage
+is closed. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from openspanner.auth import ApiKeys, AuthInterceptor
+from openspanner.catalog import MeterCatalog
+from openspanner.config import Settings
+from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.logging import get_logger
+from openspanner.services.api_keys import ApiKeyService
+from openspanner.services.meters import MeterService
+from openspanner.services.usage import UsageService
+from openspanner.storage.client import Storage, open_client
+from openspanner.storage.schema import migrate
+from openspanner.v1 import (
+    api_key_pb2,
+    api_key_pb2_grpc,
+    meter_pb2,
+    meter_pb2_grpc,
+    usage_pb2,
+    usage_pb2_grpc,
+)
+
+log = get_logger(__name__)
+
+SERVICE_NAMES = (
+    meter_pb2.DESCRIPTOR.services_by_name["MeterService"].full_name,
+    usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
+)
+
+
+@dataclass
+class App:
+    """Everything a running server owns, so it can be stopped in order."""
+
+    settings: Settings
+    storage: Storage
+    catalog: MeterCatalog
+    keys: ApiKeys
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer  # type: ignore[name-defined]
+    port: int
+
+    async def stop(self, grace: float | None = None) -> None:
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.catalog.stop()
+        self.keys.stop()
+        self.storage.close()
+        log.info("server stopped")
+
+
+async def start(settings: Settings) -> App:
+    """Open storage, migrate, and start serving; returns once the port is bound."""
+    storage = Storage(await asyncio.to_thread(open_client, settings), settings.storage_threads)
+    try:
+        await storage.run(migrate, storage.client)
+        catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
+        admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+        keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
+        await catalog.start()
+        await keys.start()
+    except BaseException:
+        storage.close()
+        raise
+    pipeline = IngestPipeline(
+        storage, catalog, settings.max_bulk_events, settings.bulk_key_retention_days
+    )
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(keys)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+        ],
+    )
+    meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterService(catalog), server)
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(pipeline), server)
+    api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(keys), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "server started",
+        port=port,
+        storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
+        data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
+        pid=os.getpid(),
+    )
+    return App(settings, storage, catalog, keys, server, health_servicer, port)
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    app = await start(settings)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop_requested.is_set():
+            log.warning("second signal, exiting now")
+            os._exit(1)
+        log.info("shutdown requested", signal=signal.Signals(signum).name)
+        stop_requested.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await stop_requested.wait()
+    await app.stop()

@@ -1,0 +1,101 @@
+"""Usage events in ClickHouse: the writes and look-ups the ingest path needs.
+
+Queries over events (totals, breakdowns) are built elsewhere; this module only
+stores rows and answers "which of these keys are already stored?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from openspanner.storage.schema import EVENTS_TABLE
+
+COLUMNS = (
+    ("meter", "LowCardinality(String)"),
+    ("idempotency_key", "String"),
+    ("subject", "String"),
+    ("timestamp", "DateTime64(6, 'UTC')"),
+    ("quantity", "Float64"),
+    ("metadata", "Map(LowCardinality(String), String)"),
+    ("ingested_at", "DateTime64(6, 'UTC')"),
+    ("retention_days", "UInt16"),
+)
+COLUMN_NAMES = [name for name, _ in COLUMNS]
+COLUMN_TYPES = [type_name for _, type_name in COLUMNS]
+
+
+@dataclass(slots=True)
+class EventRow:
+    """One validated event, in storage form (times in microseconds since the epoch)."""
+
+    meter: str
+    idempotency_key: str
+    subject: str
+    timestamp_us: int
+    quantity: float
+    metadata: dict[str, str]
+    retention_days: int
+
+
+class EventStore:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def stored_keys(self, meter: str, keys: Sequence[str]) -> set[str]:
+        """The subset of `keys` already stored for `meter` (merged or not)."""
+        if not keys:
+            return set()
+        rows = self._client.query(
+            f"SELECT DISTINCT idempotency_key FROM {EVENTS_TABLE}"
+            " WHERE meter = {meter:String} AND idempotency_key IN {keys:Array(String)}",
+            parameters={"meter": meter, "keys": list(keys)},
+        ).result_rows
+        return {row[0] for row in rows}
+
+    def insert(self, rows: Sequence[EventRow], ingested_at_us: int) -> None:
+        """Insert in one block; returns once ClickHouse has written it."""
+        if not rows:
+            return
+        columns = [
+            [r.meter for r in rows],
+            [r.idempotency_key for r in rows],
+            [r.subject for r in rows],
+            [r.timestamp_us for r in rows],
+            [r.quantity for r in rows],
+            [r.metadata for r in rows],
+            [ingested_at_us] * len(rows),
+            [r.retention_days for r in rows],
+        ]
+        self._client.insert(
+            EVENTS_TABLE,
+            columns,
+            column_names=COLUMN_NAMES,
+            column_type_names=COLUMN_TYPES,
+            column_oriented=True,
+        )
+
+    def count(self, meter: str) -> int:
+        """Distinct stored events of a meter."""
+        result = self._client.query(
+            f"SELECT count() FROM {EVENTS_TABLE} FINAL WHERE meter = {{meter:String}}",
+            parameters={"meter": meter},
+        )
+        return int(result.result_rows[0][0])
+
+    def delete_meter_events(self, meter: str) -> None:
+        """Remove every event of a meter (the meter is being deleted with force)."""
+        self._client.command(
+            f"DELETE FROM {EVENTS_TABLE} WHERE meter = {{meter:String}}",
+            parameters={"meter": meter},
+        )
+
+    def set_retention(self, meter: str, days: int) -> None:
+        """Re-point the TTL of stored events after the meter's retention changed."""
+        self._client.command(
+            f"ALTER TABLE {EVENTS_TABLE} UPDATE retention_days = {{days:UInt16}}"
+            " WHERE meter = {meter:String}",
+            parameters={"meter": meter, "days": days},
+        )

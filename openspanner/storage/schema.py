@@ -1,0 +1,122 @@
+"""The ClickHouse schema, as versioned migrations applied at start-up.
+
+Why the tables look as they do is written down in docs/storage.md. Each
+migration is applied once, in order, and recorded in schema_migrations;
+statements are idempotent (IF NOT EXISTS) so that servers starting together
+against one ClickHouse cannot break each other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from openspanner.logging import get_logger
+
+log = get_logger(__name__)
+
+EVENTS_TABLE = "usage_events"
+METERS_TABLE = "meters"
+API_KEYS_TABLE = "api_keys"
+BULK_REQUESTS_TABLE = "bulk_requests"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "meters, usage events, api keys, bulk requests",
+        (
+            # One row per meter version; the highest version wins and
+            # `deleted` = 1 hides the meter (ReplacingMergeTree is_deleted).
+            f"""
+            CREATE TABLE IF NOT EXISTS {METERS_TABLE} (
+                name String,
+                definition String,
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = ReplacingMergeTree(version, deleted)
+            ORDER BY name
+            """,
+            # Sorting key = identity (meter, idempotency_key): however many
+            # copies of a key reach the table, from retries or from servers
+            # racing, FINAL and merges keep exactly one.
+            f"""
+            CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+                meter LowCardinality(String),
+                idempotency_key String,
+                subject String,
+                timestamp DateTime64(6, 'UTC'),
+                quantity Float64,
+                metadata Map(LowCardinality(String), String),
+                ingested_at DateTime64(6, 'UTC'),
+                retention_days UInt16
+            ) ENGINE = ReplacingMergeTree
+            PARTITION BY toYYYYMM(timestamp)
+            ORDER BY (meter, idempotency_key)
+            TTL toDateTime(timestamp) + toIntervalDay(retention_days)
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS {API_KEYS_TABLE} (
+                id String,
+                name String,
+                scope LowCardinality(String),
+                secret_sha256 String,
+                create_time DateTime64(3, 'UTC'),
+                revoke_time Nullable(DateTime64(3, 'UTC')),
+                version UInt64
+            ) ENGINE = ReplacingMergeTree(version)
+            ORDER BY id
+            """,
+            # First answer of each keyed bulk call, replayed on repeats.
+            f"""
+            CREATE TABLE IF NOT EXISTS {BULK_REQUESTS_TABLE} (
+                idempotency_key String,
+                request_sha256 String,
+                response String,
+                create_time DateTime64(3, 'UTC'),
+                expire_time DateTime('UTC')
+            ) ENGINE = ReplacingMergeTree(create_time)
+            ORDER BY idempotency_key
+            TTL expire_time
+            """,
+        ),
+    ),
+)
+
+
+def migrate(client: Client) -> list[int]:
+    """Apply the migrations this database lacks; return the versions applied."""
+    client.command(
+        """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version UInt32,
+            name String,
+            applied_at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree ORDER BY version
+        """
+    )
+    applied = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+    newly_applied = []
+    for migration in MIGRATIONS:
+        if migration.version in applied:
+            continue
+        for statement in migration.statements:
+            client.command(statement)
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name, int(time.time() * 1000)]],
+            column_names=["version", "name", "applied_at"],
+            column_type_names=["UInt32", "String", "DateTime64(3, 'UTC')"],
+        )
+        log.info("schema migration applied", version=migration.version, name=migration.name)
+        newly_applied.append(migration.version)
+    return newly_applied
