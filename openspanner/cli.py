@@ -29,6 +29,8 @@ DEFAULT_SERVER = "localhost:50051"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Logs go to stderr; operator commands print only their result on stdout.
+    configure_logging("auto", "warning")
     try:
         result: int = args.func(args)
         return result

@@ -82,7 +82,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            f"{_setting_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _setting_name(location: tuple[int | str, ...]) -> str:
+    """The environment variable that sets it (a flag of the same name overrides it)."""
+    return f"OPENSPANNER_{str(location[0]).upper()}" if location else "settings"
