@@ -151,7 +151,7 @@ def _keys_create(args: argparse.Namespace) -> int:
         record_id, secret = asyncio.run(_create_key_offline(_settings(args), args.scope, args.name))
     else:
         request = api_key_pb2.CreateApiKeyRequest(
-            scope=api_key_pb2.Scope.Value(args.scope.upper()), name=args.name
+            scope=args.scope.upper(), name=args.name
         )
         response = _call(args, api_key_pb2_grpc.ApiKeyServiceStub, "CreateApiKey", request)
         record_id, secret = response.api_key.id, response.secret

@@ -69,10 +69,10 @@ def grpc_status(error: OpenSpannerError) -> grpc.StatusCode:
     """The status code for an error; the message is `str(error)`."""
     for error_type in type(error).__mro__:
         if error_type in _STATUS_BY_TYPE:
-            return _STATUS_BY_TYPE[error_type]  # type: ignore[index]
+            return _STATUS_BY_TYPE[error_type]
     return grpc.StatusCode.INTERNAL
 
 
 def status_name(error: OpenSpannerError) -> str:
     """Code name for per-event rejections, e.g. "INVALID_ARGUMENT"."""
-    return grpc_status(error).name
+    return str(grpc_status(error).name)

@@ -54,7 +54,7 @@ class App:
     catalog: MeterCatalog
     keys: ApiKeys
     server: grpc.aio.Server
-    health: health.aio.HealthServicer  # type: ignore[name-defined]
+    health: health.aio.HealthServicer
     port: int
 
     async def stop(self, grace: float | None = None) -> None:
@@ -90,9 +90,9 @@ async def start(settings: Settings) -> App:
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
     )
-    meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterService(catalog), server)
-    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(pipeline), server)
-    api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(keys), server)
+    meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterService(catalog), server)  # type: ignore[no-untyped-call]
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(pipeline), server)  # type: ignore[no-untyped-call]
+    api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(keys), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -84,3 +84,26 @@ def test_events_expire_after_their_retention(tmp_path: Path) -> None:
         ch.command("OPTIMIZE TABLE usage_events FINAL")
         keys = sorted(r[0] for r in ch.query("SELECT idempotency_key FROM usage_events").result_rows)
     assert keys == ["kept", "long-kept"]
+
+
+def test_copies_of_one_event_from_racing_servers_count_once(tmp_path: Path) -> None:
+    """Two servers that both missed the other's copy store it twice; FINAL keeps one.
+
+    Written straight to storage, as two racing servers would, because the
+    embedded engine admits only one server per data dir.
+    """
+    with running_server(tmp_path, "race") as server:
+        pass
+    hour_us = 3600 * 1_000_000
+    ts = int(time.time() * 1_000_000) // hour_us * hour_us + hour_us // 2  # mid-hour, as almost every race is
+    columns = [
+        "meter", "subject", "timestamp", "idempotency_key", "quantity", "metadata", "ingested_at", "retention_days",
+    ]
+    with storage(server) as ch:
+        for server_clock_skew_us in (0, 1500):  # defaulted timestamps differ by the servers' clocks
+            ch.insert("usage_events", [["m", "org", ts + server_clock_skew_us, "k", 5.0, {}, ts, 90]],
+                      column_names=columns)
+        ch.insert("usage_events", [["m", "org", ts, "other", 1.0, {}, ts, 90]], column_names=columns)
+        assert stored_totals(ch, "m") == (2, 6.0)
+        keys = ch.query("SELECT count() FROM event_keys FINAL WHERE meter = 'm'").result_rows[0][0]
+        assert keys == 2

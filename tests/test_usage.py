@@ -50,7 +50,8 @@ def test_same_key_on_another_meter_is_a_different_event(
 ) -> None:
     first, second = make_meter().name, make_meter().name
     for name in (first, second):
-        assert client.call(client.usage.RecordUsage, event(name, idempotency_key="shared")).outcome == usage_pb2.ACCEPTED
+        answer = client.call(client.usage.RecordUsage, event(name, idempotency_key="shared"))
+        assert answer.outcome == usage_pb2.ACCEPTED
 
 
 def test_unknown_meter_is_not_found_naming_it(client: Client) -> None:

@@ -17,8 +17,7 @@ from openspanner.v1 import usage_pb2
 class EventResult:
     index: int
     idempotency_key: str
-    # ACCEPTED, DUPLICATE or REJECTED (usage_pb2.Outcome values).
-    outcome: int
+    outcome: usage_pb2.Outcome
     error: OpenSpannerError | None = None
 
 
@@ -28,7 +27,9 @@ def rejection(error: OpenSpannerError) -> usage_pb2.Rejection:
 
 def bulk_response(results: Sequence[EventResult]) -> usage_pb2.RecordUsagesResponse:
     response = usage_pb2.RecordUsagesResponse()
-    counts = {usage_pb2.ACCEPTED: 0, usage_pb2.DUPLICATE: 0, usage_pb2.REJECTED: 0}
+    counts: dict[usage_pb2.Outcome, int] = {
+        usage_pb2.ACCEPTED: 0, usage_pb2.DUPLICATE: 0, usage_pb2.REJECTED: 0
+    }
     for result in results:
         counts[result.outcome] += 1
         item = response.results.add(

@@ -44,7 +44,7 @@ def api_key_to_proto(record: ApiKeyRecord) -> api_key_pb2.ApiKey:
     message = api_key_pb2.ApiKey(
         id=record.id,
         name=record.name,
-        scope=api_key_pb2.Scope.Value(record.scope.upper()),
+        scope=record.scope.upper(),
         create_time=timestamp(record.create_time),
     )
     if record.revoke_time is not None:

@@ -45,12 +45,12 @@ def meter_to_proto(meter: Meter) -> meter_pb2.Meter:
         name=meter.name,
         description=meter.description,
         unit=meter.unit,
-        aggregation=meter_pb2.Aggregation.Value(meter.aggregation.value),
+        aggregation=meter.aggregation.value,
         event_retention_days=meter.event_retention_days,
         dimensions=[
             meter_pb2.Dimension(
                 name=d.name,
-                type=meter_pb2.DimensionType.Value(d.type.value),
+                type=d.type.value,
                 required=d.required,
             )
             for d in meter.dimensions

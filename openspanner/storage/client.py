@@ -11,7 +11,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -68,7 +68,7 @@ def _open_embedded(settings: Settings) -> Client:
 def _open_server(settings: Settings) -> Client:
     assert settings.clickhouse_url is not None
     database = urlsplit(settings.clickhouse_url).path.strip("/") or settings.clickhouse_database
-    common = {
+    common: dict[str, Any] = {
         "dsn": settings.clickhouse_url,
         "connect_timeout": 10,
         "send_receive_timeout": 300,

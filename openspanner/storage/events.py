@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from openspanner.storage.schema import EVENTS_TABLE
+from openspanner.storage.schema import EVENT_KEYS_TABLE, EVENTS_TABLE
 
 COLUMNS = (
     ("meter", "LowCardinality(String)"),
-    ("idempotency_key", "String"),
     ("subject", "String"),
     ("timestamp", "DateTime64(6, 'UTC')"),
+    ("idempotency_key", "String"),
     ("quantity", "Float64"),
     ("metadata", "Map(LowCardinality(String), String)"),
     ("ingested_at", "DateTime64(6, 'UTC')"),
@@ -49,7 +50,7 @@ class EventStore:
         if not keys:
             return set()
         rows = self._client.query(
-            f"SELECT DISTINCT idempotency_key FROM {EVENTS_TABLE}"
+            f"SELECT DISTINCT idempotency_key FROM {EVENT_KEYS_TABLE}"
             " WHERE meter = {meter:String} AND idempotency_key IN {keys:Array(String)}",
             parameters={"meter": meter, "keys": list(keys)},
         ).result_rows
@@ -59,11 +60,11 @@ class EventStore:
         """Insert in one block; returns once ClickHouse has written it."""
         if not rows:
             return
-        columns = [
+        columns: list[list[Any]] = [
             [r.meter for r in rows],
-            [r.idempotency_key for r in rows],
             [r.subject for r in rows],
             [r.timestamp_us for r in rows],
+            [r.idempotency_key for r in rows],
             [r.quantity for r in rows],
             [r.metadata for r in rows],
             [ingested_at_us] * len(rows),
@@ -86,16 +87,18 @@ class EventStore:
         return int(result.result_rows[0][0])
 
     def delete_meter_events(self, meter: str) -> None:
-        """Remove every event of a meter (the meter is being deleted with force)."""
-        self._client.command(
-            f"DELETE FROM {EVENTS_TABLE} WHERE meter = {{meter:String}}",
-            parameters={"meter": meter},
-        )
+        """Remove every event of a meter and its keys (the meter is deleted with force)."""
+        for table in (EVENTS_TABLE, EVENT_KEYS_TABLE):
+            self._client.command(
+                "DELETE FROM {table:Identifier} WHERE meter = {meter:String}",
+                parameters={"table": table, "meter": meter},
+            )
 
     def set_retention(self, meter: str, days: int) -> None:
-        """Re-point the TTL of stored events after the meter's retention changed."""
-        self._client.command(
-            f"ALTER TABLE {EVENTS_TABLE} UPDATE retention_days = {{days:UInt16}}"
-            " WHERE meter = {meter:String}",
-            parameters={"meter": meter, "days": days},
-        )
+        """Re-point the TTL of stored events and keys after the meter's retention changed."""
+        for table in (EVENTS_TABLE, EVENT_KEYS_TABLE):
+            self._client.command(
+                "ALTER TABLE {table:Identifier} UPDATE retention_days = {days:UInt16}"
+                " WHERE meter = {meter:String}",
+                parameters={"table": table, "meter": meter, "days": days},
+            )

@@ -18,6 +18,7 @@ from openspanner.logging import get_logger
 log = get_logger(__name__)
 
 EVENTS_TABLE = "usage_events"
+EVENT_KEYS_TABLE = "event_keys"
 METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
@@ -46,23 +47,43 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) ENGINE = ReplacingMergeTree(version, deleted)
             ORDER BY name
             """,
-            # Sorting key = identity (meter, idempotency_key): however many
-            # copies of a key reach the table, from retries or from servers
-            # racing, FINAL and merges keep exactly one.
+            # Sorted for the questions asked of it: one meter, one subject, a
+            # time range. The idempotency key ends the sorting key so that
+            # copies of one event (servers racing on a key) collapse under
+            # FINAL and merges: copies agree on meter, subject and the hour
+            # of their timestamp (see docs/storage.md for the one exception).
             f"""
             CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
                 meter LowCardinality(String),
-                idempotency_key String,
                 subject String,
                 timestamp DateTime64(6, 'UTC'),
+                idempotency_key String,
                 quantity Float64,
                 metadata Map(LowCardinality(String), String),
                 ingested_at DateTime64(6, 'UTC'),
                 retention_days UInt16
             ) ENGINE = ReplacingMergeTree
             PARTITION BY toYYYYMM(timestamp)
+            ORDER BY (meter, subject, toStartOfHour(timestamp), idempotency_key)
+            TTL toDateTime(timestamp) + toIntervalDay(retention_days)
+            """,
+            # Every stored key, sorted by key: "is this key stored?" is a
+            # point look-up here, whatever the event's subject or time. The
+            # view fills it inside the same INSERT as the event, so an event
+            # is never stored without its key or the other way round.
+            f"""
+            CREATE TABLE IF NOT EXISTS {EVENT_KEYS_TABLE} (
+                meter LowCardinality(String),
+                idempotency_key String,
+                timestamp DateTime64(6, 'UTC'),
+                retention_days UInt16
+            ) ENGINE = ReplacingMergeTree
             ORDER BY (meter, idempotency_key)
             TTL toDateTime(timestamp) + toIntervalDay(retention_days)
+            """,
+            f"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENT_KEYS_TABLE}_mv TO {EVENT_KEYS_TABLE}
+            AS SELECT meter, idempotency_key, timestamp, retention_days FROM {EVENTS_TABLE}
             """,
             f"""
             CREATE TABLE IF NOT EXISTS {API_KEYS_TABLE} (
