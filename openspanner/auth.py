@@ -88,6 +88,11 @@ class ApiKeys:
 
     async def start(self) -> None:
         await self._table.start()
+        if not self._admin_key and not self._table.items:
+            log.warning(
+                "no API keys exist, so every call will be refused: set OPENSPANNER_ADMIN_API_KEY, or stop"
+                " the server and run `openspanner keys create --scope admin --offline`"
+            )
 
     def stop(self) -> None:
         self._table.stop()

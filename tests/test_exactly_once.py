@@ -93,3 +93,17 @@ def test_bulk_of_ten_thousand_with_ten_bad_stores_exactly_the_good_ones(tmp_path
         assert (again.accepted, again.duplicates, again.rejected) == (0, 9_990, 10)
     with storage(server) as ch:
         assert stored_totals(ch, "api_requests") == (9_990, expected_total)
+
+
+def test_concurrent_repeats_of_one_keyed_bulk_call_get_one_answer(tmp_path: Path) -> None:
+    events = [usage(f"c-{i}", quantity=i) for i in range(500)]
+    request = usage_pb2.RecordUsagesRequest(idempotency_key="nightly-export", events=events)
+    with running_server(tmp_path) as server:
+        client = Client(server.address)
+        client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda _: client.call(client.usage.RecordUsages, request), range(8)))
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0].accepted == 500
+    with storage(server) as ch:
+        assert stored_totals(ch, "api_requests") == (500, float(sum(range(500))))

@@ -42,7 +42,9 @@ class IngestPipeline:
         self._writer = EventWriter(EventStore(storage.client))
         self._bulk_answers = BulkRequestStore(storage.client, bulk_key_retention_days)
         self._max_bulk_events = max_bulk_events
-        self._bulk_locks: dict[str, asyncio.Lock] = {}
+        # One lock per batch key in use, with the number of calls holding or
+        # awaiting it, so the entry is dropped only when no call needs it.
+        self._bulk_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def ingest(
         self, messages: Sequence[usage_pb2.UsageEvent], batch_id: str
@@ -95,13 +97,17 @@ class IngestPipeline:
             raise InvalidArgument(
                 f"must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key"
             )
-        lock = self._bulk_locks.setdefault(key, asyncio.Lock())
+        lock, users = self._bulk_locks.get(key, (asyncio.Lock(), 0))
+        self._bulk_locks[key] = (lock, users + 1)
         try:
             async with lock:
                 return await self._record_keyed_bulk(key, request)
         finally:
-            if not lock.locked():
-                self._bulk_locks.pop(key, None)
+            lock, users = self._bulk_locks[key]
+            if users == 1:
+                del self._bulk_locks[key]
+            else:
+                self._bulk_locks[key] = (lock, users - 1)
 
     async def _record_keyed_bulk(
         self, key: str, request: usage_pb2.RecordUsagesRequest

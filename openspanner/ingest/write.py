@@ -46,6 +46,7 @@ class EventWriter:
         log.debug(
             "batch written",
             batch_id=batch_id,
+            meters=sorted({row.meter for row in rows}),
             events=len(rows),
             accepted=len(accepted),
             duplicates=len(rows) - len(accepted),
