@@ -51,6 +51,10 @@ METHOD_SCOPES: dict[str, Scope] = {
     "/openspanner.v1.MeterService/ListMeters": Scope.READ,
     "/openspanner.v1.UsageService/RecordUsage": Scope.INGEST,
     "/openspanner.v1.UsageService/RecordUsages": Scope.INGEST,
+    "/openspanner.v1.UsageService/StreamUsage": Scope.INGEST,
+    "/openspanner.v1.UsageService/StreamDeviceTelemetry": Scope.INGEST,
+    "/openspanner.v1.UsageService/StreamWebSocketSessions": Scope.INGEST,
+    "/openspanner.v1.UsageService/StreamQueueThroughput": Scope.INGEST,
 }
 PUBLIC_SERVICES = (
     "/grpc.health.v1.Health/",

@@ -50,6 +50,27 @@ class Settings(BaseSettings):
     # On SIGTERM, in-flight calls get this long to finish.
     shutdown_grace_seconds: float = Field(10.0, ge=0)
 
+    # Streams: events are written when a batch holds batch_max_events or its
+    # oldest event has waited batch_linger_ms; while one batch is written the
+    # next fills, so under load batches grow on their own.
+    batch_max_events: int = Field(20_000, ge=1, le=1_000_000)
+    batch_linger_ms: float = Field(50.0, ge=0, le=60_000)
+    # Unacknowledged events one stream may have; past it the server stops reading it.
+    stream_window_events: int = Field(20_000, ge=1)
+    # Unacknowledged events of all streams together.
+    max_pending_events: int = Field(200_000, ge=1)
+    # How long a batch is retried while storage is down before its events are
+    # answered RETRY.
+    storage_retry_seconds: float = Field(30.0, gt=0)
+    # HTTP/2 keepalive pings on idle connections, so load balancers and NATs
+    # keep long-lived streams open and dead peers are noticed.
+    keepalive_seconds: float = Field(30.0, gt=0)
+    # Connections are recycled after this long (GOAWAY), spreading clients
+    # over servers that were added later; open streams get
+    # max_connection_age_grace_seconds to finish, then clients reconnect.
+    max_connection_age_seconds: float = Field(1800.0, gt=0)
+    max_connection_age_grace_seconds: float = Field(60.0, ge=0)
+
     @field_validator("clickhouse_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:

@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
+from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.services.api_keys import ApiKeyService
@@ -53,6 +54,7 @@ class App:
     storage: Storage
     catalog: MeterCatalog
     keys: ApiKeys
+    pipeline: IngestPipeline
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
@@ -60,6 +62,7 @@ class App:
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        await self.pipeline.drain(timeout=grace)
         await self.server.stop(grace)
         self.catalog.stop()
         self.keys.stop()
@@ -81,15 +84,20 @@ async def start(settings: Settings) -> App:
         storage.close()
         raise
     pipeline = IngestPipeline(
-        storage, catalog, settings.max_bulk_events, settings.bulk_key_retention_days
+        storage,
+        catalog,
+        settings.max_bulk_events,
+        settings.bulk_key_retention_days,
+        BatchSettings(
+            max_batch_events=settings.batch_max_events,
+            linger_seconds=settings.batch_linger_ms / 1000,
+            max_pending_events=settings.max_pending_events,
+            retry_seconds=settings.storage_retry_seconds,
+        ),
+        settings.stream_window_events,
     )
-    server = grpc.aio.server(
-        interceptors=[AuthInterceptor(keys)],
-        options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-        ],
-    )
+    pipeline.start()
+    server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))
     meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterService(catalog), server)  # type: ignore[no-untyped-call]
     usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(pipeline), server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(keys), server)  # type: ignore[no-untyped-call]
@@ -111,7 +119,23 @@ async def start(settings: Settings) -> App:
         data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
         pid=os.getpid(),
     )
-    return App(settings, storage, catalog, keys, server, health_servicer, port)
+    return App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
+
+
+def channel_options(settings: Settings) -> list[tuple[str, int]]:
+    """gRPC server options for long-lived streams behind load balancers (README: Streams)."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Accept client pings as often as every 10 s without calling them abuse.
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_seconds * 1000)),
+    ]
 
 
 async def serve(settings: Settings) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from google.protobuf import struct_pb2
+
 from openspanner.v1 import usage_pb2
 
 
@@ -45,8 +47,12 @@ def decode_event(message: usage_pb2.UsageEvent) -> DecodedEvent:
         meter=message.meter,
         quantity=message.quantity,
         timestamp_us=timestamp_us,
-        metadata={key: _decode_value(value) for key, value in message.metadata.fields.items()},
+        metadata=decode_struct(message.metadata),
     )
+
+
+def decode_struct(struct: struct_pb2.Struct) -> dict[str, MetadataValue]:
+    return {key: _decode_value(value) for key, value in struct.fields.items()}
 
 
 def _decode_value(value: object) -> MetadataValue:

@@ -1,7 +1,10 @@
-"""The ingest pipeline, assembled in one place: decode -> validate -> write -> acknowledge.
+"""The ingest pipeline, assembled in one place.
 
-Every way in (RecordUsage, RecordUsages, and the streams) goes through
-`IngestPipeline.ingest`, so the rules and the exactly-once write are shared.
+Unary and bulk calls: decode -> validate -> write -> acknowledge, one call at
+a time per write. Streams: adapter (decode) -> validate -> batch (shared by
+all streams) -> write -> acknowledge after commit. Both share the validator
+and the one EventWriter, so the rules and the exactly-once decision are the
+same whichever way an event comes in.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from openspanner.catalog import MeterCatalog
-from openspanner.errors import InvalidArgument, OpenSpannerError
+from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import EventResult, bulk_response
+from openspanner.ingest.batch import Batcher, BatchSettings
 from openspanner.ingest.decode import decode_event
+from openspanner.ingest.streams import Adapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, validate_event
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
@@ -36,15 +42,49 @@ class IngestPipeline:
         catalog: MeterCatalog,
         max_bulk_events: int,
         bulk_key_retention_days: int,
+        batch_settings: BatchSettings,
+        stream_window_events: int,
     ) -> None:
         self._storage = storage
         self._catalog = catalog
         self._writer = EventWriter(EventStore(storage.client))
+        self._batcher = Batcher(storage, self._writer, batch_settings)
+        self._stream_window_events = stream_window_events
+        # Set on shutdown: streams stop reading, get their acks, and end.
+        self.draining = asyncio.Event()
+        self._open_streams: set[asyncio.Task[None]] = set()
         self._bulk_answers = BulkRequestStore(storage.client, bulk_key_retention_days)
         self._max_bulk_events = max_bulk_events
         # One lock per batch key in use, with the number of calls holding or
         # awaiting it, so the entry is dropped only when no call needs it.
         self._bulk_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def start(self) -> None:
+        self._batcher.start()
+
+    async def drain(self, timeout: float) -> None:
+        """Stop reading streams, acknowledge what was read, write everything pending."""
+        self.draining.set()
+        if self._open_streams:
+            await asyncio.wait(self._open_streams, timeout=timeout)
+        await self._batcher.close()
+
+    async def serve_stream(
+        self, adapter: Adapter, requests: Any, write: Callable[[usage_pb2.StreamAck], Awaitable[None]]
+    ) -> None:
+        """Run one stream to its end (see streams.py)."""
+        if self.draining.is_set():
+            raise Unavailable("server is shutting down; connect to another server")
+        session = StreamSession(
+            adapter, self._catalog, self._batcher, self._stream_window_events, self.draining, _new_batch_id()
+        )
+        task = asyncio.current_task()
+        assert task is not None
+        self._open_streams.add(task)
+        try:
+            await session.run(requests, write)
+        finally:
+            self._open_streams.discard(task)
 
     async def ingest(
         self, messages: Sequence[usage_pb2.UsageEvent], batch_id: str

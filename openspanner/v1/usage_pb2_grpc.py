@@ -44,6 +44,26 @@ class UsageServiceStub:
                 request_serializer=openspanner_dot_v1_dot_usage__pb2.RecordUsagesRequest.SerializeToString,
                 response_deserializer=openspanner_dot_v1_dot_usage__pb2.RecordUsagesResponse.FromString,
                 _registered_method=True)
+        self.StreamUsage = channel.stream_stream(
+                '/openspanner.v1.UsageService/StreamUsage',
+                request_serializer=openspanner_dot_v1_dot_usage__pb2.StreamUsageRequest.SerializeToString,
+                response_deserializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+                _registered_method=True)
+        self.StreamDeviceTelemetry = channel.stream_stream(
+                '/openspanner.v1.UsageService/StreamDeviceTelemetry',
+                request_serializer=openspanner_dot_v1_dot_usage__pb2.DeviceTelemetryRequest.SerializeToString,
+                response_deserializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+                _registered_method=True)
+        self.StreamWebSocketSessions = channel.stream_stream(
+                '/openspanner.v1.UsageService/StreamWebSocketSessions',
+                request_serializer=openspanner_dot_v1_dot_usage__pb2.WebSocketSessionRequest.SerializeToString,
+                response_deserializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+                _registered_method=True)
+        self.StreamQueueThroughput = channel.stream_stream(
+                '/openspanner.v1.UsageService/StreamQueueThroughput',
+                request_serializer=openspanner_dot_v1_dot_usage__pb2.QueueThroughputRequest.SerializeToString,
+                response_deserializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+                _registered_method=True)
 
 
 class UsageServiceServicer:
@@ -61,9 +81,38 @@ class UsageServiceServicer:
     def RecordUsages(self, request, context):
         """Records many events; one bad event does not refuse the others.
         Scope: ingest.
-        Streaming ingestion (device telemetry, WebSocket sessions, queue
-        throughput) is added here in a later version.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamUsage(self, request_iterator, context):
+        """Long-lived streams. The first request names the meter(s) the stream
+        writes to and is checked once (meter exists, declares the dimensions the
+        stream fills); a problem there ends the stream with NOT_FOUND or
+        FAILED_PRECONDITION. Later requests carry events, and every event is
+        acknowledged by sequence number only after the batch holding it is
+        committed to storage. A refused event never ends the stream.
+        Scope: ingest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamDeviceTelemetry(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamWebSocketSessions(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamQueueThroughput(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -80,6 +129,26 @@ def add_UsageServiceServicer_to_server(servicer, server):
                     servicer.RecordUsages,
                     request_deserializer=openspanner_dot_v1_dot_usage__pb2.RecordUsagesRequest.FromString,
                     response_serializer=openspanner_dot_v1_dot_usage__pb2.RecordUsagesResponse.SerializeToString,
+            ),
+            'StreamUsage': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamUsage,
+                    request_deserializer=openspanner_dot_v1_dot_usage__pb2.StreamUsageRequest.FromString,
+                    response_serializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.SerializeToString,
+            ),
+            'StreamDeviceTelemetry': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamDeviceTelemetry,
+                    request_deserializer=openspanner_dot_v1_dot_usage__pb2.DeviceTelemetryRequest.FromString,
+                    response_serializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.SerializeToString,
+            ),
+            'StreamWebSocketSessions': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamWebSocketSessions,
+                    request_deserializer=openspanner_dot_v1_dot_usage__pb2.WebSocketSessionRequest.FromString,
+                    response_serializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.SerializeToString,
+            ),
+            'StreamQueueThroughput': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamQueueThroughput,
+                    request_deserializer=openspanner_dot_v1_dot_usage__pb2.QueueThroughputRequest.FromString,
+                    response_serializer=openspanner_dot_v1_dot_usage__pb2.StreamAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +205,114 @@ class UsageService:
             '/openspanner.v1.UsageService/RecordUsages',
             openspanner_dot_v1_dot_usage__pb2.RecordUsagesRequest.SerializeToString,
             openspanner_dot_v1_dot_usage__pb2.RecordUsagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamUsage(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/openspanner.v1.UsageService/StreamUsage',
+            openspanner_dot_v1_dot_usage__pb2.StreamUsageRequest.SerializeToString,
+            openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamDeviceTelemetry(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/openspanner.v1.UsageService/StreamDeviceTelemetry',
+            openspanner_dot_v1_dot_usage__pb2.DeviceTelemetryRequest.SerializeToString,
+            openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamWebSocketSessions(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/openspanner.v1.UsageService/StreamWebSocketSessions',
+            openspanner_dot_v1_dot_usage__pb2.WebSocketSessionRequest.SerializeToString,
+            openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamQueueThroughput(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/openspanner.v1.UsageService/StreamQueueThroughput',
+            openspanner_dot_v1_dot_usage__pb2.QueueThroughputRequest.SerializeToString,
+            openspanner_dot_v1_dot_usage__pb2.StreamAck.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,181 @@
+"""Stage 3, batch: events of every stream of the server, written in large blocks.
+
+ClickHouse wants few, large inserts: each insert makes a part that must later
+be merged. So all streams submit their validated rows here; one flusher
+writes whatever is pending when the batch is full or the oldest row has
+waited `linger_seconds`, and a submitter's future resolves only after its
+rows are committed. While one block is being written the next one fills, so
+under load blocks grow by themselves up to `max_batch_events`.
+
+The batcher is bounded: rows pending and in flight never exceed
+`max_pending_events`; a submitter waits for room instead (and a stream that
+waits stops reading, which is gRPC flow control). If storage cannot take a
+block within `retry_seconds`, the rows are answered RETRY: nothing was
+acknowledged, so nothing is lost, and clients resend them with the same keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from openspanner.ingest.write import EventWriter, WriteOutcome
+from openspanner.logging import get_logger
+from openspanner.storage.client import Storage
+from openspanner.storage.events import EventRow
+
+log = get_logger(__name__)
+
+# Outcome of rows that storage did not take in time.
+RETRY = "retry"
+BatchOutcome = WriteOutcome | str
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    max_batch_events: int = 20_000
+    linger_seconds: float = 0.05
+    max_pending_events: int = 200_000
+    retry_seconds: float = 30.0
+
+
+@dataclass
+class _Submission:
+    rows: Sequence[EventRow]
+    future: asyncio.Future[list[BatchOutcome]]
+    submitted: float
+
+
+class Batcher:
+    def __init__(self, storage: Storage, writer: EventWriter, settings: BatchSettings) -> None:
+        self._storage = storage
+        self._writer = writer
+        self._settings = settings
+        self._queue: deque[_Submission] = deque()
+        self._queued_events = 0
+        self._in_flight_events = 0  # queued + being written
+        self._room = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._flusher: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_forever(), name="batcher")
+
+    @property
+    def pending_events(self) -> int:
+        return self._in_flight_events
+
+    async def submit(self, rows: Sequence[EventRow]) -> list[BatchOutcome]:
+        """Outcomes for `rows`, in order, once they are committed (or given up on)."""
+        if not rows:
+            return []
+        await self._wait_for_room(len(rows))
+        future: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Submission(rows, future, time.monotonic()))
+        self._queued_events += len(rows)
+        if self._queued_events >= self._settings.max_batch_events or self._closing:
+            self._wake.set()
+        elif len(self._queue) == 1:
+            self._wake.set()  # start the linger clock
+        try:
+            return await asyncio.shield(future)
+        finally:
+            async with self._room:
+                self._in_flight_events -= len(rows)
+                self._room.notify_all()
+
+    async def _wait_for_room(self, count: int) -> None:
+        limit = self._settings.max_pending_events
+        async with self._room:
+            # A submission larger than the whole budget still goes alone.
+            await self._room.wait_for(
+                lambda: self._in_flight_events + count <= limit or self._in_flight_events == 0
+            )
+            self._in_flight_events += count
+
+    async def close(self) -> None:
+        """Write everything submitted so far, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._flusher:
+            await self._flusher
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._queue:
+                await self._linger()
+                await self._write(self._take_batch())
+                if self._queue:
+                    self._wake.set()
+            elif self._closing:
+                return
+
+    async def _linger(self) -> None:
+        """Wait until the batch is full or its oldest row has waited long enough."""
+        deadline = self._queue[0].submitted + self._settings.linger_seconds
+        while (
+            not self._closing
+            and self._queued_events < self._settings.max_batch_events
+            and (remaining := deadline - time.monotonic()) > 0
+        ):
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _take_batch(self) -> list[_Submission]:
+        taken: list[_Submission] = []
+        count = 0
+        while self._queue and (not taken or count + len(self._queue[0].rows) <= self._settings.max_batch_events):
+            submission = self._queue.popleft()
+            taken.append(submission)
+            count += len(submission.rows)
+        self._queued_events -= count
+        return taken
+
+    async def _write(self, batch: list[_Submission]) -> None:
+        rows = [row for submission in batch for row in submission.rows]
+        batch_id = uuid.uuid4().hex[:16]
+        outcomes = await self._write_with_retries(rows, batch_id)
+        position = 0
+        for submission in batch:
+            size = len(submission.rows)
+            if not submission.future.done():
+                submission.future.set_result(list(outcomes[position : position + size]))
+            position += size
+
+    async def _write_with_retries(self, rows: list[EventRow], batch_id: str) -> Sequence[BatchOutcome]:
+        deadline = time.monotonic() + self._settings.retry_seconds
+        delay = 0.1
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            try:
+                return await asyncio.wait_for(
+                    self._storage.run(self._writer.write, rows, batch_id), max(remaining, 0.001)
+                )
+            except Exception as error:  # storage down, slow, or refusing: retry until the deadline
+                remaining = deadline - time.monotonic()
+                log.warning(
+                    "batch write failed",
+                    batch_id=batch_id,
+                    events=len(rows),
+                    attempt=attempt,
+                    error=repr(error),
+                    retry_for_seconds=round(max(remaining, 0), 1),
+                )
+                if remaining <= 0:
+                    log.error("batch given up, answered RETRY", batch_id=batch_id, events=len(rows))
+                    return [RETRY] * len(rows)
+                await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,366 @@
+"""Long-lived ingest streams: one session per open stream.
+
+A stream type differs only in how its first message names meters and how
+its events become usage events; that is its Adapter. Everything after is
+shared: the validator, the server-wide batcher, and acknowledgement after
+commit. A session reads while its unacknowledged events stay under the
+window; past it, it stops reading, and gRPC flow control pushes back on the
+client instead of the server buffering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from openspanner.catalog import MeterCatalog
+from openspanner.domain.meters import DimensionType, Meter
+from openspanner.errors import FailedPrecondition, InvalidArgument, NotFound, OpenSpannerError, Unavailable
+from openspanner.ingest.acknowledge import rejection
+from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
+from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct
+from openspanner.ingest.validate import validate_event
+from openspanner.ingest.write import WriteOutcome
+from openspanner.logging import get_logger
+from openspanner.storage.events import EventRow
+from openspanner.v1 import usage_pb2
+
+log = get_logger(__name__)
+
+# An event of a batch message after conversion: a usage event, or the reason
+# it cannot be one.
+Converted = DecodedEvent | OpenSpannerError
+
+
+class Adapter(Protocol):
+    """What one stream type contributes."""
+
+    name: str
+
+    async def start(self, message: Any, catalog: MeterCatalog) -> None:
+        """Check the first message; raise to end the stream."""
+
+    def batch(self, message: Any) -> tuple[int, Sequence[Converted]] | None:
+        """(first sequence, events) of a later message; None if it is not a batch."""
+
+
+async def _meter_with_dimensions(
+    catalog: MeterCatalog, name: str, dimensions: Sequence[str], stream: str, field: str
+) -> Meter:
+    if not name:
+        raise InvalidArgument("is required in the first message", field=field)
+    meter = await catalog.lookup(name)
+    if meter is None:
+        raise NotFound(f"meter {name!r} does not exist", field=field)
+    for dimension in dimensions:
+        declared = meter.dimensions_by_name.get(dimension)
+        if declared is None or declared.type is not DimensionType.STRING:
+            raise FailedPrecondition(
+                f"meter {name!r} must declare dimension {dimension!r} (type string): {stream} fills it",
+                field=field,
+            )
+    return meter
+
+
+def _timestamp_us(message: Any, field: str) -> int | None:
+    if not message.HasField(field):
+        return None
+    ts = getattr(message, field)
+    return int(ts.seconds * 1_000_000 + ts.nanos // 1000)
+
+
+class GenericAdapter:
+    name = "usage"
+
+    def __init__(self) -> None:
+        self.meters: frozenset[str] = frozenset()
+
+    async def start(self, message: usage_pb2.StreamUsageRequest, catalog: MeterCatalog) -> None:
+        if not message.start.meters:
+            raise InvalidArgument("must name at least one meter", field="start.meters")
+        for index, name in enumerate(message.start.meters):
+            await _meter_with_dimensions(catalog, name, (), self.name, f"start.meters[{index}]")
+        self.meters = frozenset(message.start.meters)
+
+    def batch(self, message: usage_pb2.StreamUsageRequest) -> tuple[int, Sequence[Converted]] | None:
+        if message.WhichOneof("message") != "batch":
+            return None
+        return message.batch.first_sequence, [self._convert(e) for e in message.batch.events]
+
+    def _convert(self, message: usage_pb2.UsageEvent) -> Converted:
+        if message.meter not in self.meters:
+            return InvalidArgument(f"meter {message.meter!r} was not named when the stream started", field="meter")
+        return decode_event(message)
+
+
+class DeviceTelemetryAdapter:
+    name = "device telemetry"
+    dimensions = ("device_id", "fleet", "region")
+
+    def __init__(self) -> None:
+        self.meter = ""
+        self.subject = ""
+
+    async def start(self, message: usage_pb2.DeviceTelemetryRequest, catalog: MeterCatalog) -> None:
+        start = message.start
+        await _meter_with_dimensions(catalog, start.meter, self.dimensions, self.name, "start.meter")
+        self.meter, self.subject = start.meter, start.subject
+
+    def batch(self, message: usage_pb2.DeviceTelemetryRequest) -> tuple[int, Sequence[Converted]] | None:
+        if message.WhichOneof("message") != "batch":
+            return None
+        return message.batch.first_sequence, [
+            DecodedEvent(
+                idempotency_key=r.idempotency_key,
+                subject=r.subject or self.subject,
+                meter=self.meter,
+                quantity=r.value,
+                timestamp_us=_timestamp_us(r, "timestamp"),
+                metadata={"device_id": r.device_id, "fleet": r.fleet, "region": r.region},
+            )
+            for r in message.batch.readings
+        ]
+
+
+class QueueThroughputAdapter:
+    name = "queue throughput"
+    dimensions = ("queue", "outcome", "worker_region")
+
+    def __init__(self) -> None:
+        self.meter = ""
+        self.subject = ""
+
+    async def start(self, message: usage_pb2.QueueThroughputRequest, catalog: MeterCatalog) -> None:
+        start = message.start
+        await _meter_with_dimensions(catalog, start.meter, self.dimensions, self.name, "start.meter")
+        self.meter, self.subject = start.meter, start.subject
+
+    def batch(self, message: usage_pb2.QueueThroughputRequest) -> tuple[int, Sequence[Converted]] | None:
+        if message.WhichOneof("message") != "batch":
+            return None
+        return message.batch.first_sequence, [
+            DecodedEvent(
+                idempotency_key=e.idempotency_key,
+                subject=e.subject or self.subject,
+                meter=self.meter,
+                quantity=e.count,
+                timestamp_us=_timestamp_us(e, "timestamp"),
+                metadata={"queue": e.queue, "outcome": e.outcome, "worker_region": e.worker_region},
+            )
+            for e in message.batch.events
+        ]
+
+
+class WebSocketSessionAdapter:
+    name = "websocket sessions"
+    OPEN = usage_pb2.WebSocketSessionEvent.open
+    CLOSE = usage_pb2.WebSocketSessionEvent.close
+
+    def __init__(self) -> None:
+        self.connections_meter = ""
+        self.duration_meter = ""
+
+    async def start(self, message: usage_pb2.WebSocketSessionRequest, catalog: MeterCatalog) -> None:
+        start = message.start
+        if not start.connections_meter and not start.duration_meter:
+            raise InvalidArgument(
+                "name connections_meter, duration_meter or both in the first message", field="start"
+            )
+        for field in ("connections_meter", "duration_meter"):
+            name = getattr(start, field)
+            if name:
+                await _meter_with_dimensions(catalog, name, (), self.name, f"start.{field}")
+        self.connections_meter, self.duration_meter = start.connections_meter, start.duration_meter
+
+    def batch(self, message: usage_pb2.WebSocketSessionRequest) -> tuple[int, Sequence[Converted]] | None:
+        if message.WhichOneof("message") != "batch":
+            return None
+        return message.batch.first_sequence, [self._convert(e) for e in message.batch.events]
+
+    def _convert(self, event: usage_pb2.WebSocketSessionEvent) -> Converted:
+        if not event.session_id:
+            return InvalidArgument("is required", field="session_id")
+        timestamp_us = _timestamp_us(event, "timestamp")
+        if event.kind == self.OPEN:
+            meter, suffix, quantity = self.connections_meter, "open", 1.0
+        elif event.kind == self.CLOSE:
+            meter, suffix = self.duration_meter, "close"
+            duration = self._duration_seconds(event, timestamp_us)
+            if isinstance(duration, OpenSpannerError):
+                return duration
+            quantity = duration
+        else:
+            return InvalidArgument("must be open or close", field="kind")
+        if not meter:
+            return InvalidArgument(f"no meter for {suffix} events was named when the stream started", field="kind")
+        return DecodedEvent(
+            idempotency_key=f"{event.session_id}:{suffix}",
+            subject=event.subject,
+            meter=meter,
+            quantity=quantity,
+            timestamp_us=timestamp_us,
+            metadata=decode_struct(event.metadata),
+        )
+
+    @staticmethod
+    def _duration_seconds(event: usage_pb2.WebSocketSessionEvent, closed_us: int | None) -> float | OpenSpannerError:
+        opened_us = _timestamp_us(event, "opened_at")
+        if opened_us is None or opened_us <= 0:
+            return InvalidArgument("is required on close events", field="opened_at")
+        if closed_us is None:
+            closed_us = time.time_ns() // 1000
+        if closed_us < opened_us:
+            return InvalidArgument("is after the close timestamp: the session ends before it opened", field="opened_at")
+        return (closed_us - opened_us) / 1_000_000
+
+
+@dataclass
+class _Pending:
+    """One batch message on its way: rejections known now, the rest after commit."""
+
+    first_sequence: int
+    size: int
+    rejected: list[tuple[int, OpenSpannerError]]
+    accepted_offsets: list[int]
+    outcomes: asyncio.Task[list[BatchOutcome]]
+
+
+_OUTCOME = {WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED, WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE}
+
+
+class StreamSession:
+    def __init__(
+        self,
+        adapter: Adapter,
+        catalog: MeterCatalog,
+        batcher: Batcher,
+        window_events: int,
+        draining: asyncio.Event,
+        stream_id: str,
+    ) -> None:
+        self._adapter = adapter
+        self._catalog = catalog
+        self._batcher = batcher
+        self._window = window_events
+        self._draining = draining
+        self._unacked = 0
+        self._room = asyncio.Condition()
+        self._pending: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._log = log.bind(stream=stream_id, stream_type=adapter.name)
+
+    async def run(self, requests: AsyncIterator[Any], write: Callable[[usage_pb2.StreamAck], Awaitable[None]]) -> None:
+        """Serve one stream until the client ends it, or the server drains."""
+        first = await anext(requests, None)
+        if first is None:
+            return
+        if first.WhichOneof("message") != "start":
+            raise InvalidArgument("the first message of a stream must be `start`", field="start")
+        await self._adapter.start(first, self._catalog)
+        self._log.info("stream opened")
+        reader = asyncio.create_task(self._read(requests))
+        try:
+            while (pending := await self._pending.get()) is not None:
+                await write(await self._acks(pending))
+                async with self._room:
+                    self._unacked -= pending.size
+                    self._room.notify_all()
+            await reader  # re-raises a malformed-stream error
+        finally:
+            reader.cancel()
+        if self._draining.is_set():
+            self._log.info("stream ended by shutdown")
+            raise Unavailable("server is shutting down; reconnect and resend unacknowledged events")
+        self._log.info("stream closed by client")
+
+    async def _read(self, requests: AsyncIterator[Any]) -> None:
+        try:
+            async for message in _until(requests, self._draining):
+                batch = self._adapter.batch(message)
+                if batch is None:
+                    raise InvalidArgument("only the first message of a stream may be `start`", field="start")
+                first_sequence, events = batch
+                await self._wait_for_window(len(events))
+                await self._pending.put(await self._submit(first_sequence, events))
+        finally:
+            await self._pending.put(None)
+
+    async def _wait_for_window(self, count: int) -> None:
+        async with self._room:
+            await self._room.wait_for(lambda: self._unacked == 0 or self._unacked + count <= self._window)
+            self._unacked += count
+
+    async def _submit(self, first_sequence: int, events: Sequence[Converted]) -> _Pending:
+        now_us = time.time_ns() // 1000
+        rows: list[EventRow] = []
+        offsets: list[int] = []
+        rejected: list[tuple[int, OpenSpannerError]] = []
+        meters: dict[str, Meter | None] = {}
+        for offset, event in enumerate(events):
+            try:
+                if isinstance(event, OpenSpannerError):
+                    raise event
+                if event.meter not in meters:
+                    meters[event.meter] = await self._catalog.lookup(event.meter)
+                rows.append(validate_event(event, meters[event.meter], now_us))
+                offsets.append(offset)
+            except OpenSpannerError as error:
+                rejected.append((offset, error))
+        outcomes = asyncio.ensure_future(self._batcher.submit(rows))
+        return _Pending(first_sequence, len(events), rejected, offsets, outcomes)
+
+    async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
+        outcomes = await pending.outcomes
+        by_offset: list[tuple[int, Any, OpenSpannerError | None]] = [
+            (offset, usage_pb2.REJECTED, error) for offset, error in pending.rejected
+        ]
+        for offset, outcome in zip(pending.accepted_offsets, outcomes, strict=True):
+            if outcome == RETRY:
+                by_offset.append((offset, usage_pb2.RETRY, Unavailable("storage unavailable; send again")))
+            else:
+                by_offset.append((offset, _OUTCOME[outcome], None))  # type: ignore[index]
+        by_offset.sort(key=lambda item: item[0])
+        return usage_pb2.StreamAck(acks=_ranges(pending.first_sequence, by_offset))
+
+
+def _ranges(first_sequence: int, items: list[tuple[int, Any, OpenSpannerError | None]]) -> list[usage_pb2.AckRange]:
+    """Runs of consecutive offsets with one outcome; each rejection is its own range."""
+    ranges: list[usage_pb2.AckRange] = []
+    for offset, outcome, error in items:
+        sequence = first_sequence + offset
+        last = ranges[-1] if ranges else None
+        if (
+            error is None
+            and last is not None
+            and last.outcome == outcome
+            and not last.HasField("rejection")
+            and last.last_sequence == sequence - 1
+        ):
+            last.last_sequence = sequence
+            continue
+        ack = usage_pb2.AckRange(first_sequence=sequence, last_sequence=sequence, outcome=outcome)
+        if error is not None:
+            ack.rejection.CopyFrom(rejection(error))
+        ranges.append(ack)
+    return ranges
+
+
+async def _until(requests: AsyncIterator[Any], stop: asyncio.Event) -> AsyncIterator[Any]:
+    """The requests, until the stream ends or `stop` is set (checked between messages)."""
+    iterator = aiter(requests)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            receive = asyncio.ensure_future(anext(iterator, None))
+            done, _ = await asyncio.wait({receive, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if receive not in done:
+                receive.cancel()
+                return
+            message = receive.result()
+            if message is None:
+                return
+            yield message
+    finally:
+        stopped.cancel()
