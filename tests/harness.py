@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -77,11 +78,11 @@ def server_env(data_dir: Path, database: str, extra: dict[str, str] | None = Non
     return env
 
 
-def start_server(data_dir: Path, database: str | None = None, **extra: str) -> ServerProcess:
-    """Start `openspanner serve` on a free port and wait until it serves."""
+def start_server(data_dir: Path, database: str | None = None, port: int = 0, **extra: str) -> ServerProcess:
+    """Start `openspanner serve` (on a free port unless given) and wait until it serves."""
     database = database or f"test_{uuid.uuid4().hex[:12]}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "openspanner", "serve", "--grpc-host", "127.0.0.1", "--grpc-port", "0"],
+        [sys.executable, "-m", "openspanner", "serve", "--grpc-host", "127.0.0.1", "--grpc-port", str(port)],
         env=server_env(data_dir, database, extra),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -108,8 +109,10 @@ def start_server(data_dir: Path, database: str | None = None, **extra: str) -> S
 
 
 @contextmanager
-def running_server(data_dir: Path, database: str | None = None, **extra: str) -> Iterator[ServerProcess]:
-    server = start_server(data_dir, database, **extra)
+def running_server(
+    data_dir: Path, database: str | None = None, port: int = 0, **extra: str
+) -> Iterator[ServerProcess]:
+    server = start_server(data_dir, database, port, **extra)
     try:
         yield server
     finally:
@@ -176,3 +179,9 @@ def stored_totals(client: Any, meter: str) -> tuple[int, float]:
         parameters={"m": meter},
     ).result_rows[0]
     return int(count), float(total)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -259,6 +259,7 @@ class StreamSession:
         if first.WhichOneof("message") != "start":
             raise InvalidArgument("the first message of a stream must be `start`", field="start")
         await self._adapter.start(first, self._catalog)
+        await write(usage_pb2.StreamAck())  # tells the client its start was accepted
         self._log.info("stream opened")
         reader = asyncio.create_task(self._read(requests))
         try:

@@ -90,7 +90,8 @@ class UsageServiceServicer:
         """Long-lived streams. The first request names the meter(s) the stream
         writes to and is checked once (meter exists, declares the dimensions the
         stream fills); a problem there ends the stream with NOT_FOUND or
-        FAILED_PRECONDITION. Later requests carry events, and every event is
+        FAILED_PRECONDITION, and an accepted start is answered with an empty
+        StreamAck. Later requests carry events, and every event is
         acknowledged by sequence number only after the batch holding it is
         committed to storage. A refused event never ends the stream.
         Scope: ingest.
