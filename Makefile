@@ -25,8 +25,12 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
+# Prints throughput, ack latency and memory figures; see README "Performance".
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check openspanner tests
+	$(BIN)/ruff check openspanner tests bench
 	$(BIN)/mypy openspanner
 
 clean:

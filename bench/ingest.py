@@ -1,0 +1,215 @@
+"""Streaming ingest benchmark: sustained events/s, ack latency, server memory.
+
+Starts `openspanner serve` on the embedded engine in its own process and
+drives it from load-generator processes over loopback. Requests are built and
+serialized before the clock starts, so the figures measure the server (and
+the loopback), not protobuf construction in the generator.
+
+    python bench/ingest.py                     # the standard scenarios
+    python bench/ingest.py --soak-minutes 5    # memory over a long stream
+
+Each scenario prints: events/s acknowledged, ack latency p50/p99 (from
+sending a message to receiving the acks of all its events), and the server's
+RSS (peak and at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from openspanner.v1 import meter_pb2, usage_pb2  # noqa: E402
+from tests.harness import ADMIN_KEY, Client, start_server  # noqa: E402
+
+METHOD = "/openspanner.v1.UsageService/StreamDeviceTelemetry"
+METADATA = (("authorization", f"Bearer {ADMIN_KEY}"),)
+DIMENSIONS = ("device_id", "fleet", "region")
+
+
+@dataclass
+class Scenario:
+    name: str
+    streams: int
+    events_per_stream: int
+    events_per_message: int
+    # Events per second for all streams together; 0 = as fast as acks allow.
+    target_rate: float = 0
+
+
+def build_messages(stream: int, scenario: Scenario, run: str) -> list[bytes]:
+    start = usage_pb2.DeviceTelemetryRequest(
+        start=usage_pb2.DeviceTelemetryStart(meter="readings", subject=f"tenant-{stream % 20}")
+    )
+    messages = [start.SerializeToString()]
+    now = time.time()
+    for first in range(0, scenario.events_per_stream, scenario.events_per_message):
+        batch = usage_pb2.DeviceReadingBatch(first_sequence=first + 1)
+        for i in range(first, min(first + scenario.events_per_message, scenario.events_per_stream)):
+            reading = batch.readings.add(
+                idempotency_key=f"{run}-{stream}-{i}",
+                device_id=f"dev-{stream}-{i % 50}",
+                fleet=f"fleet-{i % 5}",
+                region=("eu", "us", "ap")[i % 3],
+                value=1.0,
+            )
+            reading.timestamp.FromNanoseconds(int((now - 120 + i * 1e-4) * 1e9))
+        messages.append(usage_pb2.DeviceTelemetryRequest(batch=batch).SerializeToString())
+    return messages
+
+
+async def drive_stream(address: str, messages: list[bytes], rate_per_stream: float) -> tuple[int, list[float]]:
+    """Send pre-built messages on one stream; return (events acked, per-message ack latencies)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.stream_stream(
+            METHOD, request_serializer=lambda b: b, response_deserializer=usage_pb2.StreamAck.FromString
+        )(metadata=METADATA)
+        sent_at: dict[int, tuple[float, int]] = {}  # first sequence -> (time, size)
+        remaining: dict[int, int] = {}
+        latencies: list[float] = []
+        acked = 0
+        batch_sizes = [usage_pb2.DeviceTelemetryRequest.FromString(m).batch for m in messages[1:]]
+
+        async def writer() -> None:
+            await call.write(messages[0])
+            started = time.perf_counter()
+            events_sent = 0
+            for message, batch in zip(messages[1:], batch_sizes, strict=True):
+                if rate_per_stream:
+                    delay = started + events_sent / rate_per_stream - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                first = batch.first_sequence
+                sent_at[first] = (time.perf_counter(), len(batch.readings))
+                remaining[first] = len(batch.readings)
+                await call.write(message)
+                events_sent += len(batch.readings)
+
+        write_task = asyncio.create_task(writer())
+        total = sum(len(b.readings) for b in batch_sizes)
+        firsts = sorted(b.first_sequence for b in batch_sizes)
+        async for ack in call:
+            now = time.perf_counter()
+            for item in ack.acks:
+                count = item.last_sequence - item.first_sequence + 1
+                acked += count
+                message_first = _message_of(firsts, item.first_sequence)
+                remaining[message_first] -= count
+                if remaining[message_first] == 0:
+                    latencies.append(now - sent_at[message_first][0])
+            if acked >= total:
+                break
+        await write_task
+        await call.done_writing()
+        return acked, latencies
+
+
+def _message_of(firsts: list[int], sequence: int) -> int:
+    import bisect
+
+    return firsts[bisect.bisect_right(firsts, sequence) - 1]
+
+
+def generator_process(
+    address: str, scenario: Scenario, streams: list[int], run: str, out: multiprocessing.Queue  # type: ignore[type-arg]
+) -> None:
+    all_messages = {s: build_messages(s, scenario, run) for s in streams}
+    rate = scenario.target_rate / scenario.streams if scenario.target_rate else 0
+    out.put(("ready", None))
+
+    async def main() -> list[tuple[int, list[float]]]:
+        return list(await asyncio.gather(*(drive_stream(address, all_messages[s], rate) for s in streams)))
+
+    started = time.perf_counter()
+    results = asyncio.run(main())
+    out.put(("done", (time.perf_counter() - started, results)))
+
+
+def rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: int) -> dict[str, float]:
+    run = f"{scenario.name}-{time.time_ns()}"
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    groups = [list(range(scenario.streams))[i::processes] for i in range(processes)]
+    workers = [ctx.Process(target=generator_process, args=(address, scenario, g, run, out)) for g in groups if g]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        assert out.get()[0] == "ready"
+    rss_start = rss_kib(server_pid, "VmRSS")
+    started = time.perf_counter()
+    results = [out.get()[1] for _ in workers]
+    elapsed = time.perf_counter() - started
+    for worker in workers:
+        worker.join()
+    acked = sum(a for _, streams in results for a, _ in streams)
+    latencies = sorted(x for _, streams in results for _, lat in streams for x in lat)
+    return {
+        "events": acked,
+        "seconds": elapsed,
+        "events_per_s": acked / elapsed,
+        "ack_p50_ms": statistics.median(latencies) * 1000,
+        "ack_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "rss_start_mib": rss_start / 1024,
+        "rss_end_mib": rss_kib(server_pid, "VmRSS") / 1024,
+        "rss_peak_mib": rss_kib(server_pid, "VmHWM") / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events per throughput scenario")
+    parser.add_argument("--soak-minutes", type=float, default=0, help="also stream at 20k/s this long")
+    parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
+    args = parser.parse_args()
+
+    scenarios = [
+        Scenario("1 stream, 500/msg, max rate", 1, args.events, 500),
+        Scenario("50 streams, 100/msg, max rate", 50, args.events // 50, 100),
+        Scenario("50 streams, 200/msg, 20k/s", 50, 400_000 // 50, 200, target_rate=20_000),
+    ]
+    if args.soak_minutes:
+        total = int(args.soak_minutes * 60 * 20_000)
+        scenarios.append(Scenario(f"soak {args.soak_minutes} min, 1 stream at 20k/s", 1, total, 500, 20_000))
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = start_server(Path(data_dir), "bench", OPENSPANNER_LOG_LEVEL="info")
+        try:
+            client = Client(server.address)
+            client.call(client.meters.CreateMeter, meter_pb2.Meter(
+                name="readings", aggregation=meter_pb2.sum,
+                dimensions=[meter_pb2.Dimension(name=d, type=meter_pb2.string) for d in DIMENSIONS],
+            ))
+            print(f"machine: {os.cpu_count()} cores; server pid {server.process.pid}; embedded engine")
+            print(f"{'scenario':<40}{'events':>10}{'events/s':>10}{'ack p50':>9}{'ack p99':>9}"
+                  f"{'RSS start':>11}{'RSS end':>9}{'RSS peak':>10}")
+            for scenario in scenarios:
+                r = run_scenario(server.address, server.process.pid, scenario, args.generators)
+                print(f"{scenario.name:<40}{r['events']:>10,.0f}{r['events_per_s']:>10,.0f}"
+                      f"{r['ack_p50_ms']:>7.0f}ms{r['ack_p99_ms']:>7.0f}ms"
+                      f"{r['rss_start_mib']:>8.0f}MiB{r['rss_end_mib']:>6.0f}MiB{r['rss_peak_mib']:>7.0f}MiB",
+                      flush=True)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
