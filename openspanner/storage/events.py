@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import xxhash
 from clickhouse_connect.driver.client import Client
 
 from openspanner.storage.schema import EVENT_KEYS_TABLE, EVENTS_TABLE
@@ -46,15 +47,21 @@ class EventStore:
         self._client = client
 
     def stored_keys(self, meter: str, keys: Sequence[str]) -> set[str]:
-        """The subset of `keys` already stored for `meter` (merged or not)."""
+        """The subset of `keys` already stored for `meter` (merged or not).
+
+        Asks by xxHash64 (the same function the key view applies), then keeps
+        only exact matches, so a hash shared by two keys changes nothing.
+        """
         if not keys:
             return set()
+        hashes = sorted({xxhash.xxh64_intdigest(key.encode()) for key in keys})
         rows = self._client.query(
             f"SELECT DISTINCT idempotency_key FROM {EVENT_KEYS_TABLE}"
-            " WHERE meter = {meter:String} AND idempotency_key IN {keys:Array(String)}",
-            parameters={"meter": meter, "keys": list(keys)},
+            " WHERE meter = {meter:String} AND key_hash IN {hashes:Array(UInt64)}",
+            parameters={"meter": meter, "hashes": hashes},
         ).result_rows
-        return {row[0] for row in rows}
+        wanted = set(keys)
+        return {row[0] for row in rows if row[0] in wanted}
 
     def insert(self, rows: Sequence[EventRow], ingested_at_us: int) -> None:
         """Insert in one block; returns once ClickHouse has written it."""

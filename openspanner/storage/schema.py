@@ -67,23 +67,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             ORDER BY (meter, subject, toStartOfHour(timestamp), idempotency_key)
             TTL toDateTime(timestamp) + toIntervalDay(retention_days)
             """,
-            # Every stored key, sorted by key: "is this key stored?" is a
-            # point look-up here, whatever the event's subject or time. The
-            # view fills it inside the same INSERT as the event, so an event
+            # Every stored key, sorted by its 64-bit hash: "are these keys
+            # stored?" is a look-up by integers, which the writer can send
+            # without escaping thousands of strings. The key itself ends the
+            # sorting key, so two keys sharing a hash never collapse. The view
+            # fills the table inside the same INSERT as the event, so an event
             # is never stored without its key or the other way round.
             f"""
             CREATE TABLE IF NOT EXISTS {EVENT_KEYS_TABLE} (
                 meter LowCardinality(String),
+                key_hash UInt64,
                 idempotency_key String,
                 timestamp DateTime64(6, 'UTC'),
                 retention_days UInt16
             ) ENGINE = ReplacingMergeTree
-            ORDER BY (meter, idempotency_key)
+            ORDER BY (meter, key_hash, idempotency_key)
             TTL toDateTime(timestamp) + toIntervalDay(retention_days)
             """,
             f"""
             CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENT_KEYS_TABLE}_mv TO {EVENT_KEYS_TABLE}
-            AS SELECT meter, idempotency_key, timestamp, retention_days FROM {EVENTS_TABLE}
+            AS SELECT meter, xxHash64(idempotency_key) AS key_hash, idempotency_key, timestamp, retention_days
+            FROM {EVENTS_TABLE}
             """,
             f"""
             CREATE TABLE IF NOT EXISTS {API_KEYS_TABLE} (
