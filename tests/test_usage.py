@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ def event(meter_name: str, **fields: Any) -> usage_pb2.UsageEvent:
         "metadata": {"region": "eu-west"},
     }
     payload.update(fields)
+    if isinstance(payload.get("timestamp"), FromNow):
+        payload["timestamp"] = payload["timestamp"].rfc3339()
     return json_format.ParseDict(payload, usage_pb2.UsageEvent())
 
 
@@ -60,8 +63,14 @@ def test_unknown_meter_is_not_found_naming_it(client: Client) -> None:
     assert error.details() == "meter: meter 'no_such_meter' does not exist"
 
 
-def now_rfc3339(offset_seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_seconds))
+@dataclass(frozen=True)
+class FromNow:
+    """A timestamp relative to when the event is built, not when tests are collected."""
+
+    offset_seconds: float
+
+    def rfc3339(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.offset_seconds))
 
 
 @pytest.mark.parametrize(
@@ -75,8 +84,8 @@ def now_rfc3339(offset_seconds: float) -> str:
         ({"quantity": "NaN"}, "quantity", "finite"),
         ({"quantity": "Infinity"}, "quantity", "finite"),
         ({"quantity": "-Infinity"}, "quantity", "finite"),
-        ({"timestamp": now_rfc3339(6 * 60)}, "timestamp", "more than 5 minutes in the future"),
-        ({"timestamp": now_rfc3339(-31 * 86400)}, "timestamp", "event_retention_days: 30"),
+        ({"timestamp": FromNow(6 * 60)}, "timestamp", "more than 5 minutes in the future"),
+        ({"timestamp": FromNow(-31 * 86400)}, "timestamp", "event_retention_days: 30"),
         ({"metadata": {"region": "eu", "plan": "pro"}}, "metadata.plan", "is not a dimension"),
         ({"metadata": {}}, "metadata.region", "is required by meter"),
         ({"metadata": {"region": None}}, "metadata.region", "is required by meter"),
@@ -103,8 +112,8 @@ def test_boundary_values_are_accepted(client: Client, meter_name: str) -> None:
         event(meter_name, subject="s" * 256, idempotency_key="k" * 256),
         event(meter_name, quantity=0),
         event(meter_name, quantity=-2.5),
-        event(meter_name, timestamp=now_rfc3339(4 * 60)),
-        event(meter_name, timestamp=now_rfc3339(-29 * 86400)),
+        event(meter_name, timestamp=FromNow(4 * 60)),
+        event(meter_name, timestamp=FromNow(-29 * 86400)),
         event(meter_name, metadata={"region": "x" * 1024, "cached": None}),
     ]
     for request in accepted:
