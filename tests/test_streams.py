@@ -244,3 +244,28 @@ def test_graceful_shutdown_acknowledges_and_stores_everything_it_read(tmp_path: 
         stored, _ = stored_totals(ch, "api")
     assert stored == stream.stats.outcomes["ACCEPTED"] > 0
     assert stream.unacked == 5000 - stored
+
+
+def test_every_acknowledged_event_is_committed_before_its_ack(tmp_path: Path) -> None:
+    # Killed the moment the last ack arrives, with no chance to flush: an ack
+    # sent before commit would show up here as a missing event.
+    server = start_server(tmp_path, OPENSPANNER_BATCH_LINGER_MS="200")
+    create_meter(server, "api")
+    events = [
+        usage_pb2.UsageEvent(idempotency_key=f"k{i}", subject="o", meter="api", quantity=i % 5) for i in range(2000)
+    ]
+
+    async def scenario() -> StreamClient:
+        stream = StreamClient(server.address, ADMIN_KEY, usage_pb2.StreamUsageStart(meters=["api"]), batch_size=100)
+        await stream.__aenter__()
+        for event in events:
+            await stream.send(event)
+        await stream.flush(timeout=60)
+        server.stop(signal.SIGKILL)
+        await stream.close()
+        return stream
+
+    stream = asyncio.run(scenario())
+    assert stream.stats.outcomes == {"ACCEPTED": 2000}
+    with storage(server) as ch:
+        assert stored_totals(ch, "api") == (2000, float(sum(i % 5 for i in range(2000))))

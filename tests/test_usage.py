@@ -175,3 +175,19 @@ def test_repeated_bulk_key_returns_first_answer_and_stores_nothing_new(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith("idempotency_key: ")
     assert "different batch" in caught.value.details()
+
+
+def test_bulk_backfill_spanning_ten_years_of_months_is_stored(
+    client: Client, make_meter: Callable[..., meter_pb2.Meter]
+) -> None:
+    # Events are partitioned by month; one call of history touches ~120 of them.
+    meter_name = make_meter(event_retention_days=3650).name
+    events = [
+        event(meter_name, idempotency_key=f"h{day}", timestamp=FromNow(-day * 86400))
+        for day in range(0, 3640, 15)
+    ]
+    request = usage_pb2.RecordUsagesRequest(events=events)
+    first = client.call(client.usage.RecordUsages, request)
+    assert (first.accepted, first.rejected) == (len(events), 0)
+    again = client.call(client.usage.RecordUsages, request)
+    assert again.duplicates == len(events)

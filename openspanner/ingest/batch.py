@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from openspanner.errors import Unavailable
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.client import Storage
@@ -75,6 +76,8 @@ class Batcher:
         """Outcomes for `rows`, in order, once they are committed (or given up on)."""
         if not rows:
             return []
+        if self._flusher is None or self._flusher.done():
+            raise Unavailable("server is shutting down; send these events again")
         await self._wait_for_room(len(rows))
         future: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Submission(rows, future, time.monotonic()))
@@ -107,16 +110,15 @@ class Batcher:
             await self._flusher
 
     async def _flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if self._queue:
-                await self._linger()
-                await self._write(self._take_batch())
-                if self._queue:
-                    self._wake.set()
-            elif self._closing:
-                return
+        # The queue is checked before every wait: a wake-up that arrived while
+        # a batch was being written (close() among them) is never missed.
+        while self._queue or not self._closing:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._linger()
+            await self._write(self._take_batch())
 
     async def _linger(self) -> None:
         """Wait until the batch is full or its oldest row has waited long enough."""

@@ -25,6 +25,8 @@ COLUMNS = (
     ("ingested_at", "DateTime64(6, 'UTC')"),
     ("retention_days", "UInt16"),
 )
+# Retention is at most 3650 days: ~122 monthly partitions, plus headroom.
+MAX_MONTHS_PER_BLOCK = 200
 COLUMN_NAMES = [name for name, _ in COLUMNS]
 COLUMN_TYPES = [type_name for _, type_name in COLUMNS]
 
@@ -83,6 +85,9 @@ class EventStore:
             column_names=COLUMN_NAMES,
             column_type_names=COLUMN_TYPES,
             column_oriented=True,
+            # A backfill batch may touch every month of a 10-year retention
+            # (ClickHouse refuses more than 100 partitions per block by default).
+            settings={"max_partitions_per_insert_block": MAX_MONTHS_PER_BLOCK},
         )
 
     def count(self, meter: str) -> int:
