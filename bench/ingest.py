@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000, help="events per throughput scenario")
     parser.add_argument("--soak-minutes", type=float, default=0, help="also stream at 20k/s this long")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
     args = parser.parse_args()
 
     scenarios = [
@@ -189,6 +190,8 @@ def main() -> None:
     if args.soak_minutes:
         total = int(args.soak_minutes * 60 * 20_000)
         scenarios.append(Scenario(f"soak {args.soak_minutes} min, 1 stream at 20k/s", 1, total, 500, 20_000))
+
+    scenarios = [s for s in scenarios if args.only in s.name]
 
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(Path(data_dir), "bench", OPENSPANNER_LOG_LEVEL="info")

@@ -205,7 +205,10 @@ def test_server_killed_mid_stream_and_restarted_loses_and_doubles_nothing(tmp_pa
                     idempotency_key=f"r{i}", device_id=f"d{i % 10}", fleet="f", region="eu", value=i % 7
                 ))
                 if i == total_events // 2:
-                    await asyncio.sleep(0.5)  # let some acks arrive, others be in flight
+                    # Kill once some acks have arrived, while others are in flight.
+                    deadline = time.monotonic() + 30
+                    while stream.unacked == i + 1 and time.monotonic() < deadline:
+                        await asyncio.sleep(0.01)
                     acked_before_kill.append(i + 1 - stream.unacked)
                     servers[0].stop(signal.SIGKILL)
                     servers.append(await asyncio.to_thread(start_server, tmp_path, "killed", port))

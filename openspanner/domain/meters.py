@@ -67,13 +67,14 @@ class Meter:
         init=False, repr=False, compare=False, hash=False
     )
 
+    # Computed once: the validator reads both for every event.
+    required_dimensions: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+
     def __post_init__(self) -> None:
         by_name = MappingProxyType({d.name: d for d in self.dimensions})
         object.__setattr__(self, "dimensions_by_name", by_name)
-
-    @property
-    def required_dimensions(self) -> tuple[str, ...]:
-        return tuple(d.name for d in self.dimensions if d.required)
+        required = tuple(d.name for d in self.dimensions if d.required)
+        object.__setattr__(self, "required_dimensions", required)
 
 
 def validate_meter(meter: Meter) -> Meter:

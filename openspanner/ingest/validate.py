@@ -87,7 +87,8 @@ def _checked_metadata(metadata: dict[str, MetadataValue], meter: Meter) -> dict[
             raise InvalidArgument(
                 f"must be a {dimension.type}, got {_kind(value)}", field=f"metadata.{key}"
             )
-        if len(text.encode()) > MAX_VALUE_BYTES:
+        # A UTF-8 character takes at most 4 bytes: short texts need no encoding.
+        if len(text) > MAX_VALUE_BYTES // 4 and len(text.encode()) > MAX_VALUE_BYTES:
             raise InvalidArgument(
                 f"must be at most {MAX_VALUE_BYTES} bytes", field=f"metadata.{key}"
             )
