@@ -10,7 +10,8 @@ the loopback), not protobuf construction in the generator.
 
 Each scenario prints: events/s acknowledged, ack latency p50/p99 (from
 sending a message to receiving the acks of all its events), and the server's
-RSS (peak and at the end).
+RSS (peak and at the end), and the server process's CPU time per event
+(user + system, all threads: steadier than wall time on a shared machine).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from openspanner.v1 import meter_pb2, usage_pb2  # noqa: E402
-from tests.harness import ADMIN_KEY, Client, start_server  # noqa: E402
+from tests.harness import ADMIN_KEY, Client, ServerProcess, start_server  # noqa: E402
 
 METHOD = "/openspanner.v1.UsageService/StreamDeviceTelemetry"
 METADATA = (("authorization", f"Bearer {ADMIN_KEY}"),)
@@ -144,6 +145,25 @@ def rss_kib(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: a figure that noisy neighbours disturb less than wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def batch_figures(server: ServerProcess, since_line: int) -> str:
+    """How the server's batches looked: size and where their write time went."""
+    batches = [e for e in server.log_events()[since_line:] if e.get("event") == "batch written"]
+    if not batches:
+        return "no batches"
+    n = len(batches)
+    return (
+        f"{n} batches, {sum(b['events'] for b in batches) / n:,.0f} events each,"
+        f" look-up {sum(b['lookup_ms'] for b in batches) / n:.0f} ms,"
+        f" insert {sum(b['insert_ms'] for b in batches) / n:.0f} ms"
+    )
+
+
 def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: int) -> dict[str, float]:
     run = f"{scenario.name}-{time.time_ns()}"
     ctx = multiprocessing.get_context("spawn")
@@ -155,9 +175,11 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
     for _ in workers:
         assert out.get()[0] == "ready"
     rss_start = rss_kib(server_pid, "VmRSS")
+    cpu_start = cpu_seconds(server_pid)
     started = time.perf_counter()
     results = [out.get()[1] for _ in workers]
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(server_pid) - cpu_start
     for worker in workers:
         worker.join()
     acked = sum(a for _, streams in results for a, _ in streams)
@@ -166,6 +188,7 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
         "events": acked,
         "seconds": elapsed,
         "events_per_s": acked / elapsed,
+        "server_cpu_us_per_event": cpu / acked * 1e6,
         "ack_p50_ms": statistics.median(latencies) * 1000,
         "ack_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "rss_start_mib": rss_start / 1024,
@@ -194,7 +217,7 @@ def main() -> None:
     scenarios = [s for s in scenarios if args.only in s.name]
 
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir), "bench", OPENSPANNER_LOG_LEVEL="info")
+        server = start_server(Path(data_dir), "bench", OPENSPANNER_LOG_LEVEL="debug")
         try:
             client = Client(server.address)
             client.call(client.meters.CreateMeter, meter_pb2.Meter(
@@ -203,13 +226,16 @@ def main() -> None:
             ))
             print(f"machine: {os.cpu_count()} cores; server pid {server.process.pid}; embedded engine")
             print(f"{'scenario':<40}{'events':>10}{'events/s':>10}{'ack p50':>9}{'ack p99':>9}"
-                  f"{'RSS start':>11}{'RSS end':>9}{'RSS peak':>10}")
+                  f"{'RSS start':>11}{'RSS end':>9}{'RSS peak':>10}{'CPU/event':>11}")
             for scenario in scenarios:
+                log_position = len(server.log_lines)
                 r = run_scenario(server.address, server.process.pid, scenario, args.generators)
                 print(f"{scenario.name:<40}{r['events']:>10,.0f}{r['events_per_s']:>10,.0f}"
                       f"{r['ack_p50_ms']:>7.0f}ms{r['ack_p99_ms']:>7.0f}ms"
-                      f"{r['rss_start_mib']:>8.0f}MiB{r['rss_end_mib']:>6.0f}MiB{r['rss_peak_mib']:>7.0f}MiB",
+                      f"{r['rss_start_mib']:>8.0f}MiB{r['rss_end_mib']:>6.0f}MiB{r['rss_peak_mib']:>7.0f}MiB"
+                      f"{r['server_cpu_us_per_event']:>9.1f}us",
                       flush=True)
+                print(f"{'':<4}{batch_figures(server, log_position)}", flush=True)
         finally:
             server.stop()
 
