@@ -23,9 +23,11 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -38,6 +40,7 @@ from tests.harness import ADMIN_KEY, Client, ServerProcess, start_server  # noqa
 METHOD = "/openspanner.v1.UsageService/StreamDeviceTelemetry"
 METADATA = (("authorization", f"Bearer {ADMIN_KEY}"),)
 DIMENSIONS = ("device_id", "fleet", "region")
+RSS_SAMPLE_SECONDS = 60
 
 
 @dataclass
@@ -164,7 +167,7 @@ def batch_figures(server: ServerProcess, since_line: int) -> str:
     )
 
 
-def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: int) -> dict[str, float]:
+def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: int) -> dict[str, Any]:
     run = f"{scenario.name}-{time.time_ns()}"
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -177,7 +180,17 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
     rss_start = rss_kib(server_pid, "VmRSS")
     cpu_start = cpu_seconds(server_pid)
     started = time.perf_counter()
+    rss_samples: list[float] = []
+    stop_sampling = threading.Event()
+
+    def sample_rss() -> None:
+        while not stop_sampling.wait(RSS_SAMPLE_SECONDS):
+            rss_samples.append(rss_kib(server_pid, "VmRSS") / 1024)
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
     results = [out.get()[1] for _ in workers]
+    stop_sampling.set()
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds(server_pid) - cpu_start
     for worker in workers:
@@ -193,6 +206,7 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
         "ack_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "rss_start_mib": rss_start / 1024,
         "rss_end_mib": rss_kib(server_pid, "VmRSS") / 1024,
+        "rss_every_minute": rss_samples,
         "rss_peak_mib": rss_kib(server_pid, "VmHWM") / 1024,
     }
 
@@ -236,6 +250,8 @@ def main() -> None:
                       f"{r['server_cpu_us_per_event']:>9.1f}us",
                       flush=True)
                 print(f"{'':<4}{batch_figures(server, log_position)}", flush=True)
+                if r["rss_every_minute"]:
+                    print(f"{'':<4}RSS each minute (MiB): {' '.join(f'{m:.0f}' for m in r['rss_every_minute'])}")
         finally:
             server.stop()
 
