@@ -217,6 +217,10 @@ def main() -> None:
     parser.add_argument("--soak-minutes", type=float, default=0, help="also stream at 20k/s this long")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="server setting, e.g. --set batch_linger_ms=100 (as OPENSPANNER_BATCH_LINGER_MS)",
+    )
     args = parser.parse_args()
 
     scenarios = [
@@ -231,7 +235,8 @@ def main() -> None:
     scenarios = [s for s in scenarios if args.only in s.name]
 
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir), "bench", OPENSPANNER_LOG_LEVEL="debug")
+        settings = {f"OPENSPANNER_{name.upper()}": value for name, _, value in (a.partition("=") for a in args.set)}
+        server = start_server(Path(data_dir), "bench", **{"OPENSPANNER_LOG_LEVEL": "debug", **settings})
         try:
             client = Client(server.address)
             client.call(client.meters.CreateMeter, meter_pb2.Meter(
