@@ -99,7 +99,8 @@ def _read(path: Path, expected: StateHeader) -> dict[int, BatchCounts]:
     for line in lines[1:]:
         try:
             item = json.loads(line)
-            acknowledged[int(item.pop("batch"))] = BatchCounts(**item)
+            index = int(item.pop("batch"))
+            acknowledged[index] = BatchCounts(**item)
         except (ValueError, TypeError, KeyError):
             continue  # a line cut short by a crash: that batch is simply sent again
     return acknowledged
