@@ -357,7 +357,8 @@ def mapper() -> Iterator[Callable[[dict[str, Any]], usage_pb2.UsageEvent]]:
 
     def event_of(fields: dict[str, Any]) -> usage_pb2.UsageEvent:
         request = usage_pb2.RecordUsagesRequest()
-        row_mapper.add_event(Row(1, {"idempotency_key": "k", "subject": "s", "quantity": "1", **fields}), request.events)
+        row = Row(1, {"idempotency_key": "k", "subject": "s", "quantity": "1", **fields})
+        row_mapper.add_event(row, request.events)
         return request.events[0]
 
     yield event_of

@@ -20,7 +20,8 @@ keys built from empty parts are rarely unique.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from openspanner.errors import ConfigError
 
@@ -60,17 +61,44 @@ class KeyTemplate:
                 f" nor one of {', '.join(BUILT_INS + MAPPED)}"
             )
 
-    def render(self, lookup: Callable[[str], str | None]) -> str:
-        """The key of one row; raises MissingKeyPart naming the first missing value."""
-        out: list[str] = []
-        for literal, name in self._parts:
-            out.append(literal)
-            if name is not None:
-                value = lookup(name)
-                if not value:
+    def bind(self, mapped: Mapping[str, str], constants: Mapping[str, str]) -> Callable[[dict[str, Any], int], str]:
+        """A renderer (row fields, row position) -> key, resolved once: it runs for every row.
+
+        `mapped`: placeholder -> column it stands for (subject -> customer_id);
+        `constants`: meter and source. Raises MissingKeyPart naming the first empty part.
+        """
+        steps = [(literal, name, mapped.get(name or ""), constants.get(name or "")) for literal, name in self._parts]
+
+        def render(fields: dict[str, Any], position: int) -> str:
+            out: list[str] = []
+            for literal, name, alias, constant in steps:
+                out.append(literal)
+                if name is None:
+                    continue
+                value = fields.get(name)
+                if value is None:
+                    if alias is not None:
+                        value = fields.get(alias)
+                    elif name == "row_id":
+                        value = position
+                    else:
+                        value = constant
+                text = value if value.__class__ is str else as_text(value)
+                if not text:
                     raise MissingKeyPart(name)
-                out.append(value)
-        return "".join(out)
+                out.append(text)
+            return "".join(out)
+
+        return render
+
+
+def as_text(value: Any) -> str | None:
+    """A value as key or subject text, as written in the file (JSON true -> "true")."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
 
 
 def _plain_column_name(name: str) -> bool:

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openspanner.errors import ConfigError
-from openspanner.importer.keys import BUILT_INS, KeyTemplate, MissingKeyPart
+from openspanner.importer.keys import MAPPED, KeyTemplate, MissingKeyPart, as_text
 from openspanner.importer.source import Row
-from openspanner.v1 import meter_pb2, usage_pb2
+from openspanner.v1 import meter_pb2
 
 # Epoch numbers at least this large are milliseconds: as seconds they would
 # be after the year 5000, as milliseconds they are after 1973.
@@ -71,9 +71,11 @@ class RowMapper:
         self._meter = meter.name
         self._columns = columns
         self._template = template
-        self._source = source
         self._text_values = text_values
         self._reserved = columns.reserved()
+        self._render_key = template.bind(
+            {name: getattr(columns, name) for name in MAPPED}, {"meter": meter.name, "source": source}
+        ) if template else None
         self._types = {d.name: meter_pb2.DimensionType.Name(d.type) for d in meter.dimensions}
         try:
             self._defaults = {name: self._typed(name, value) for name, value in columns.defaults.items()}
@@ -121,7 +123,7 @@ class RowMapper:
         metadata = self._metadata(fields)
         event = events.add(
             idempotency_key=key,
-            subject=_text(fields.get(columns.subject)) or "",
+            subject=as_text(fields.get(columns.subject)) or "",
             meter=self._meter,
             quantity=quantity,
         )
@@ -138,28 +140,20 @@ class RowMapper:
 
     def key_of(self, row: Row) -> str:
         """The row's idempotency key: its key column, else the template."""
-        own = _text(row.fields.get(self._columns.key))
+        own = as_text(row.fields.get(self._columns.key))
         if own:
             return own
-        if self._template is None:
+        if self._render_key is None:
             raise RowRejected(
                 "idempotency_key",
                 f"is missing (no {self._columns.key!r} value); give one or pass --key TEMPLATE",
             )
         try:
-            return self._template.render(lambda name: self._key_part(row, name))
+            return self._render_key(row.fields, row.position)
         except MissingKeyPart as missing:
             raise RowRejected(
                 "idempotency_key", f"the key template needs {{{missing.name}}}, which is empty in this row"
             ) from None
-
-    def _key_part(self, row: Row, name: str) -> str | None:
-        if name in row.fields:
-            return _text(row.fields[name])
-        if name in ("subject", "quantity", "timestamp"):
-            return _text(row.fields.get(getattr(self._columns, name)))
-        built_in = {"row_id": str(row.position), "meter": self._meter, "source": self._source}
-        return built_in[name] if name in BUILT_INS else None
 
     def _quantity(self, value: Any) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -243,12 +237,3 @@ def _rfc3339_us(text: str) -> int:
     if moment.tzinfo is None:
         raise RowRejected("timestamp", f"needs a UTC offset (e.g. Z or +02:00), got {text!r}")
     return (moment - EPOCH) // ONE_MICROSECOND
-
-
-def _text(value: Any) -> str | None:
-    """A value as key or subject text, as written in the file (JSON true -> "true")."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else str(value)

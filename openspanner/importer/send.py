@@ -66,7 +66,9 @@ class UsageSender:
                     " read meters and record usage: an admin key"
                 ) from None
             if error.code() == grpc.StatusCode.NOT_FOUND:
-                raise ConfigError(f"meter {name!r} does not exist; create it first (openspanner meters create)") from None
+                raise ConfigError(
+                    f"meter {name!r} does not exist; create it first (openspanner meters create)"
+                ) from None
             raise
         return meter
 
