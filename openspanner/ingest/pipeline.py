@@ -170,7 +170,8 @@ class IngestPipeline:
                     field="idempotency_key",
                 )
             log.info("bulk call repeated, first answer returned", bulk_key=key)
-            return usage_pb2.RecordUsagesResponse.FromString(stored.response)
+            first: usage_pb2.RecordUsagesResponse = usage_pb2.RecordUsagesResponse.FromString(stored.response)
+            return first
         response = bulk_response(await self.ingest(request.events, batch_id=key))
         await self._storage.run(
             self._bulk_answers.save, key, digest, response.SerializeToString()
