@@ -110,6 +110,10 @@ def import_command(args: argparse.Namespace) -> int:
     except ImportFailed as failure:
         print(f"error: import stopped: {failure}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Every batch the state file names was acknowledged; the rest are sent again.
+        print("\ninterrupted: run the same command with --resume to continue", file=sys.stderr)
+        return 130
     print(format_summary(summary), flush=True)
     return EXIT_REJECTED_ROWS if summary.rejects_total else 0
 
