@@ -61,17 +61,16 @@ class BarReporter:
     """rich's progress bar on stderr, for a person watching a terminal."""
 
     def __init__(self) -> None:
+        # Fits an 80-column terminal with seven-digit counts.
         self._progress = Progress(
-            TextColumn("[bold]import"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             TaskProgressColumn(),
-            TextColumn("{task.fields[rows]:>12,} rows {task.fields[rate]:>9,.0f} rows/s"),
             TextColumn(
-                "[green]{task.fields[accepted]:,} accepted[/] [yellow]{task.fields[duplicates]:,} duplicate[/]"
-                " [red]{task.fields[rejected]:,} rejected[/]"
+                "{task.fields[rows]:,} rows {task.fields[rate]:,.0f}/s [green]ok {task.fields[accepted]:,}[/]"
+                " [yellow]dup {task.fields[duplicates]:,}[/] [red]rej {task.fields[rejected]:,}[/]"
             ),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TimeRemainingColumn(compact=True),
             console=Console(stderr=True),
             transient=False,
         )
