@@ -405,3 +405,30 @@ def test_csv_text_becomes_the_declared_dimension_types(
     event = mapper({"region": "eu", "cached": "TRUE", "tokens.in": "12.5", "timestamp": ""})
     assert json_format.MessageToDict(event.metadata) == {"region": "eu", "cached": True, "tokens.in": 12.5}
     assert not event.HasField("timestamp")
+
+
+def test_seed_environment_variables_name_the_server_and_key(
+    shared_server: ServerProcess, meter: str, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "env.jsonl", usage_rows(10))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSPANNER_", "OPEN_SPANNER_"))}
+    env.update(OPEN_SPANNER_BASE_URL=f"http://{shared_server.address}", OPEN_SPANNER_API_KEY=ADMIN_KEY)
+    result = subprocess.run(
+        [sys.executable, "-m", "openspanner", "import", str(path), "--meter", meter, "--key", KEY],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert summary_counts(result)["accepted"] == 10
+
+
+def test_a_truncated_gzip_stops_with_an_error_after_answering_what_was_sent(
+    shared_server: ServerProcess, meter: str, tmp_path: Path
+) -> None:
+    whole = write_jsonl(tmp_path / "whole.jsonl.gz", usage_rows(5_000)).read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = run_import(shared_server, cut, meter, "--key", KEY, "--batch-size", "500")
+    assert result.returncode == 2
+    assert "cut.jsonl.gz: cannot read on" in result.stderr
+    state = Path(f"{cut}.import-state").read_text().splitlines()
+    assert len(state) > 1  # the batches read before the cut were sent and recorded

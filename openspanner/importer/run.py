@@ -169,9 +169,21 @@ class _Import:
     async def _send_all(self, builder: BatchBuilder) -> None:
         batches = iter(builder)
         in_flight = asyncio.Semaphore(self._options.concurrency)
+        unreadable: ConfigError | None = None
         try:
             async with asyncio.TaskGroup() as group:
-                while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                while True:
+                    try:
+                        batch = await asyncio.to_thread(next, batches, None)
+                    except (ConfigError, OSError, EOFError) as error:
+                        # Stop reading, but let the batches on the wire be answered
+                        # and recorded, so --resume after the fix skips them.
+                        unreadable = error if isinstance(error, ConfigError) else ConfigError(
+                            f"{self._source.name}: cannot read on: {error}"
+                        )
+                        break
+                    if batch is None:
+                        break
                     if batch.skipped:
                         self._count_skipped(batch)
                         continue
@@ -179,6 +191,8 @@ class _Import:
                     group.create_task(self._send(batch, in_flight))
         except BaseExceptionGroup as failures:
             raise failures.exceptions[0] from None
+        if unreadable is not None:
+            raise unreadable
 
     async def _send(self, batch: Batch, in_flight: asyncio.Semaphore) -> None:
         try:

@@ -112,7 +112,16 @@ class RowSource:
         header = self.header
         width = len(header)
         position = 0
-        for values in self._csv:
+        values_read = iter(self._csv)
+        while True:
+            try:
+                values = next(values_read, None)
+            except (UnicodeDecodeError, csv.Error) as error:
+                # The reader cannot go on past such a spot, so the import stops
+                # here, after the batches already sent are answered.
+                raise ConfigError(f"{self.name}: unreadable CSV after data row {position}: {error}") from None
+            if values is None:
+                return
             if not values:
                 continue
             position += 1
