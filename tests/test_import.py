@@ -174,11 +174,16 @@ def test_resume_skips_acknowledged_batches_and_completes_exactly(tmp_path: Path)
     state_file = Path(f"{path}.import-state")
     with running_server(tmp_path / "data") as server:
         create_meter(server, "api_requests")
-        args = import_args(server, path, "api_requests", "--key", KEY, "--batch-size", "2000")
+        args = import_args(server, path, "api_requests", "--key", KEY, "--batch-size", "2000",
+                           "--ignore-column", "z", "--ignore-column", "y", "--ignore-column", "x")
         kill_after_batches(args, state_file, batches=10)
         acknowledged = {json.loads(line)["batch"] for line in state_file.read_text().splitlines()[1:]}
 
-        resumed = run_import(server, path, "api_requests", "--key", KEY, "--batch-size", "2000", "--resume")
+        # Options given again in another process (other hash seed) must mean the same import.
+        ignored = ("--ignore-column", "x", "--ignore-column", "y", "--ignore-column", "z")
+        resumed = run_import(
+            server, path, "api_requests", "--key", KEY, "--batch-size", "2000", "--resume", *ignored
+        )
         assert resumed.returncode == 0, resumed.stderr
         counts = summary_counts(resumed)
         assert "skipped" in counts, resumed.stdout

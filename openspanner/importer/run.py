@@ -121,7 +121,8 @@ class _Import:
             meter=options.meter,
             batch_size=options.batch_size,
             options_sha256=options_sha256({
-                "columns": options.columns.__dict__,
+                # Sets sorted: their order changes between processes (hash randomization).
+                "columns": {**options.columns.__dict__, "ignore": sorted(options.columns.ignore)},
                 "key": options.key_template,
                 "source": self._stem,
                 "format": self._source.format.value,

@@ -80,7 +80,8 @@ def file_sha256(path: Path) -> str:
 
 
 def options_sha256(options: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
+    """Hash of JSON-able options; anything else is refused rather than hashed by an unstable repr."""
+    return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
 
 
 def _read(path: Path, expected: StateHeader) -> dict[int, BatchCounts]:
