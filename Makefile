@@ -25,9 +25,11 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
-# Prints throughput, ack latency and memory figures; see README "Performance".
+# Prints throughput, ack latency and memory figures; see README "Performance"
+# and "Importing history".
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/import_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check openspanner tests bench

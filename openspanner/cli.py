@@ -1,4 +1,4 @@
-"""The `openspanner` command: serve, and the operator commands for keys and meters.
+"""The `openspanner` command: serve, the operator commands for keys and meters, and import.
 
 Operator commands talk to a running server over gRPC (the embedded engine
 lets only the server open its data dir). `keys create --offline` opens
@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     meter_list = meters.add_parser("list", help="list meters")
     _client_flags(meter_list)
     meter_list.set_defaults(func=_meters_list)
+
+    from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
+
+    add_import_command(commands)
     return parser
 
 

@@ -87,9 +87,13 @@ class IngestPipeline:
             self._open_streams.discard(task)
 
     async def ingest(
-        self, messages: Sequence[usage_pb2.UsageEvent], batch_id: str
+        self, messages: Sequence[usage_pb2.UsageEvent], batch_id: str, *, store: bool = True
     ) -> list[EventResult]:
-        """One result per message, in order; returns after accepted events are committed."""
+        """One result per message, in order; returns after accepted events are committed.
+
+        With `store=False` nothing is written: the same validation and the same
+        duplicate check answer what storing would have answered.
+        """
         now_us = time.time_ns() // 1000
         results: list[EventResult | None] = [None] * len(messages)
         rows: list[EventRow] = []
@@ -104,7 +108,10 @@ class IngestPipeline:
                 results[index] = EventResult(
                     index, event.idempotency_key, usage_pb2.REJECTED, error
                 )
-        outcomes = await self._storage.run(self._writer.write, rows, batch_id)
+        if store:
+            outcomes = await self._storage.run(self._writer.write, rows, batch_id)
+        else:
+            outcomes = await self._storage.run(self._writer.classify, rows)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
             results[position] = EventResult(position, row.idempotency_key, _OUTCOME[outcome])
         rejected = len(messages) - len(rows)
@@ -130,6 +137,8 @@ class IngestPipeline:
                 f"at most {self._max_bulk_events} per call, got {len(request.events)}",
                 field="events",
             )
+        if request.validate_only:
+            return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id(), store=False))
         key = request.idempotency_key
         if not key:
             return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id()))
@@ -161,7 +170,8 @@ class IngestPipeline:
                     field="idempotency_key",
                 )
             log.info("bulk call repeated, first answer returned", bulk_key=key)
-            return usage_pb2.RecordUsagesResponse.FromString(stored.response)
+            first: usage_pb2.RecordUsagesResponse = usage_pb2.RecordUsagesResponse.FromString(stored.response)
+            return first
         response = bulk_response(await self.ingest(request.events, batch_id=key))
         await self._storage.run(
             self._bulk_answers.save, key, digest, response.SerializeToString()

@@ -57,6 +57,14 @@ class EventWriter:
         )
         return outcomes
 
+    def classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
+        """What `write` would answer for `rows`, storing nothing (validate-only calls).
+
+        Blocking. Not under the lock: the answer is advice, and a write racing
+        with it may change it, which a dry run accepts.
+        """
+        return self._classify(rows)
+
     def _classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
         keys_by_meter: dict[str, list[str]] = defaultdict(list)
         for row in rows:

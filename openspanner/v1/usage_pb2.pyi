@@ -59,12 +59,14 @@ class RecordUsageResponse(_message.Message):
     def __init__(self, idempotency_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ...) -> None: ...
 
 class RecordUsagesRequest(_message.Message):
-    __slots__ = ("idempotency_key", "events")
+    __slots__ = ("idempotency_key", "events", "validate_only")
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     idempotency_key: str
     events: _containers.RepeatedCompositeFieldContainer[UsageEvent]
-    def __init__(self, idempotency_key: _Optional[str] = ..., events: _Optional[_Iterable[_Union[UsageEvent, _Mapping]]] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, idempotency_key: _Optional[str] = ..., events: _Optional[_Iterable[_Union[UsageEvent, _Mapping]]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class EventResult(_message.Message):
     __slots__ = ("index", "idempotency_key", "outcome", "rejection")

@@ -1,0 +1,110 @@
+"""The importer's gRPC side: read the meter, send prepared RecordUsages requests.
+
+Requests arrive already serialized (batches.py builds the bytes once and
+hashes them for the batch key), so the call passes bytes straight through.
+A batch is retried only on errors that resending can fix, with backoff and
+jitter, under the same batch key: the server then stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from urllib.parse import urlsplit
+
+import grpc
+
+from openspanner.errors import ConfigError
+from openspanner.v1 import meter_pb2, meter_pb2_grpc, usage_pb2
+
+RECORD_USAGES = "/openspanner.v1.UsageService/RecordUsages"
+RETRYABLE = frozenset({
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+})
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CALL_TIMEOUT_SECONDS = 120.0
+
+
+class ImportFailed(Exception):
+    """The server refused a whole batch, or stayed unreachable past the retry deadline."""
+
+
+class UsageSender:
+    def __init__(self, server: str, api_key: str, retry_seconds: float = 300.0) -> None:
+        target, secure = parse_server(server)
+        options = [
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ]
+        self._channel = (
+            grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+            if secure
+            else grpc.aio.insecure_channel(target, options=options)
+        )
+        self._metadata = (("authorization", f"Bearer {api_key}"),)
+        self._retry_seconds = retry_seconds
+        self._record = self._channel.unary_unary(
+            RECORD_USAGES,
+            request_serializer=None,
+            response_deserializer=usage_pb2.RecordUsagesResponse.FromString,
+        )
+
+    async def get_meter(self, name: str) -> meter_pb2.Meter:
+        stub = meter_pb2_grpc.MeterServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        try:
+            meter: meter_pb2.Meter = await stub.GetMeter(
+                meter_pb2.GetMeterRequest(name=name), metadata=self._metadata, timeout=30
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise ConfigError(
+                    f"the key cannot read meter {name!r} ({error.details()}); import needs a key that may"
+                    " read meters and record usage: an admin key"
+                ) from None
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                raise ConfigError(
+                    f"meter {name!r} does not exist; create it first (openspanner meters create)"
+                ) from None
+            raise
+        return meter
+
+    async def record(self, request: bytes) -> usage_pb2.RecordUsagesResponse:
+        """The answer to one batch, retrying transient failures until the retry deadline."""
+        deadline = time.monotonic() + self._retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                response: usage_pb2.RecordUsagesResponse = await self._record(
+                    request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS
+                )
+                return response
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in RETRYABLE:
+                    raise ImportFailed(f"{error.code().name}: {error.details()}") from None
+                if time.monotonic() + delay > deadline:
+                    raise ImportFailed(
+                        f"server unreachable for {self._retry_seconds:.0f}s ({error.code().name}: {error.details()});"
+                        " run again with --resume"
+                    ) from None
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 10.0)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+def parse_server(server: str) -> tuple[str, bool]:
+    """host:port, or a URL: https:// means TLS (OPEN_SPANNER_BASE_URL is written as a URL)."""
+    if "://" not in server:
+        return server, False
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https", "grpc", "grpcs") or not parts.hostname:
+        raise ConfigError(f"--server: expected host:port or http(s)://host:port, got {server!r}")
+    secure = parts.scheme in ("https", "grpcs")
+    port = parts.port or (443 if secure else 50051)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}", secure
