@@ -1,0 +1,178 @@
+"""The one module that builds queries over usage events.
+
+Builders are pure functions returning `(sql, parameters)`; values reach
+ClickHouse only as typed query parameters (`{name:Type}`), never as text
+formatted into the SQL, whatever the client sent. Every read uses FINAL, so
+copies of one event that ReplacingMergeTree has not merged yet are counted
+once (docs/storage.md, "Exactly once").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from openspanner.domain.meters import Aggregation
+from openspanner.domain.queries import (
+    MAX_ROWS,
+    EventListing,
+    Filter,
+    GroupAggregate,
+    UsageQuery,
+    too_many_rows,
+)
+from openspanner.domain.windows import WindowSize
+from openspanner.storage.schema import EVENTS_TABLE
+
+Parameters = dict[str, Any]
+
+# Events are ordered by (timestamp, idempotency_key): `first` is the
+# quantity of the first event in that order, `last` of the last one.
+AGGREGATE_SQL = {
+    Aggregation.SUM: "sum(quantity)",
+    Aggregation.COUNT: "toFloat64(count())",
+    Aggregation.AVG: "avg(quantity)",
+    Aggregation.MIN: "min(quantity)",
+    Aggregation.MAX: "max(quantity)",
+    Aggregation.FIRST: "argMin(quantity, (timestamp, idempotency_key))",
+    Aggregation.LAST: "argMax(quantity, (timestamp, idempotency_key))",
+    # Divided by each window's length in seconds afterwards (domain/queries.py).
+    Aggregation.RATE: "sum(quantity)",
+}
+
+# Start of the window holding `timestamp`, in epoch seconds, aligned in the
+# query's time zone; the same rule as domain/windows.py `truncate`.
+WINDOW_SQL = {
+    WindowSize.MINUTE: "toUnixTimestamp(toStartOfMinute(timestamp, {tz:String}))",
+    WindowSize.HOUR: "toUnixTimestamp(toStartOfHour(timestamp, {tz:String}))",
+    WindowSize.DAY: "toUnixTimestamp(toStartOfDay(timestamp, {tz:String}))",
+    WindowSize.MONTH: "toUnixTimestamp(toDateTime(toStartOfMonth(timestamp, {tz:String}), {tz:String}))",
+}
+
+
+def _conditions(
+    meter: str, start_us: int | None, end_us: int | None, subjects: tuple[str, ...], filters: tuple[Filter, ...]
+) -> tuple[list[str], Parameters]:
+    where = ["meter = {meter:String}"]
+    params: Parameters = {"meter": meter}
+    if start_us is not None:
+        where.append("timestamp >= fromUnixTimestamp64Micro({start_us:Int64}, 'UTC')")
+        params["start_us"] = start_us
+    if end_us is not None:
+        where.append("timestamp < fromUnixTimestamp64Micro({end_us:Int64}, 'UTC')")
+        params["end_us"] = end_us
+    if subjects:
+        where.append("subject IN {subjects:Array(String)}")
+        params["subjects"] = list(subjects)
+    for i, f in enumerate(filters):
+        if f.dimension == "subject":
+            where.append(f"subject IN {{f{i}_values:Array(String)}}")
+        else:
+            present = f"mapContains(metadata, {{f{i}:String}})"
+            match = f"({present} AND metadata[{{f{i}:String}}] IN {{f{i}_values:Array(String)}})"
+            where.append(f"({match} OR NOT {present})" if f.match_absent else match)
+            params[f"f{i}"] = f.dimension
+        params[f"f{i}_values"] = list(f.values)
+    return where, params
+
+
+def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
+    """One row per (window, subject, dimension values) with its event count and aggregate."""
+    where, params = _conditions(
+        query.meter.name, query.start_us, query.end_us, query.subjects, query.filters
+    )
+    columns = [WINDOW_SQL[query.window_size] if query.window_size else "0"]
+    if query.window_size:
+        params["tz"] = query.time_zone
+    columns.append("subject" if query.by_subject else "''")
+    for i, name in enumerate(query.dimensions):
+        params[f"g{i}"] = name
+        columns.append(f"if(mapContains(metadata, {{g{i}:String}}), metadata[{{g{i}:String}}], NULL)")
+    keys = [f"k{i}" for i in range(len(columns))]
+    params["limit"] = MAX_ROWS + 1
+    sql = (
+        f"SELECT {', '.join(f'{c} AS {k}' for c, k in zip(columns, keys, strict=True))},"
+        f" count() AS events, {AGGREGATE_SQL[query.meter.aggregation]} AS value"
+        f" FROM {EVENTS_TABLE} FINAL"
+        f" WHERE {' AND '.join(where)}"
+        f" GROUP BY {', '.join(keys)}"
+        " LIMIT {limit:UInt64}"
+    )
+    return sql, params
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    idempotency_key: str
+    subject: str
+    timestamp_us: int
+    quantity: float
+    metadata: dict[str, str]
+    ingested_at_us: int
+
+
+def events_sql(listing: EventListing) -> tuple[str, Parameters]:
+    """The next page (plus one event, to tell whether another page follows), newest first."""
+    where, params = _conditions(
+        listing.meter.name, listing.start_us, listing.end_us, listing.subjects, listing.filters
+    )
+    where.append("ingested_at <= fromUnixTimestamp64Micro({as_of_us:Int64}, 'UTC')")
+    params["as_of_us"] = listing.as_of_us
+    if listing.after is not None:
+        # The plain bound on timestamp lets ClickHouse skip granules; the tuple
+        # comparison is the exact cursor.
+        where.append("timestamp <= fromUnixTimestamp64Micro({after_us:Int64}, 'UTC')")
+        where.append(
+            "(timestamp, idempotency_key) < (fromUnixTimestamp64Micro({after_us:Int64}, 'UTC'), {after_key:String})"
+        )
+        params["after_us"] = listing.after.timestamp_us
+        params["after_key"] = listing.after.idempotency_key
+    params["limit"] = listing.page_size + 1
+    sql = (
+        "SELECT idempotency_key, subject, toUnixTimestamp64Micro(timestamp), quantity, metadata,"
+        " toUnixTimestamp64Micro(ingested_at)"
+        f" FROM {EVENTS_TABLE} FINAL"
+        f" WHERE {' AND '.join(where)}"
+        " ORDER BY timestamp DESC, idempotency_key DESC"
+        " LIMIT {limit:UInt64}"
+    )
+    return sql, params
+
+
+class QueryStore:
+    """Runs the built queries (blocking; call through Storage.run)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def usage(self, query: UsageQuery) -> list[GroupAggregate]:
+        sql, params = usage_sql(query)
+        rows = self._client.query(sql, parameters=params).result_rows
+        if len(rows) > MAX_ROWS:
+            raise too_many_rows()
+        dims = len(query.dimensions)
+        return [
+            GroupAggregate(
+                bucket=int(row[0]),
+                subject=row[1] if query.by_subject else None,
+                dimensions=tuple(row[2 : 2 + dims]),
+                count=int(row[2 + dims]),
+                value=_float_or_none(row[3 + dims]),
+            )
+            for row in rows
+        ]
+
+    def events(self, listing: EventListing) -> list[EventRecord]:
+        sql, params = events_sql(listing)
+        return [
+            EventRecord(key, subject, int(ts), float(quantity), dict(metadata), int(ingested))
+            for key, subject, ts, quantity, metadata, ingested in self._client.query(
+                sql, parameters=params
+            ).result_rows
+        ]
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
