@@ -25,9 +25,11 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
-# Prints throughput, ack latency and memory figures; see README "Performance".
+# Prints ingest throughput, ack latency and memory, then query latency over
+# 10 million events; see README "Performance" and "Queries".
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/query.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check openspanner tests bench

@@ -28,6 +28,13 @@ from openspanner.storage.schema import EVENTS_TABLE
 
 Parameters = dict[str, Any]
 
+# FINAL merges the rows of all parts it reads; by default across partitions
+# too, which also defeats partition pruning: 2 s instead of 20 ms for a day of
+# 10 million events. Copies of an event share meter, subject, hour and key,
+# and an hour lies in one month (partitions are UTC months), so they always
+# share a partition and merging inside each partition is exact.
+READ_SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
+
 # Events are ordered by (timestamp, idempotency_key): `first` is the
 # quantity of the first event in that order, `last` of the last one.
 AGGREGATE_SQL = {
@@ -149,7 +156,7 @@ class QueryStore:
 
     def usage(self, query: UsageQuery) -> list[GroupAggregate]:
         sql, params = usage_sql(query)
-        rows = self._client.query(sql, parameters=params).result_rows
+        rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
         if len(rows) > MAX_ROWS:
             raise too_many_rows()
         dims = len(query.dimensions)
@@ -169,7 +176,7 @@ class QueryStore:
         return [
             EventRecord(key, subject, int(ts), float(quantity), dict(metadata), int(ingested))
             for key, subject, ts, quantity, metadata, ingested in self._client.query(
-                sql, parameters=params
+                sql, parameters=params, settings=READ_SETTINGS
             ).result_rows
         ]
 
