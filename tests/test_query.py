@@ -453,3 +453,23 @@ def test_unmerged_copies_of_an_event_count_once(tmp_path: Path) -> None:
         assert [(r[4], r[5]) for r in rows(answer)] == [(5, 1)]
         assert len(list_page(client, meter).events) == 1
         client.close()
+
+
+def test_list_events_pages_across_recent_and_old_events(client: Client, new_meter: Callable[[str], str]) -> None:
+    """Pages are right whether the newest hour, day, month or the whole range holds them."""
+    meter = new_meter("sum")
+    now = time.time()
+    ages = [60, 600, 2 * 3600, 3 * 3600, 2 * 86400, 40 * 86400, 400 * 86400]
+    record(client, meter, *(
+        {"idempotency_key": f"age-{age}", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - age))}
+        for age in ages
+    ))
+    for page_size in (1, 2, 3, 7):
+        keys, token = [], ""
+        while True:
+            page = list_page(client, meter, page_size=page_size, page_token=token)
+            keys += [e.idempotency_key for e in page.events]
+            token = page.next_page_token
+            if not token:
+                break
+        assert keys == [f"age-{age}" for age in ages], page_size

@@ -120,10 +120,24 @@ class EventRecord:
     ingested_at_us: int
 
 
-def events_sql(listing: EventListing) -> tuple[str, Parameters]:
-    """The next page (plus one event, to tell whether another page follows), newest first."""
+# ListEvents first looks this far back from the newest possible timestamp and
+# widens only when that holds less than a page: the newest events of a busy
+# meter are found without sorting a month of them (360 ms -> tens of ms at
+# 10 million events).
+PROBE_SPANS_US = (3600 * 1_000_000, 86_400 * 1_000_000, 30 * 86_400 * 1_000_000)
+# Ingest accepts timestamps up to 5 minutes ahead of the time it stores them.
+MAX_FUTURE_US = 5 * 60 * 1_000_000
+
+
+def events_sql(listing: EventListing, since_us: int | None = None) -> tuple[str, Parameters]:
+    """The next page (plus one event, to tell whether another page follows), newest first.
+
+    With `since_us`, only events from then on (a probe: if it fills the page,
+    those are the newest events of the whole listing).
+    """
+    start_us = listing.start_us if since_us is None else max(since_us, listing.start_us or since_us)
     where, params = _conditions(
-        listing.meter.name, listing.start_us, listing.end_us, listing.subjects, listing.filters
+        listing.meter.name, start_us, listing.end_us, listing.subjects, listing.filters
     )
     where.append("ingested_at <= fromUnixTimestamp64Micro({as_of_us:Int64}, 'UTC')")
     params["as_of_us"] = listing.as_of_us
@@ -172,12 +186,21 @@ class QueryStore:
         ]
 
     def events(self, listing: EventListing) -> list[EventRecord]:
-        sql, params = events_sql(listing)
+        """Up to page_size + 1 events after the listing's cursor, newest first."""
+        newest = listing.as_of_us + MAX_FUTURE_US
+        for bound in (listing.end_us, listing.after.timestamp_us + 1 if listing.after else None):
+            newest = min(newest, bound) if bound is not None else newest
+        for span in (*PROBE_SPANS_US, None):
+            since = None if span is None else newest - span
+            if since is not None and listing.start_us is not None and since <= listing.start_us:
+                since = None  # the probe would cover the whole range anyway
+            sql, params = events_sql(listing, since)
+            rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
+            if since is None or len(rows) > listing.page_size:
+                break
         return [
             EventRecord(key, subject, int(ts), float(quantity), dict(metadata), int(ingested))
-            for key, subject, ts, quantity, metadata, ingested in self._client.query(
-                sql, parameters=params, settings=READ_SETTINGS
-            ).result_rows
+            for key, subject, ts, quantity, metadata, ingested in rows
         ]
 
 
