@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -13,7 +15,9 @@ import pytest
 from google.protobuf import json_format
 
 from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
-from tests.harness import Client, running_server, storage
+from tests.conftest import seed_json
+from tests.harness import Client, ServerProcess, running_server, storage
+from tests.test_seeds import grpcurl
 
 DAY = 86_400
 
@@ -473,3 +477,23 @@ def test_list_events_pages_across_recent_and_old_events(client: Client, new_mete
             if not token:
                 break
         assert keys == [f"age-{age}" for age in ages], page_size
+
+
+def test_readme_grpcurl_example_answers_as_documented(client: Client, shared_server: ServerProcess) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = r"-d '(\{[^']*\})' localhost:50051 openspanner\.v1\.QueryService/QueryUsage\n((?:# .*\n)+)"
+    match = re.search(example, readme)
+    assert match, "README has a grpcurl QueryUsage example followed by its answer"
+    meter = f"ai_tokens_{uuid.uuid4().hex[:8]}"
+    definition = json.loads(seed_json("ai_tokens.meter.json")) | {"name": meter, "event_retention_days": 3650}
+    client.call(client.meters.CreateMeter, json_format.ParseDict(definition, meter_pb2.Meter()))
+    record(client, meter, {
+        "idempotency_key": "chatcmpl_abc123_tokens", "subject": "org_123", "quantity": 1842,
+        "timestamp": "2026-06-15T10:00:00Z",
+        "metadata": {"model": "gpt-4.1", "provider": "openai", "operation": "chat_completion", "cached": False},
+    })
+    request = match.group(1).replace('"ai_tokens"', f'"{meter}"')
+    answer = grpcurl(shared_server.address, "-d", request, "openspanner.v1.QueryService/QueryUsage")
+    assert answer.returncode == 0, answer.stderr
+    documented = json.loads("".join(line.removeprefix("# ") for line in match.group(2).splitlines()))
+    assert json.loads(answer.stdout) == documented

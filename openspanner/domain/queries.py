@@ -31,8 +31,8 @@ MAX_PAGE_SIZE = 1000
 # Aggregations whose value for "no events" is 0 rather than "no value".
 ZERO_WHEN_EMPTY = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.RATE})
 
-# A dimension value as clients send it: str, bool, float, or None ("absent").
-# Anything else (a list, an object) is passed as its kind's name in words.
+# A dimension value as clients send it: str, bool, float, or None ("absent");
+# lists and objects arrive as Unsupported, to be refused by name.
 RawValue = str | bool | float | None
 GroupValue = str | bool | float | None
 
@@ -52,7 +52,7 @@ class RawFilter:
 
 @dataclass(frozen=True)
 class Filter:
-    """Keep events whose `dimension` has one of `values` (stored text); None matches "absent"."""
+    """Keep events whose `dimension` has one of `values` (stored text), or lacks it if `match_absent`."""
 
     dimension: str
     values: tuple[str, ...]
@@ -297,7 +297,7 @@ def too_many_rows() -> InvalidArgument:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page ended (the last event's timestamp and key) and the listing's snapshot time."""
+    """Where a page ended: the last event's timestamp and idempotency key."""
 
     timestamp_us: int
     idempotency_key: str
