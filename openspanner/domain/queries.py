@@ -28,6 +28,9 @@ MAX_FILTER_VALUES = 10_000
 MAX_ROWS = 100_000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# The range of ClickHouse's DateTime64, which stores timestamps.
+MIN_TIME_US = -2_208_988_800 * 1_000_000  # 1900-01-01
+MAX_TIME_US = 10_413_791_999 * 1_000_000  # 2299-12-31T23:59:59
 # Aggregations whose value for "no events" is 0 rather than "no value".
 ZERO_WHEN_EMPTY = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.RATE})
 
@@ -136,10 +139,11 @@ def plan_usage_query(
 
 
 def _range(start_us: int | None, end_us: int | None, *, required: bool) -> tuple[int | None, int | None]:
-    if required and start_us is None:
-        raise InvalidArgument("is required", field="start_time")
-    if required and end_us is None:
-        raise InvalidArgument("is required", field="end_time")
+    for name, value in (("start_time", start_us), ("end_time", end_us)):
+        if value is None and required:
+            raise InvalidArgument("is required", field=name)
+        if value is not None and not MIN_TIME_US <= value <= MAX_TIME_US:
+            raise InvalidArgument("must be between 1900-01-01 and 2299-12-31 (what storage can hold)", field=name)
     if start_us is not None and end_us is not None and end_us <= start_us:
         raise InvalidArgument("must be after start_time (the range is [start_time, end_time))", field="end_time")
     return start_us, end_us
