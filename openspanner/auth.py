@@ -115,7 +115,7 @@ class ApiKeys:
             create_time=datetime.now(UTC),
         )
         await self._storage.run(self._store.save, record)
-        self._table.items[key_id] = record
+        self._table.put(key_id, record)
         log.info("api key created", key_id=key_id, scope=scope.value)
         return record, f"{KEY_PREFIX}_{key_id}_{secret}"
 
@@ -131,7 +131,7 @@ class ApiKeys:
         if record.revoke_time is None:
             record = replace(record, revoke_time=datetime.now(UTC))
             await self._storage.run(self._store.save, record)
-            self._table.items[key_id] = record
+            self._table.put(key_id, record)
             log.info("api key revoked", key_id=key_id)
         return record
 

@@ -80,7 +80,7 @@ class MeterCatalog:
             now = datetime.now(UTC)
             meter = replace(meter, create_time=now, update_time=now)
             await self._storage.run(self._store.save, meter)
-            self._meters[meter.name] = meter
+            self._table.put(meter.name, meter)
         log.info("meter created", meter=meter.name, aggregation=meter.aggregation.value)
         return meter
 
@@ -94,7 +94,7 @@ class MeterCatalog:
                 await self._storage.run(
                     self._events.set_retention, updated.name, updated.event_retention_days
                 )
-            self._meters[updated.name] = updated
+            self._table.put(updated.name, updated)
         log.info("meter updated", meter=updated.name, fields=list(fields) or "all")
         return updated
 
@@ -111,6 +111,6 @@ class MeterCatalog:
             if events:
                 await self._storage.run(self._events.delete_meter_events, name)
             await self._storage.run(self._store.delete, name)
-            self._meters.pop(name, None)
+            self._table.remove(name)
         log.info("meter deleted", meter=name, deleted_events=events)
         return events

@@ -33,6 +33,13 @@ class RefreshingTable(Generic[V]):
         self._refresh_seconds = refresh_seconds
         self.items: dict[str, V] = {}
         self._loaded_at = 0.0
+        # When the installed copy's load began: an older load finishing later
+        # must not replace it.
+        self._installed_load_began = 0.0
+        # Changes this server made, with when: a load that began before a
+        # change cannot have seen it, so the change is applied on top of it
+        # (None = removed).
+        self._changes: dict[str, tuple[float, V | None]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -43,8 +50,30 @@ class RefreshingTable(Generic[V]):
         if self._task:
             self._task.cancel()
 
+    def put(self, key: str, value: V) -> None:
+        """Record a value this server has just written to storage."""
+        self.items[key] = value
+        self._changes[key] = (time.monotonic(), value)
+
+    def remove(self, key: str) -> None:
+        """Record a removal this server has just written to storage."""
+        self.items.pop(key, None)
+        self._changes[key] = (time.monotonic(), None)
+
     async def reload(self) -> None:
-        self.items = await self._load()
+        began = time.monotonic()
+        items = await self._load()
+        if began < self._installed_load_began:
+            return  # a newer load is already installed
+        for key, (changed_at, value) in list(self._changes.items()):
+            if changed_at < began:
+                del self._changes[key]  # written before this load began: it is in `items`
+            elif value is None:
+                items.pop(key, None)
+            else:
+                items[key] = value
+        self.items = items
+        self._installed_load_began = began
         self._loaded_at = time.monotonic()
 
     async def lookup(self, key: str) -> V | None:

@@ -29,23 +29,8 @@ def record(client: Client, meter: str, *events: dict[str, Any]) -> usage_pb2.Rec
 
 
 def record_request(client: Client, request: usage_pb2.RecordUsagesRequest) -> usage_pb2.RecordUsagesResponse:
-    """RecordUsages, all events accepted or duplicate.
-
-    Retries while the server does not know the meter yet: a background refresh
-    of the meter catalog that started before CreateMeter can replace the
-    in-memory copy without the new meter for up to 0.5 s (refresh.py; known
-    issue, not a query problem). Refused events are not stored, so a retry
-    changes nothing else.
-    """
-    deadline = time.monotonic() + 5
-    while True:
-        response = client.call(client.usage.RecordUsages, request)
-        unknown_meter = response.rejected and all(
-            r.rejection.code == "NOT_FOUND" for r in response.results if r.outcome == usage_pb2.REJECTED
-        )
-        if not unknown_meter or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    """RecordUsages, all events accepted or duplicate."""
+    response = client.call(client.usage.RecordUsages, request)
     assert response.rejected == 0, response
     return response
 
