@@ -129,13 +129,10 @@ async def start(settings: Settings) -> App:
     app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
     try:
         app.http = await start_http(
-            settings.http_host,
-            settings.http_port,
+            settings,
             f"127.0.0.1:{loopback_port}",
             MESSAGE_SERVICES,
-            settings.http_max_body_bytes,
             lambda: storage_ready(lambda: storage.run(storage.client.command, "SELECT 1")),
-            settings.max_message_bytes,
         )
     except BaseException:
         await app.stop(0)

@@ -18,6 +18,7 @@ from aiohttp import web
 from google.protobuf import descriptor, json_format, message
 from google.rpc import error_details_pb2, status_pb2
 
+from openspanner.config import Settings
 from openspanner.errors import (
     STATUS_DETAILS_KEY,
     MethodNotAllowed,
@@ -60,29 +61,25 @@ class HttpServer:
 
 
 async def start_http(
-    host: str,
-    port: int,
+    settings: Settings,
     grpc_target: str,
     services: Iterable[descriptor.ServiceDescriptor],
-    max_body_bytes: int,
     ready: Readiness,
-    max_message_bytes: int,
 ) -> HttpServer:
     """Serve the annotated RPCs of `services`, calling the gRPC server at `grpc_target`."""
-    # A bulk body near max_body_bytes, and its answer, must fit through the channel.
-    limit = max(max_message_bytes, max_body_bytes)
+    # A bulk body near the body limit, and its answer, must fit through the channel.
+    limit = max(settings.max_message_bytes, settings.http_max_body_bytes)
     channel = grpc.aio.insecure_channel(
         grpc_target,
         options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)],
     )
-    routes = routes_of(services)
-    app = build_app(routes, channel, max_body_bytes, ready)
-    runner = web.AppRunner(app, access_log=None)
+    app = build_app(routes_of(services), channel, settings.http_max_body_bytes, ready)
+    # On shutdown, requests in flight get the same grace as gRPC calls.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_grace_seconds)
     await runner.setup()
-    site = web.TCPSite(runner, host or None, port)
+    site = web.TCPSite(runner, settings.http_host or None, settings.http_port)
     await site.start()
-    bound_port = _bound_port(runner) if port == 0 else port
-    return HttpServer(runner, channel, bound_port)
+    return HttpServer(runner, channel, _bound_port(runner))
 
 
 def _bound_port(runner: web.AppRunner) -> int:
