@@ -10,13 +10,15 @@ every mistake becomes one INVALID_ARGUMENT naming the field.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import descriptor, json_format, message
 
 from openspanner.errors import InvalidArgument
-from openspanner.http.routes import Route, set_path
+from openspanner.http.routes import Route, query_fields, set_path
+from openspanner.v1 import http_options_pb2
 
 # A header the seeds use for the batch key of bulk ingestion; it fills a
 # top-level `idempotency_key` field that the body leaves unset.
@@ -77,19 +79,25 @@ def bind(
 
 
 def _set_query(form: dict[str, Any], message_type: descriptor.Descriptor, name: str, values: list[str]) -> None:
-    """Set `a.b.c=value` (repeated: one parameter per element; map: `map.key=value`)."""
+    """Set `a.b.c=value` (repeated: one parameter per element; map: `map.key=value`;
+    a field with the `http_query` option under its declared name and form)."""
     target = form
     current = message_type
     parts = name.split(".")
     for index, part in enumerate(parts):
-        field = current.fields_by_name.get(part)
+        field, option = query_fields(current).get(part, (None, None))
         if field is None:
             raise InvalidArgument(f"unknown query parameter {name!r}", field=name)
         last = index == len(parts) - 1
+        if option is not None and option.key_field:
+            if index != len(parts) - 2:
+                raise InvalidArgument(f"is given as {part}.KEY=VALUE", field=name)
+            _add_keyed(target.setdefault(field.name, []), field, option, parts[-1], values)
+            return
         if _is_map(field):
             if index != len(parts) - 2 or len(values) != 1:
                 raise InvalidArgument("a map is set as NAME.KEY=VALUE, once per key", field=name)
-            target.setdefault(part, {})[parts[-1]] = values[0]
+            target.setdefault(field.name, {})[parts[-1]] = values[0]
             return
         if field.message_type is not None and field.message_type.full_name.startswith("google.protobuf."):
             # Well-known types (Timestamp, Duration, FieldMask) have a string JSON form.
@@ -98,24 +106,45 @@ def _set_query(form: dict[str, Any], message_type: descriptor.Descriptor, name: 
         elif field.message_type is not None and not last:
             if _is_repeated(field):
                 raise InvalidArgument("repeated messages cannot be query parameters", field=name)
-            target = target.setdefault(part, {})
+            target = target.setdefault(field.name, {})
             current = field.message_type
             continue
         if not last:
             raise InvalidArgument(f"unknown query parameter {name!r}", field=name)
         converted = [_query_value(field, value, name) for value in values]
         if _is_repeated(field):
-            target[part] = converted
+            target[field.name] = converted
         elif len(values) > 1:
             raise InvalidArgument("given more than once but is not repeated", field=name)
         else:
-            target[part] = converted[0]
+            target[field.name] = converted[0]
         return
+
+
+def _add_keyed(
+    elements: list[Any],
+    field: descriptor.FieldDescriptor,
+    option: http_options_pb2.HttpQuery,
+    key: str,
+    values: list[str],
+) -> None:
+    value_field = field.message_type.fields_by_name[option.value_field]
+    converted = [_query_value(value_field, value, key) for value in values]
+    if _is_repeated(value_field):
+        elements.append({option.key_field: key, option.value_field: converted})
+        return
+    if len(converted) > 1:
+        raise InvalidArgument("given more than once but takes one value", field=key)
+    elements.append({option.key_field: key, option.value_field: converted[0]})
 
 
 def _query_value(field: descriptor.FieldDescriptor, value: str, name: str) -> Any:
     """Query text as its JSON value; protobuf's JSON parser takes numbers as
-    strings already, but booleans only as JSON true/false."""
+    strings already, but booleans only as JSON true/false. A google.protobuf.Value
+    (a typed filter value) reads `true`, `false`, `null` and numbers as such,
+    and anything else, or a JSON-quoted text such as `"123"`, as a string."""
+    if field.message_type is not None and field.message_type.full_name == "google.protobuf.Value":
+        return _json_scalar(value)
     if field.type != descriptor.FieldDescriptor.TYPE_BOOL:
         return value
     if value.lower() in ("true", "1"):
@@ -147,3 +176,13 @@ def _parse_error_field(exc: json_format.ParseError) -> str:
             rest = text.split(marker, 1)[1]
             return rest.split(" ", 1)[0].split('"', 1)[0].rstrip(".")
     return "body"
+
+
+def _json_scalar(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    return value if value is None or isinstance(value, bool | int | float | str) else text

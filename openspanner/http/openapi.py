@@ -11,7 +11,7 @@ from typing import Any
 
 from google.protobuf import descriptor
 
-from openspanner.http.routes import Route
+from openspanner.http.routes import Route, query_fields
 
 FD = descriptor.FieldDescriptor
 
@@ -153,11 +153,21 @@ def _query_parameters(
     message_type: descriptor.Descriptor, prefix: str, skip: set[str], schemas: dict[str, Any]
 ) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = []
-    for field in message_type.fields:
-        name = prefix + field.name
-        if name in skip:
+    for param, (field, option) in query_fields(message_type).items():
+        name = prefix + param
+        if prefix + field.name in skip:
             continue
-        if _is_map(field):
+        if option is not None and option.key_field:
+            value_field = field.message_type.fields_by_name[option.value_field]
+            parameters.append({
+                "name": name,
+                "in": "query",
+                "style": "deepObject",
+                "explode": True,
+                "schema": {"type": "object", "additionalProperties": _single_schema(value_field, schemas)},
+                "description": f"{name}.<{option.key_field}>=VALUE, repeatable",
+            })
+        elif _is_map(field):
             parameters.append({
                 "name": name,
                 "in": "query",

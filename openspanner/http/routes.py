@@ -16,6 +16,8 @@ from typing import Any
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, message, message_factory
 
+from openspanner.v1 import http_options_pb2
+
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 _METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -107,3 +109,18 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
             raise TypeError(path)
         target = child
     target[leaf] = value
+
+
+def query_fields(
+    message_type: descriptor.Descriptor,
+) -> dict[str, tuple[descriptor.FieldDescriptor, http_options_pb2.HttpQuery | None]]:
+    """Fields by query parameter name: the `http_query` name if declared, else the field name."""
+    fields: dict[str, tuple[descriptor.FieldDescriptor, http_options_pb2.HttpQuery | None]] = {}
+    for field in message_type.fields:
+        options = field.GetOptions()
+        if options.HasExtension(http_options_pb2.http_query):
+            option = options.Extensions[http_options_pb2.http_query]
+            fields[option.name or field.name] = (field, option)
+        else:
+            fields[field.name] = (field, None)
+    return fields
