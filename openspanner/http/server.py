@@ -120,6 +120,11 @@ def build_app(routes: list[Route], channel: grpc.aio.Channel, max_body_bytes: in
             return _error_response(http_status_of(error), rich_status(error))
         except grpc.aio.AioRpcError as rpc_error:
             return _rpc_error_response(rpc_error)
+        except Exception:
+            # As in services/_rpc.py: logged here, never a traceback on the wire.
+            log.exception("unhandled error in http transcoder", path=request.path)
+            internal = status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0], message="internal error")
+            return _error_response(http_status(grpc.StatusCode.INTERNAL), internal)
         return web.json_response(_to_json(reply))
 
     app.router.add_get("/openapi.json", openapi)
@@ -186,8 +191,6 @@ def _rpc_error_response(rpc_error: grpc.aio.AioRpcError) -> web.Response:
     for key, value in rpc_error.trailing_metadata() or ():
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             status.ParseFromString(value)
-    if rpc_error.code() is grpc.StatusCode.UNAVAILABLE and not status.details:
-        status.message = status.message or "server unavailable"
     return _error_response(http_status(rpc_error.code()), status)
 
 
