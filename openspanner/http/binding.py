@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf import descriptor, json_format, message
 
 from openspanner.errors import InvalidArgument
-from openspanner.http.routes import Route, query_fields, set_path
+from openspanner.http.routes import Route, message_of, query_fields, set_path
 from openspanner.v1 import http_options_pb2
 
 # A header the seeds use for the batch key of bulk ingestion; it fills a
@@ -128,7 +128,7 @@ def _add_keyed(
     key: str,
     values: list[str],
 ) -> None:
-    value_field = field.message_type.fields_by_name[option.value_field]
+    value_field = message_of(field).fields_by_name[option.value_field]
     converted = [_query_value(value_field, value, key) for value in values]
     if _is_repeated(value_field):
         elements.append({option.key_field: key, option.value_field: converted})

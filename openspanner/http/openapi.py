@@ -11,7 +11,7 @@ from typing import Any
 
 from google.protobuf import descriptor
 
-from openspanner.http.routes import Route, query_fields
+from openspanner.http.routes import Route, message_of, query_fields
 
 FD = descriptor.FieldDescriptor
 
@@ -158,7 +158,7 @@ def _query_parameters(
         if prefix + field.name in skip:
             continue
         if option is not None and option.key_field:
-            value_field = field.message_type.fields_by_name[option.value_field]
+            value_field = message_of(field).fields_by_name[option.value_field]
             parameters.append({
                 "name": name,
                 "in": "query",
@@ -205,7 +205,7 @@ def _message_ref(message_type: descriptor.Descriptor, schemas: dict[str, Any]) -
 
 def _field_schema(field: descriptor.FieldDescriptor, schemas: dict[str, Any]) -> dict[str, Any]:
     if _is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
+        value_field = message_of(field).fields_by_name["value"]
         return {"type": "object", "additionalProperties": _single_schema(value_field, schemas)}
     single = _single_schema(field, schemas)
     if field.is_repeated:
@@ -214,7 +214,7 @@ def _field_schema(field: descriptor.FieldDescriptor, schemas: dict[str, Any]) ->
 
 
 def _single_schema(field: descriptor.FieldDescriptor, schemas: dict[str, Any]) -> dict[str, Any]:
-    if field.type == FD.TYPE_ENUM:
+    if field.enum_type is not None:
         return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
     if field.message_type is not None:
         return _message_ref(field.message_type, schemas)

@@ -20,6 +20,8 @@ from openspanner.v1 import http_options_pb2
 
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 _METHODS = ("get", "put", "post", "delete", "patch")
+# Typed loosely: the protobuf stubs type generated extensions as plain fields.
+_HTTP_QUERY: Any = http_options_pb2.http_query
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def _routes_of_rule(rule: http_pb2.HttpRule, method: descriptor.MethodDescriptor
         raise ValueError(f"{method.full_name}: only {{field}} variables are supported in {template!r}")
     for field_path in fields:
         _field_at(method.input_type, field_path)
+    _check_query_options(method.input_type)
     if rule.body not in ("", "*"):
         _field_at(method.input_type, rule.body)
     regex = "".join(
@@ -100,6 +103,25 @@ def _field_at(message_type: descriptor.Descriptor, path: str) -> descriptor.Fiel
     return field
 
 
+def message_of(field: descriptor.FieldDescriptor) -> descriptor.Descriptor:
+    """The message type of a field known to hold messages."""
+    assert field.message_type is not None, field.full_name
+    return field.message_type
+
+
+def _check_query_options(message_type: descriptor.Descriptor) -> None:
+    """A keyed `http_query` must name fields that exist, or requests would fail at random later."""
+    for field, option in query_fields(message_type).values():
+        if option is None or not option.key_field:
+            continue
+        target = field.message_type
+        if target is None or not field.is_repeated:
+            raise ValueError(f"{field.full_name}: key_field needs a repeated message field")
+        for name in (option.key_field, option.value_field):
+            if name not in target.fields_by_name:
+                raise ValueError(f"{field.full_name}: {target.full_name} has no field {name!r}")
+
+
 def set_path(target: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path in a JSON-form dict, creating the objects on the way."""
     *parents, leaf = path.split(".")
@@ -118,8 +140,8 @@ def query_fields(
     fields: dict[str, tuple[descriptor.FieldDescriptor, http_options_pb2.HttpQuery | None]] = {}
     for field in message_type.fields:
         options = field.GetOptions()
-        if options.HasExtension(http_options_pb2.http_query):
-            option = options.Extensions[http_options_pb2.http_query]
+        if options.HasExtension(_HTTP_QUERY):
+            option: http_options_pb2.HttpQuery = options.Extensions[_HTTP_QUERY]
             fields[option.name or field.name] = (field, option)
         else:
             fields[field.name] = (field, None)
