@@ -25,11 +25,13 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
-# Prints throughput, ack latency and memory figures; see README "Performance"
-# and "Importing history".
+# Prints ingest throughput, ack latency and memory, import rows/s, then query
+# latency over 10 million events; see README "Performance", "Importing
+# history" and "Queries".
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/query.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check openspanner tests bench

@@ -55,6 +55,8 @@ METHOD_SCOPES: dict[str, Scope] = {
     "/openspanner.v1.UsageService/StreamDeviceTelemetry": Scope.INGEST,
     "/openspanner.v1.UsageService/StreamWebSocketSessions": Scope.INGEST,
     "/openspanner.v1.UsageService/StreamQueueThroughput": Scope.INGEST,
+    "/openspanner.v1.QueryService/QueryUsage": Scope.READ,
+    "/openspanner.v1.QueryService/ListEvents": Scope.READ,
 }
 PUBLIC_SERVICES = (
     "/grpc.health.v1.Health/",

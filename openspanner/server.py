@@ -29,6 +29,7 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.services.api_keys import ApiKeyService
 from openspanner.services.meters import MeterService
+from openspanner.services.query import QueryService
 from openspanner.services.usage import UsageService
 from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
@@ -37,6 +38,8 @@ from openspanner.v1 import (
     api_key_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
+    query_pb2,
+    query_pb2_grpc,
     usage_pb2,
     usage_pb2_grpc,
 )
@@ -53,6 +56,7 @@ SERVICE_NAMES = (
     meter_pb2.DESCRIPTOR.services_by_name["MeterService"].full_name,
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
+    query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
 )
 
 
@@ -115,6 +119,7 @@ async def start(settings: Settings) -> App:
     meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterService(catalog), server)  # type: ignore[no-untyped-call]
     usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(pipeline), server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(keys), server)  # type: ignore[no-untyped-call]
+    query_pb2_grpc.add_QueryServiceServicer_to_server(QueryService(catalog, storage), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

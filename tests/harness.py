@@ -25,7 +25,7 @@ from typing import Any
 import clickhouse_connect
 import grpc
 
-from openspanner.v1 import api_key_pb2_grpc, meter_pb2_grpc, usage_pb2_grpc
+from openspanner.v1 import api_key_pb2_grpc, meter_pb2_grpc, query_pb2_grpc, usage_pb2_grpc
 
 ADMIN_KEY = "test-admin-key-0123456789"
 START_TIMEOUT_SECONDS = 60
@@ -145,6 +145,7 @@ class Client:
         self.meters = meter_pb2_grpc.MeterServiceStub(self.channel)
         self.usage = usage_pb2_grpc.UsageServiceStub(self.channel)
         self.keys = api_key_pb2_grpc.ApiKeyServiceStub(self.channel)
+        self.query = query_pb2_grpc.QueryServiceStub(self.channel)
 
     @property
     def metadata(self) -> list[tuple[str, str]]:

@@ -236,7 +236,11 @@ def test_graceful_shutdown_acknowledges_and_stores_everything_it_read(tmp_path: 
             await stream.send(usage_pb2.UsageEvent(idempotency_key=f"k{i}", subject="o", meter="api", quantity=1))
         await asyncio.sleep(0.05)
         await asyncio.to_thread(server.stop, signal.SIGTERM)
-        await asyncio.sleep(0.5)
+        # Acks come before the stream's end status: once the client has seen
+        # the end (and tries to reconnect), it has read every ack sent.
+        deadline = time.monotonic() + 30
+        while stream.stats.reconnects == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         await stream.close()
         return stream
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from openspanner.errors import OpenSpannerError, status_name
 from openspanner.v1 import usage_pb2
@@ -41,3 +42,36 @@ def bulk_response(results: Sequence[EventResult]) -> usage_pb2.RecordUsagesRespo
     response.duplicates = counts[usage_pb2.DUPLICATE]
     response.rejected = counts[usage_pb2.REJECTED]
     return response
+
+
+def stream_ack(
+    first_sequence: int, outcomes: Sequence[tuple[int, Any, OpenSpannerError | None]]
+) -> usage_pb2.StreamAck:
+    """The ack of one stream message: (offset, outcome, error) in offset order -> ranges.
+
+    Consecutive events with one outcome share a range, so a clean batch of
+    500 events is acknowledged by one range. A rejected event gets a range of
+    its own (its reason is its own); RETRY events share one while their
+    reason is the same.
+    """
+    runs: list[list[Any]] = []  # [first offset, last offset, outcome, error]
+    for offset, outcome, error in outcomes:
+        if runs:
+            last = runs[-1]
+            if (
+                last[1] == offset - 1
+                and last[2] == outcome
+                and last[3] is error
+                and outcome != usage_pb2.REJECTED
+            ):
+                last[1] = offset
+                continue
+        runs.append([offset, offset, outcome, error])
+    ack = usage_pb2.StreamAck()
+    for first, last_offset, outcome, error in runs:
+        item = ack.acks.add(
+            first_sequence=first_sequence + first, last_sequence=first_sequence + last_offset, outcome=outcome
+        )
+        if error is not None:
+            item.rejection.CopyFrom(rejection(error))
+    return ack

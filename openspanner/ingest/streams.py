@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, NotFound, OpenSpannerError, Unavailable
-from openspanner.ingest.acknowledge import rejection
+from openspanner.ingest.acknowledge import stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
 from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct
 from openspanner.ingest.validate import validate_event
@@ -317,35 +317,15 @@ class StreamSession:
         by_offset: list[tuple[int, Any, OpenSpannerError | None]] = [
             (offset, usage_pb2.REJECTED, error) for offset, error in pending.rejected
         ]
+        retry = Unavailable("storage unavailable; send again")
         for offset, outcome in zip(pending.accepted_offsets, outcomes, strict=True):
             if outcome == RETRY:
-                by_offset.append((offset, usage_pb2.RETRY, Unavailable("storage unavailable; send again")))
+                by_offset.append((offset, usage_pb2.RETRY, retry))
             else:
                 by_offset.append((offset, _OUTCOME[outcome], None))  # type: ignore[index]
-        by_offset.sort(key=lambda item: item[0])
-        return usage_pb2.StreamAck(acks=_ranges(pending.first_sequence, by_offset))
-
-
-def _ranges(first_sequence: int, items: list[tuple[int, Any, OpenSpannerError | None]]) -> list[usage_pb2.AckRange]:
-    """Runs of consecutive offsets with one outcome; each rejection is its own range."""
-    ranges: list[usage_pb2.AckRange] = []
-    for offset, outcome, error in items:
-        sequence = first_sequence + offset
-        last = ranges[-1] if ranges else None
-        if (
-            error is None
-            and last is not None
-            and last.outcome == outcome
-            and not last.HasField("rejection")
-            and last.last_sequence == sequence - 1
-        ):
-            last.last_sequence = sequence
-            continue
-        ack = usage_pb2.AckRange(first_sequence=sequence, last_sequence=sequence, outcome=outcome)
-        if error is not None:
-            ack.rejection.CopyFrom(rejection(error))
-        ranges.append(ack)
-    return ranges
+        if pending.rejected:
+            by_offset.sort(key=lambda item: item[0])
+        return stream_ack(pending.first_sequence, by_offset)
 
 
 async def _until(requests: AsyncIterator[Any], stop: asyncio.Event) -> AsyncIterator[Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from openspanner.domain.meters import DimensionType, Meter
+from openspanner.domain.meters import Meter
+from openspanner.domain.queries import stored_text
 from openspanner.errors import InvalidArgument, NotFound
 from openspanner.ingest.decode import DecodedEvent, MetadataValue, UnsupportedValue
 from openspanner.storage.events import EventRow
@@ -82,7 +83,7 @@ def _checked_metadata(metadata: dict[str, MetadataValue], meter: Meter) -> dict[
             )
         if value is None:
             continue  # null is read as "not given"
-        text = _stored_text(value, dimension.type)
+        text = stored_text(value, dimension.type)
         if text is None:
             raise InvalidArgument(
                 f"must be a {dimension.type}, got {_kind(value)}", field=f"metadata.{key}"
@@ -99,23 +100,6 @@ def _checked_metadata(metadata: dict[str, MetadataValue], meter: Meter) -> dict[
                 f"is required by meter {meter.name!r}", field=f"metadata.{name}"
             )
     return stored
-
-
-def _stored_text(value: MetadataValue, expected: DimensionType) -> str | None:
-    """Canonical text of a value of the expected type, or None on a type mismatch.
-
-    Values are stored as text in one Map column; the canonical form makes equal
-    values equal text (1 and 1.0 are both "1"), which filters and group-bys rely on.
-    """
-    if expected is DimensionType.STRING:
-        return value if isinstance(value, str) else None
-    if expected is DimensionType.BOOLEAN:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return None
-    if isinstance(value, float) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-    return None
 
 
 def _kind(value: MetadataValue) -> str:

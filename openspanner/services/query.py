@@ -1,0 +1,154 @@
+"""QueryService: decode the request, plan it against its meter, run it, encode the rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import grpc
+from google.protobuf import struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from openspanner.catalog import MeterCatalog
+from openspanner.domain.meters import DimensionType, Meter
+from openspanner.domain.queries import (
+    Cursor,
+    RawFilter,
+    RawValue,
+    Unsupported,
+    next_page_token,
+    plan_event_listing,
+    plan_usage_query,
+    typed_value,
+    usage_rows,
+)
+from openspanner.domain.windows import WindowSize
+from openspanner.errors import InvalidArgument, NotFound
+from openspanner.services._rpc import rpc
+from openspanner.storage.client import Storage
+from openspanner.storage.queries import EventRecord, QueryStore
+from openspanner.v1 import query_pb2, query_pb2_grpc
+
+
+class QueryService(query_pb2_grpc.QueryServiceServicer):
+    def __init__(self, catalog: MeterCatalog, storage: Storage) -> None:
+        self._catalog = catalog
+        self._storage = storage
+        self._store = QueryStore(storage.client)
+
+    async def _meter(self, name: str) -> Meter:
+        if not name:
+            raise InvalidArgument("is required", field="meter")
+        meter = await self._catalog.lookup(name)
+        if meter is None:
+            raise NotFound(f"meter {name!r} does not exist", field="meter")
+        return meter
+
+    @rpc
+    async def QueryUsage(
+        self, request: query_pb2.QueryUsageRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb2.QueryUsageResponse:
+        meter = await self._meter(request.meter)
+        query = plan_usage_query(
+            meter,
+            start_us=_micros(request.start_time) if request.HasField("start_time") else None,
+            end_us=_micros(request.end_time) if request.HasField("end_time") else None,
+            window_size=_window_size(request.window_size),
+            time_zone_name=request.time_zone,
+            subjects=list(request.subjects),
+            filters=_filters(request.filters),
+            group_by=list(request.group_by),
+            fill=request.fill,
+        )
+        groups = await self._storage.run(self._store.usage, query)
+        response = query_pb2.QueryUsageResponse(
+            aggregation=meter.aggregation.value, time_zone=query.time_zone
+        )
+        for row in usage_rows(query, groups):
+            message = response.rows.add(
+                window_start=_timestamp(row.window.start_us),
+                window_end=_timestamp(row.window.end_us),
+                subject=row.subject or "",
+                event_count=row.count,
+            )
+            if row.value is not None:
+                message.value = row.value
+            if row.group:
+                message.group.update(dict(row.group))
+        return response
+
+    @rpc
+    async def ListEvents(
+        self, request: query_pb2.ListEventsRequest, context: grpc.aio.ServicerContext
+    ) -> query_pb2.ListEventsResponse:
+        meter = await self._meter(request.meter)
+        listing = plan_event_listing(
+            meter,
+            start_us=_micros(request.start_time) if request.HasField("start_time") else None,
+            end_us=_micros(request.end_time) if request.HasField("end_time") else None,
+            subjects=list(request.subjects),
+            filters=_filters(request.filters),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            now_us=time.time_ns() // 1000,
+        )
+        records = await self._storage.run(self._store.events, listing)
+        page = records[: listing.page_size]
+        response = query_pb2.ListEventsResponse(events=[_event(meter, r) for r in page])
+        if len(records) > listing.page_size:
+            last = page[-1]
+            response.next_page_token = next_page_token(listing, Cursor(last.timestamp_us, last.idempotency_key))
+        return response
+
+
+def _window_size(value: int) -> WindowSize | None:
+    if value == query_pb2.WINDOW_SIZE_UNSPECIFIED:
+        return None
+    try:
+        return WindowSize(query_pb2.WindowSize.Name(value))
+    except ValueError:
+        raise InvalidArgument(f"unknown window size {value}", field="window_size") from None
+
+
+def _filters(messages: Iterable[query_pb2.DimensionFilter]) -> list[RawFilter]:
+    return [RawFilter(m.dimension, tuple(_value(v) for v in m.values)) for m in messages]
+
+
+def _value(value: struct_pb2.Value) -> RawValue | Unsupported:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "struct_value":
+        return Unsupported("an object")
+    if kind == "list_value":
+        return Unsupported("a list")
+    return None
+
+
+def _event(meter: Meter, record: EventRecord) -> query_pb2.StoredEvent:
+    message = query_pb2.StoredEvent(
+        idempotency_key=record.idempotency_key,
+        subject=record.subject,
+        meter=meter.name,
+        quantity=record.quantity,
+        timestamp=_timestamp(record.timestamp_us),
+        ingest_time=_timestamp(record.ingested_at_us),
+    )
+    dimensions = meter.dimensions_by_name
+    message.metadata.update({
+        key: typed_value(text, dimensions[key].type if key in dimensions else DimensionType.STRING)
+        for key, text in record.metadata.items()
+    })
+    return message
+
+
+def _micros(value: Timestamp) -> int:
+    return int(value.seconds) * 1_000_000 + int(value.nanos) // 1000
+
+
+def _timestamp(us: int) -> Timestamp:
+    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
