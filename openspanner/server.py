@@ -51,6 +51,7 @@ MESSAGE_SERVICES = (
     meter_pb2.DESCRIPTOR.services_by_name["MeterService"],
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
+    query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 )
 SERVICE_NAMES = (
     meter_pb2.DESCRIPTOR.services_by_name["MeterService"].full_name,

@@ -17,19 +17,20 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 from openapi_spec_validator import validate
 
 from openspanner.errors import http_status
 from openspanner.http.binding import bind
 from openspanner.http.routes import routes_of
 from openspanner.server import MESSAGE_SERVICES
-from openspanner.v1 import api_key_pb2, meter_pb2, usage_pb2
+from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
 from tests.test_seeds import within_retention
 
@@ -188,6 +189,62 @@ def test_seed_curl_commands_run_verbatim(server: ServerProcess, grpc_client: Cli
     assert over_grpc == meter
     again = grpc_client.call(grpc_client.usage.RecordUsage, json_format.ParseDict(usage, usage_pb2.UsageEvent()))
     assert again.outcome == usage_pb2.DUPLICATE
+    now = datetime.now(UTC)
+    when = datetime.fromisoformat(usage["timestamp"].replace("Z", "+00:00")) if "timestamp" in usage else now
+    total = grpc_client.call(grpc_client.query.QueryUsage, query_pb2.QueryUsageRequest(
+        meter=usage["meter"], start_time=_ts(when - timedelta(hours=1)), end_time=_ts(now + timedelta(hours=1))
+    ))
+    assert [row.value for row in total.rows] == [usage["quantity"]]
+
+
+def _ts(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def test_query_routes_answer_as_grpc_does(server: ServerProcess, grpc_client: Client) -> None:
+    meter = f"q_{uuid.uuid4().hex[:10]}"
+    code, _ = http(server, "POST", "/v1/meters", {
+        "name": meter, "aggregation": "sum",
+        "dimensions": [{"name": "model", "type": "string"}, {"name": "cached", "type": "boolean"}],
+    })
+    assert code == 200
+    day = (datetime.now(UTC) - timedelta(days=2)).date()
+    start, end, base = f"{day}T00:00:00Z", f"{day + timedelta(days=2)}T00:00:00Z", f"{day}T10:00:00Z"
+    events = [
+        event(meter, subject=subject, quantity=quantity, timestamp=base, metadata=metadata)
+        for subject, quantity, metadata in [
+            ("org_1", 5, {"model": "a", "cached": True}),
+            ("org_1", 7, {"model": "b", "cached": True}),
+            ("org_2", 11, {"model": "a", "cached": False}),
+            ("org_3", 13, {"model": "a", "cached": True}),
+        ]
+    ]
+    code, body = http(server, "POST", "/v1/usages/bulk", {"events": events})
+    assert code == 200 and body["accepted"] == 4, body
+    window = f"start_time={start}&end_time={end}"
+    code, answer = http(
+        server, "GET",
+        f"/v1/meters/{meter}/usage?{window}&window_size=day&time_zone=Europe/Berlin"
+        "&subject=org_1&subject=org_2&group_by=model&filter.cached=true",
+    )
+    assert code == 200, answer
+    over_grpc = grpc_client.call(grpc_client.query.QueryUsage, json_format.ParseDict({
+        "meter": meter, "start_time": start, "end_time": end,
+        "window_size": "day", "time_zone": "Europe/Berlin", "subjects": ["org_1", "org_2"], "group_by": ["model"],
+        "filters": [{"dimension": "cached", "values": [True]}],
+    }, query_pb2.QueryUsageRequest()))
+    assert answer == json_format.MessageToDict(
+        over_grpc, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    assert sorted((row["group"]["model"], row["value"]) for row in answer["rows"]) == [("a", 5.0), ("b", 7.0)]
+
+    code, page = http(server, "GET", f"/v1/meters/{meter}/events?{window}&page_size=3&filter.model=a")
+    assert code == 200, page
+    assert sorted(e["quantity"] for e in page["events"]) == [5, 11, 13]
+    code, refused = http(server, "GET", f"/v1/meters/{meter}/usage?{window}&filter.cached=yes")
+    assert (code, refused["status"]) == (400, "INVALID_ARGUMENT"), refused
 
 
 def test_seed_curl_without_a_key_is_refused(server: ServerProcess) -> None:
@@ -330,6 +387,8 @@ def test_openapi_document_validates_and_lists_every_route(server: ServerProcess)
         ("delete", "/v1/meters/{name}"),
         ("post", "/v1/usages"),
         ("post", "/v1/usages/bulk"),
+        ("get", "/v1/meters/{meter}/usage"),
+        ("get", "/v1/meters/{meter}/events"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/openapi.json"),
