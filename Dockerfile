@@ -13,8 +13,9 @@ RUN pip install --no-cache-dir . \
 USER openspanner
 ENV OPENSPANNER_DATA_DIR=/data \
     OPENSPANNER_GRPC_PORT=50051 \
+    OPENSPANNER_HTTP_PORT=8080 \
     OPENSPANNER_LOG_FORMAT=json
-EXPOSE 50051
+EXPOSE 50051 8080
 VOLUME ["/data"]
 
 # The standard gRPC health service, asked through the server's own stubs, so

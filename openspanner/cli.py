@@ -49,10 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openspanner", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the gRPC server")
+    serve = commands.add_parser("serve", help="run the gRPC and HTTP/JSON server")
     _storage_flags(serve)
     serve.add_argument("--grpc-host", help="address to listen on (OPENSPANNER_GRPC_HOST)")
     serve.add_argument("--grpc-port", type=int, help="port, 0 for any (OPENSPANNER_GRPC_PORT)")
+    serve.add_argument("--http-host", help="HTTP/JSON address, empty for all (OPENSPANNER_HTTP_HOST)")
+    serve.add_argument("--http-port", type=int, help="HTTP/JSON port, 0 for any (OPENSPANNER_HTTP_PORT)")
     serve.add_argument("--log-format", choices=["auto", "console", "json"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
@@ -130,6 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
         args,
         grpc_host=args.grpc_host,
         grpc_port=args.grpc_port,
+        http_host=args.http_host,
+        http_port=args.http_port,
         log_format=args.log_format,
         log_level=args.log_level,
     )

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
 
     grpc_host: str = "[::]"
     grpc_port: int = Field(50051, ge=0, le=65535)
+    # The HTTP/JSON API (README: HTTP/JSON) of the same process; port 0 picks any.
+    # An empty host listens on every interface.
+    http_host: str = ""
+    http_port: int = Field(8080, ge=0, le=65535)
+    # Larger HTTP bodies are refused with 413 before they are read.
+    http_max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     # The embedded engine keeps its files here, under clickhouse/.
     data_dir: Path = Path("./data")
     # http(s)://user:password@host:8123/database selects a ClickHouse server;

@@ -1,8 +1,11 @@
-"""Build, start, drain and stop the gRPC server.
+"""Build, start, drain and stop the gRPC server and its HTTP/JSON front.
 
 Start-up: open storage, migrate the schema, load meters and keys, then serve.
+The HTTP/JSON API listens on its own port and calls the gRPC server over a
+loopback port, so both share auth, servicers and errors.
 Shutdown (SIGTERM or SIGINT): health turns NOT_SERVING so load balancers stop
-sending, in-flight calls get `shutdown_grace_seconds` to finish, then storage
+sending, the HTTP listener closes (finishing its in-flight requests),
+in-flight calls get `shutdown_grace_seconds` to finish, then storage
 is closed. A second signal exits at once.
 """
 
@@ -20,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
+from openspanner.http.server import HttpServer, start_http, storage_ready
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
@@ -42,6 +46,13 @@ from openspanner.v1 import (
 
 log = get_logger(__name__)
 
+# The services whose annotated RPCs the HTTP/JSON API serves.
+MESSAGE_SERVICES = (
+    meter_pb2.DESCRIPTOR.services_by_name["MeterService"],
+    usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
+    api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
+    query_pb2.DESCRIPTOR.services_by_name["QueryService"],
+)
 SERVICE_NAMES = (
     meter_pb2.DESCRIPTOR.services_by_name["MeterService"].full_name,
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
@@ -62,10 +73,14 @@ class App:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
+    http: HttpServer | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        # Before the gRPC server: HTTP requests in flight still need it.
+        if self.http is not None:
+            await self.http.stop()
         await self.pipeline.drain(timeout=grace)
         await self.server.stop(grace)
         self.catalog.stop()
@@ -114,17 +129,31 @@ async def start(settings: Settings) -> App:
         server,
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    # The HTTP transcoder's own way in, whatever interface grpc_host names.
+    loopback_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
+    try:
+        app.http = await start_http(
+            settings,
+            f"127.0.0.1:{loopback_port}",
+            MESSAGE_SERVICES,
+            lambda: storage_ready(lambda: storage.run(storage.client.command, "SELECT 1")),
+        )
+    except BaseException:
+        await app.stop(0)
+        raise
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "server started",
         port=port,
+        http_port=app.http.port,
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
         data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
         pid=os.getpid(),
     )
-    return App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
+    return app
 
 
 def channel_options(settings: Settings) -> list[tuple[str, int]]:

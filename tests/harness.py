@@ -37,11 +37,17 @@ class ServerProcess:
     data_dir: Path
     database: str
     port: int = 0
+    http_port: int = 0
     log_lines: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
         return f"localhost:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Of the HTTP/JSON API, as OPEN_SPANNER_BASE_URL in the seeds' curl examples."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     def log_events(self) -> list[dict[str, Any]]:
         events = []
@@ -71,6 +77,9 @@ def server_env(data_dir: Path, database: str, extra: dict[str, str] | None = Non
         "OPENSPANNER_LOG_FORMAT": "json",
         "OPENSPANNER_LOG_LEVEL": "debug",
         "OPENSPANNER_CACHE_REFRESH_SECONDS": "1",
+        # Many servers run at once: each takes a free HTTP port, on loopback only.
+        "OPENSPANNER_HTTP_HOST": "127.0.0.1",
+        "OPENSPANNER_HTTP_PORT": "0",
     })
     if os.environ.get("OPENSPANNER_CLICKHOUSE_URL"):
         env["OPENSPANNER_CLICKHOUSE_URL"] = os.environ["OPENSPANNER_CLICKHOUSE_URL"]
@@ -96,7 +105,9 @@ def start_server(data_dir: Path, database: str | None = None, port: int = 0, **e
         for line in process.stderr:
             server.log_lines.append(line.rstrip("\n"))
             if not started.is_set() and '"server started"' in line:
-                server.port = json.loads(line)["port"]
+                started_line = json.loads(line)
+                server.port = started_line["port"]
+                server.http_port = started_line["http_port"]
                 started.set()
 
     threading.Thread(target=read_log, daemon=True).start()

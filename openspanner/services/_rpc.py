@@ -1,7 +1,8 @@
 """The one place where exceptions become gRPC statuses.
 
 Every servicer method is wrapped with `@rpc`: our typed errors are sent with
-their status code and message; anything else is logged with its traceback
+their status code and message (and the field as a google.rpc.BadRequest in
+the standard `grpc-status-details-bin` trailer); anything else is logged with its traceback
 and sent as a bare INTERNAL, so internals never reach a client.
 """
 
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from openspanner.errors import OpenSpannerError, grpc_status
+from openspanner.errors import OpenSpannerError, grpc_status, status_trailer
 from openspanner.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,7 +29,7 @@ def rpc(method: Handler[R]) -> Handler[R]:
         try:
             return await method(self, request, context)
         except OpenSpannerError as error:
-            await context.abort(grpc_status(error), str(error))
+            await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error))
         except grpc.aio.AbortError:
             raise
         except Exception:

@@ -89,6 +89,8 @@ class MeterServiceServicer:
     def UpdateMeter(self, request, context):
         """Changes description, unit, retention, or adds optional dimensions.
         Scope: admin.
+        Over HTTP: PATCH /v1/meters/{name} with the meter as body and
+        `?update_mask=description,unit` as the mask.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -22,67 +22,72 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/usage.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n\nUsageEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05meter\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"9\n\tRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"X\n\x13RecordUsageResponse\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12(\n\x07outcome\x18\x02 \x01(\x0e\x32\x17.openspanner.v1.Outcome\"q\n\x13RecordUsagesRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\x8d\x01\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\"|\n\x14RecordUsagesResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.openspanner.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\x91\x01\n\x08\x41\x63kRange\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\"3\n\tStreamAck\x12&\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x18.openspanner.v1.AckRange\"U\n\x0fUsageEventBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\"\"\n\x10StreamUsageStart\x12\x0e\n\x06meters\x18\x01 \x03(\t\"\x84\x01\n\x12StreamUsageRequest\x12\x31\n\x05start\x18\x01 \x01(\x0b\x32 .openspanner.v1.StreamUsageStartH\x00\x12\x30\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1f.openspanner.v1.UsageEventBatchH\x00\x42\t\n\x07message\"\xa9\x01\n\rDeviceReading\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14\x44\x65viceTelemetryStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"]\n\x12\x44\x65viceReadingBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12/\n\x08readings\x18\x02 \x03(\x0b\x32\x1d.openspanner.v1.DeviceReading\"\x8f\x01\n\x16\x44\x65viceTelemetryRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.DeviceTelemetryStartH\x00\x12\x33\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\".openspanner.v1.DeviceReadingBatchH\x00\x42\t\n\x07message\"\xb2\x02\n\x15WebSocketSessionEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.openspanner.v1.WebSocketSessionEvent.Kind\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"1\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04open\x10\x01\x12\t\n\x05\x63lose\x10\x02\"J\n\x15WebSocketSessionStart\x12\x19\n\x11\x63onnections_meter\x18\x01 \x01(\t\x12\x16\n\x0e\x64uration_meter\x18\x02 \x01(\t\"f\n\x15WebSocketSessionBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x35\n\x06\x65vents\x18\x02 \x03(\x0b\x32%.openspanner.v1.WebSocketSessionEvent\"\x94\x01\n\x17WebSocketSessionRequest\x12\x36\n\x05start\x18\x01 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionStartH\x00\x12\x36\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionBatchH\x00\x42\t\n\x07message\"\xb5\x01\n\x14QueueThroughputEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x15\n\rworker_region\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14QueueThroughputStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"d\n\x14QueueThroughputBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x34\n\x06\x65vents\x18\x02 \x03(\x0b\x32$.openspanner.v1.QueueThroughputEvent\"\x91\x01\n\x16QueueThroughputRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.QueueThroughputStartH\x00\x12\x35\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32$.openspanner.v1.QueueThroughputBatchH\x00\x42\t\n\x07message*X\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\t\n\x05RETRY\x10\x04\x32\xae\x04\n\x0cUsageService\x12N\n\x0bRecordUsage\x12\x1a.openspanner.v1.UsageEvent\x1a#.openspanner.v1.RecordUsageResponse\x12Y\n\x0cRecordUsages\x12#.openspanner.v1.RecordUsagesRequest\x1a$.openspanner.v1.RecordUsagesResponse\x12P\n\x0bStreamUsage\x12\".openspanner.v1.StreamUsageRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamDeviceTelemetry\x12&.openspanner.v1.DeviceTelemetryRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12\x61\n\x17StreamWebSocketSessions\x12\'.openspanner.v1.WebSocketSessionRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamQueueThroughput\x12&.openspanner.v1.QueueThroughputRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/usage.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n\nUsageEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05meter\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"9\n\tRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"X\n\x13RecordUsageResponse\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12(\n\x07outcome\x18\x02 \x01(\x0e\x32\x17.openspanner.v1.Outcome\"q\n\x13RecordUsagesRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\x8d\x01\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\"|\n\x14RecordUsagesResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.openspanner.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\x91\x01\n\x08\x41\x63kRange\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\"3\n\tStreamAck\x12&\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x18.openspanner.v1.AckRange\"U\n\x0fUsageEventBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\"\"\n\x10StreamUsageStart\x12\x0e\n\x06meters\x18\x01 \x03(\t\"\x84\x01\n\x12StreamUsageRequest\x12\x31\n\x05start\x18\x01 \x01(\x0b\x32 .openspanner.v1.StreamUsageStartH\x00\x12\x30\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1f.openspanner.v1.UsageEventBatchH\x00\x42\t\n\x07message\"\xa9\x01\n\rDeviceReading\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14\x44\x65viceTelemetryStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"]\n\x12\x44\x65viceReadingBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12/\n\x08readings\x18\x02 \x03(\x0b\x32\x1d.openspanner.v1.DeviceReading\"\x8f\x01\n\x16\x44\x65viceTelemetryRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.DeviceTelemetryStartH\x00\x12\x33\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\".openspanner.v1.DeviceReadingBatchH\x00\x42\t\n\x07message\"\xb2\x02\n\x15WebSocketSessionEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.openspanner.v1.WebSocketSessionEvent.Kind\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"1\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04open\x10\x01\x12\t\n\x05\x63lose\x10\x02\"J\n\x15WebSocketSessionStart\x12\x19\n\x11\x63onnections_meter\x18\x01 \x01(\t\x12\x16\n\x0e\x64uration_meter\x18\x02 \x01(\t\"f\n\x15WebSocketSessionBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x35\n\x06\x65vents\x18\x02 \x03(\x0b\x32%.openspanner.v1.WebSocketSessionEvent\"\x94\x01\n\x17WebSocketSessionRequest\x12\x36\n\x05start\x18\x01 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionStartH\x00\x12\x36\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionBatchH\x00\x42\t\n\x07message\"\xb5\x01\n\x14QueueThroughputEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x15\n\rworker_region\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14QueueThroughputStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"d\n\x14QueueThroughputBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x34\n\x06\x65vents\x18\x02 \x03(\x0b\x32$.openspanner.v1.QueueThroughputEvent\"\x91\x01\n\x16QueueThroughputRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.QueueThroughputStartH\x00\x12\x35\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32$.openspanner.v1.QueueThroughputBatchH\x00\x42\t\n\x07message*X\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\t\n\x05RETRY\x10\x04\x32\xe1\x04\n\x0cUsageService\x12\x65\n\x0bRecordUsage\x12\x1a.openspanner.v1.UsageEvent\x1a#.openspanner.v1.RecordUsageResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/usages:\x01*\x12u\n\x0cRecordUsages\x12#.openspanner.v1.RecordUsagesRequest\x1a$.openspanner.v1.RecordUsagesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/usages/bulk:\x01*\x12P\n\x0bStreamUsage\x12\".openspanner.v1.StreamUsageRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamDeviceTelemetry\x12&.openspanner.v1.DeviceTelemetryRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12\x61\n\x17StreamWebSocketSessions\x12\'.openspanner.v1.WebSocketSessionRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamQueueThroughput\x12&.openspanner.v1.QueueThroughputRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'openspanner.v1.usage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=2881
-  _globals['_OUTCOME']._serialized_end=2969
-  _globals['_USAGEEVENT']._serialized_start=110
-  _globals['_USAGEEVENT']._serialized_end=287
-  _globals['_REJECTION']._serialized_start=289
-  _globals['_REJECTION']._serialized_end=346
-  _globals['_RECORDUSAGERESPONSE']._serialized_start=348
-  _globals['_RECORDUSAGERESPONSE']._serialized_end=436
-  _globals['_RECORDUSAGESREQUEST']._serialized_start=438
-  _globals['_RECORDUSAGESREQUEST']._serialized_end=551
-  _globals['_EVENTRESULT']._serialized_start=554
-  _globals['_EVENTRESULT']._serialized_end=695
-  _globals['_RECORDUSAGESRESPONSE']._serialized_start=697
-  _globals['_RECORDUSAGESRESPONSE']._serialized_end=821
-  _globals['_ACKRANGE']._serialized_start=824
-  _globals['_ACKRANGE']._serialized_end=969
-  _globals['_STREAMACK']._serialized_start=971
-  _globals['_STREAMACK']._serialized_end=1022
-  _globals['_USAGEEVENTBATCH']._serialized_start=1024
-  _globals['_USAGEEVENTBATCH']._serialized_end=1109
-  _globals['_STREAMUSAGESTART']._serialized_start=1111
-  _globals['_STREAMUSAGESTART']._serialized_end=1145
-  _globals['_STREAMUSAGEREQUEST']._serialized_start=1148
-  _globals['_STREAMUSAGEREQUEST']._serialized_end=1280
-  _globals['_DEVICEREADING']._serialized_start=1283
-  _globals['_DEVICEREADING']._serialized_end=1452
-  _globals['_DEVICETELEMETRYSTART']._serialized_start=1454
-  _globals['_DEVICETELEMETRYSTART']._serialized_end=1508
-  _globals['_DEVICEREADINGBATCH']._serialized_start=1510
-  _globals['_DEVICEREADINGBATCH']._serialized_end=1603
-  _globals['_DEVICETELEMETRYREQUEST']._serialized_start=1606
-  _globals['_DEVICETELEMETRYREQUEST']._serialized_end=1749
-  _globals['_WEBSOCKETSESSIONEVENT']._serialized_start=1752
-  _globals['_WEBSOCKETSESSIONEVENT']._serialized_end=2058
-  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_start=2009
-  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_end=2058
-  _globals['_WEBSOCKETSESSIONSTART']._serialized_start=2060
-  _globals['_WEBSOCKETSESSIONSTART']._serialized_end=2134
-  _globals['_WEBSOCKETSESSIONBATCH']._serialized_start=2136
-  _globals['_WEBSOCKETSESSIONBATCH']._serialized_end=2238
-  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_start=2241
-  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_end=2389
-  _globals['_QUEUETHROUGHPUTEVENT']._serialized_start=2392
-  _globals['_QUEUETHROUGHPUTEVENT']._serialized_end=2573
-  _globals['_QUEUETHROUGHPUTSTART']._serialized_start=2575
-  _globals['_QUEUETHROUGHPUTSTART']._serialized_end=2629
-  _globals['_QUEUETHROUGHPUTBATCH']._serialized_start=2631
-  _globals['_QUEUETHROUGHPUTBATCH']._serialized_end=2731
-  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_start=2734
-  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_end=2879
-  _globals['_USAGESERVICE']._serialized_start=2972
-  _globals['_USAGESERVICE']._serialized_end=3530
+  _globals['_USAGESERVICE'].methods_by_name['RecordUsage']._loaded_options = None
+  _globals['_USAGESERVICE'].methods_by_name['RecordUsage']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/usages:\001*'
+  _globals['_USAGESERVICE'].methods_by_name['RecordUsages']._loaded_options = None
+  _globals['_USAGESERVICE'].methods_by_name['RecordUsages']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/usages/bulk:\001*'
+  _globals['_OUTCOME']._serialized_start=2911
+  _globals['_OUTCOME']._serialized_end=2999
+  _globals['_USAGEEVENT']._serialized_start=140
+  _globals['_USAGEEVENT']._serialized_end=317
+  _globals['_REJECTION']._serialized_start=319
+  _globals['_REJECTION']._serialized_end=376
+  _globals['_RECORDUSAGERESPONSE']._serialized_start=378
+  _globals['_RECORDUSAGERESPONSE']._serialized_end=466
+  _globals['_RECORDUSAGESREQUEST']._serialized_start=468
+  _globals['_RECORDUSAGESREQUEST']._serialized_end=581
+  _globals['_EVENTRESULT']._serialized_start=584
+  _globals['_EVENTRESULT']._serialized_end=725
+  _globals['_RECORDUSAGESRESPONSE']._serialized_start=727
+  _globals['_RECORDUSAGESRESPONSE']._serialized_end=851
+  _globals['_ACKRANGE']._serialized_start=854
+  _globals['_ACKRANGE']._serialized_end=999
+  _globals['_STREAMACK']._serialized_start=1001
+  _globals['_STREAMACK']._serialized_end=1052
+  _globals['_USAGEEVENTBATCH']._serialized_start=1054
+  _globals['_USAGEEVENTBATCH']._serialized_end=1139
+  _globals['_STREAMUSAGESTART']._serialized_start=1141
+  _globals['_STREAMUSAGESTART']._serialized_end=1175
+  _globals['_STREAMUSAGEREQUEST']._serialized_start=1178
+  _globals['_STREAMUSAGEREQUEST']._serialized_end=1310
+  _globals['_DEVICEREADING']._serialized_start=1313
+  _globals['_DEVICEREADING']._serialized_end=1482
+  _globals['_DEVICETELEMETRYSTART']._serialized_start=1484
+  _globals['_DEVICETELEMETRYSTART']._serialized_end=1538
+  _globals['_DEVICEREADINGBATCH']._serialized_start=1540
+  _globals['_DEVICEREADINGBATCH']._serialized_end=1633
+  _globals['_DEVICETELEMETRYREQUEST']._serialized_start=1636
+  _globals['_DEVICETELEMETRYREQUEST']._serialized_end=1779
+  _globals['_WEBSOCKETSESSIONEVENT']._serialized_start=1782
+  _globals['_WEBSOCKETSESSIONEVENT']._serialized_end=2088
+  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_start=2039
+  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_end=2088
+  _globals['_WEBSOCKETSESSIONSTART']._serialized_start=2090
+  _globals['_WEBSOCKETSESSIONSTART']._serialized_end=2164
+  _globals['_WEBSOCKETSESSIONBATCH']._serialized_start=2166
+  _globals['_WEBSOCKETSESSIONBATCH']._serialized_end=2268
+  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_start=2271
+  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_end=2419
+  _globals['_QUEUETHROUGHPUTEVENT']._serialized_start=2422
+  _globals['_QUEUETHROUGHPUTEVENT']._serialized_end=2603
+  _globals['_QUEUETHROUGHPUTSTART']._serialized_start=2605
+  _globals['_QUEUETHROUGHPUTSTART']._serialized_end=2659
+  _globals['_QUEUETHROUGHPUTBATCH']._serialized_start=2661
+  _globals['_QUEUETHROUGHPUTBATCH']._serialized_end=2761
+  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_start=2764
+  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_end=2909
+  _globals['_USAGESERVICE']._serialized_start=3002
+  _globals['_USAGESERVICE']._serialized_end=3611
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,1 @@
+"""HTTP/JSON transcoding of the annotated gRPC API (README: HTTP/JSON)."""
