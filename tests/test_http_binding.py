@@ -91,7 +91,8 @@ def test_path_repeated_and_keyed_query_parameters(route: Route) -> None:
             "subject": ["org_1", "org_2"],
             "filter.model": ["gpt-4.1", "o3"],
             "filter.cached": ["true"],
-            "filter.code": ['"404"'],
+            "filter.code": ["404"],
+            "filter.plan": ["null"],
             "fill": ["true"],
         },
         {},
@@ -103,8 +104,9 @@ def test_path_repeated_and_keyed_query_parameters(route: Route) -> None:
         "subjects": ["org_1", "org_2"],
         "filters": [
             {"dimension": "model", "values": ["gpt-4.1", "o3"]},
-            {"dimension": "cached", "values": [True]},
+            {"dimension": "cached", "values": ["true"]},
             {"dimension": "code", "values": ["404"]},
+            {"dimension": "plan", "values": [None]},
         ],
         "fill": True,
     }

@@ -190,6 +190,8 @@ def _filter(meter: Meter, index: int, raw: RawFilter) -> Filter:
         if value is None and raw.dimension != SUBJECT:
             match_absent = True
             continue
+        if isinstance(value, str):
+            value = _from_text(value, dimension_type)
         text = stored_text(value, dimension_type)
         if text is None:
             raise InvalidArgument(
@@ -198,6 +200,18 @@ def _filter(meter: Meter, index: int, raw: RawFilter) -> Filter:
             )
         texts.append(text)
     return Filter(raw.dimension, tuple(texts), match_absent)
+
+
+def _from_text(text: str, expected: DimensionType) -> str | bool | float:
+    """A boolean or number given as text (HTTP query parameters are text) as that type."""
+    if expected is DimensionType.BOOLEAN and text in ("true", "false"):
+        return text == "true"
+    if expected is DimensionType.NUMBER:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
 
 
 def stored_text(value: object, expected: DimensionType) -> str | None:

@@ -10,7 +10,6 @@ every mistake becomes one INVALID_ARGUMENT naming the field.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -141,10 +140,10 @@ def _add_keyed(
 def _query_value(field: descriptor.FieldDescriptor, value: str, name: str) -> Any:
     """Query text as its JSON value; protobuf's JSON parser takes numbers as
     strings already, but booleans only as JSON true/false. A google.protobuf.Value
-    (a typed filter value) reads `true`, `false`, `null` and numbers as such,
-    and anything else, or a JSON-quoted text such as `"123"`, as a string."""
+    (a filter value) stays text, which the service reads as the dimension's
+    declared type; only `null` (events without the dimension) is not text."""
     if field.message_type is not None and field.message_type.full_name == "google.protobuf.Value":
-        return _json_scalar(value)
+        return None if value == "null" else value
     if field.type != descriptor.FieldDescriptor.TYPE_BOOL:
         return value
     if value.lower() in ("true", "1"):
@@ -176,13 +175,3 @@ def _parse_error_field(exc: json_format.ParseError) -> str:
             rest = text.split(marker, 1)[1]
             return rest.split(" ", 1)[0].split('"', 1)[0].rstrip(".")
     return "body"
-
-
-def _json_scalar(text: str) -> Any:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(value, float) and not math.isfinite(value):
-        return text
-    return value if value is None or isinstance(value, bool | int | float | str) else text
