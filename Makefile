@@ -26,7 +26,7 @@ proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
 # Prints ingest throughput, ack latency and memory, import rows/s, then query
-# latency over 10 million events; see README "Performance", "Importing
+# latency over 10 million events; see README "Stream performance", "Importing
 # history" and "Queries".
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
