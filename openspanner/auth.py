@@ -44,20 +44,25 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
-# The scope each method needs. Methods of our services not listed need admin,
-# so a new RPC is closed until someone decides otherwise.
-METHOD_SCOPES: dict[str, Scope] = {
-    "/openspanner.v1.MeterService/GetMeter": Scope.READ,
-    "/openspanner.v1.MeterService/ListMeters": Scope.READ,
-    "/openspanner.v1.UsageService/RecordUsage": Scope.INGEST,
-    "/openspanner.v1.UsageService/RecordUsages": Scope.INGEST,
-    "/openspanner.v1.UsageService/StreamUsage": Scope.INGEST,
-    "/openspanner.v1.UsageService/StreamDeviceTelemetry": Scope.INGEST,
-    "/openspanner.v1.UsageService/StreamWebSocketSessions": Scope.INGEST,
-    "/openspanner.v1.UsageService/StreamQueueThroughput": Scope.INGEST,
-    "/openspanner.v1.QueryService/QueryUsage": Scope.READ,
-    "/openspanner.v1.QueryService/ListEvents": Scope.READ,
+# The scopes that may call each method (admin may call everything). Methods of
+# our services not listed need admin, so a new RPC is closed until someone
+# decides otherwise. Ingest keys may read the meter they write to (clients
+# and the importer check its dimensions); listing and queries stay with read.
+_READ = frozenset({Scope.READ})
+_INGEST = frozenset({Scope.INGEST})
+METHOD_SCOPES: dict[str, frozenset[Scope]] = {
+    "/openspanner.v1.MeterService/GetMeter": frozenset({Scope.READ, Scope.INGEST}),
+    "/openspanner.v1.MeterService/ListMeters": _READ,
+    "/openspanner.v1.UsageService/RecordUsage": _INGEST,
+    "/openspanner.v1.UsageService/RecordUsages": _INGEST,
+    "/openspanner.v1.UsageService/StreamUsage": _INGEST,
+    "/openspanner.v1.UsageService/StreamDeviceTelemetry": _INGEST,
+    "/openspanner.v1.UsageService/StreamWebSocketSessions": _INGEST,
+    "/openspanner.v1.UsageService/StreamQueueThroughput": _INGEST,
+    "/openspanner.v1.QueryService/QueryUsage": _READ,
+    "/openspanner.v1.QueryService/ListEvents": _READ,
 }
+_ADMIN_ONLY = frozenset({Scope.ADMIN})
 PUBLIC_SERVICES = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
@@ -65,15 +70,15 @@ PUBLIC_SERVICES = (
 )
 
 
-def required_scope(method: str) -> Scope | None:
-    """The scope a method needs, or None for public methods."""
+def required_scopes(method: str) -> frozenset[Scope] | None:
+    """The scopes that may call a method, or None for public methods."""
     if method.startswith(PUBLIC_SERVICES):
         return None
-    return METHOD_SCOPES.get(method, Scope.ADMIN)
+    return METHOD_SCOPES.get(method, _ADMIN_ONLY)
 
 
-def allows(granted: Scope, needed: Scope) -> bool:
-    return granted is Scope.ADMIN or granted is needed
+def allows(granted: Scope, needed: frozenset[Scope]) -> bool:
+    return granted is Scope.ADMIN or granted in needed
 
 
 def _sha256(secret: str) -> str:
@@ -176,7 +181,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        needed = required_scope(details.method)
+        needed = required_scopes(details.method)
         if handler is None or needed is None:
             return handler
         authorization = next(
@@ -187,7 +192,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             granted = await self._keys.authenticate(authorization)
             if not allows(granted, needed):
                 raise PermissionDenied(
-                    f"this api key has scope {granted.value}; {details.method} needs {needed.value}"
+                    f"this api key has scope {granted.value}; {details.method} needs"
+                    f" {' or '.join(sorted(scope.value for scope in needed))}"
                 )
         except OpenSpannerError as error:
             return _refusing_handler(handler, error)

@@ -20,7 +20,7 @@ from google.protobuf import json_format
 
 from openspanner.importer.mapping import ColumnMap, RowMapper, RowRejected
 from openspanner.importer.source import Row
-from openspanner.v1 import meter_pb2, usage_pb2
+from openspanner.v1 import api_key_pb2, meter_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
 
 KEY = "{source}:{subject}:{meter}:{row_id}"
@@ -92,10 +92,15 @@ def import_args(server: ServerProcess, path: Path | str, meter: str, *extra: str
 
 
 def run_import(
-    server: ServerProcess, path: Path | str, meter: str, *extra: str, stdin: bytes | None = None
+    server: ServerProcess,
+    path: Path | str,
+    meter: str,
+    *extra: str,
+    stdin: bytes | None = None,
+    api_key: str = ADMIN_KEY,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSPANNER_", "OPEN_SPANNER_"))}
-    env["OPENSPANNER_API_KEY"] = ADMIN_KEY
+    env["OPENSPANNER_API_KEY"] = api_key
     return subprocess.run(
         import_args(server, path, meter, *extra),
         input=stdin.decode() if stdin is not None else None,
@@ -353,6 +358,17 @@ def test_rows_with_their_own_keys_need_no_template(shared_server: ServerProcess,
     first = run_import(shared_server, path, meter, "--progress", "bar")
     assert first.returncode == 0, first.stderr
     assert summary_counts(first)["accepted"] == 20
+
+
+def test_an_ingest_key_is_enough_to_import_csv(shared_server: ServerProcess, meter: str, tmp_path: Path) -> None:
+    client = Client(shared_server.address)
+    created = client.call(
+        client.keys.CreateApiKey, api_key_pb2.CreateApiKeyRequest(scope=api_key_pb2.INGEST, name="backfill")
+    )
+    rows = [{"idempotency_key": f"ingest_key:row_{i}", **row} for i, row in enumerate(usage_rows(5))]
+    result = run_import(shared_server, write_csv(tmp_path / "k.csv", rows), meter, api_key=created.secret)
+    assert result.returncode == 0, result.stderr
+    assert summary_counts(result)["accepted"] == 5
 
 
 @pytest.fixture
