@@ -74,8 +74,15 @@ def build_messages(stream: int, scenario: Scenario, run: str) -> list[bytes]:
     return messages
 
 
-async def drive_stream(address: str, messages: list[bytes], rate_per_stream: float) -> tuple[int, list[float]]:
-    """Send pre-built messages on one stream; return (events acked, per-message ack latencies)."""
+async def drive_stream(
+    address: str, messages: list[bytes], rate_per_stream: float, phase: float = 0
+) -> tuple[int, list[float]]:
+    """Send pre-built messages on one stream; return (events acked, per-message ack latencies).
+
+    A paced stream starts `phase` seconds late, so that paced streams spread
+    their messages over time as independent clients do, instead of all
+    sending at the same instants.
+    """
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.stream_stream(
             METHOD, request_serializer=lambda b: b, response_deserializer=usage_pb2.StreamAck.FromString
@@ -88,7 +95,7 @@ async def drive_stream(address: str, messages: list[bytes], rate_per_stream: flo
 
         async def writer() -> None:
             await call.write(messages[0])
-            started = time.perf_counter()
+            started = time.perf_counter() + phase
             events_sent = 0
             for message, batch in zip(messages[1:], batch_sizes, strict=True):
                 if rate_per_stream:
@@ -133,8 +140,12 @@ def generator_process(
     rate = scenario.target_rate / scenario.streams if scenario.target_rate else 0
     out.put(("ready", None))
 
+    interval = scenario.events_per_message / rate if rate else 0  # between two messages of a stream
+
     async def main() -> list[tuple[int, list[float]]]:
-        return list(await asyncio.gather(*(drive_stream(address, all_messages[s], rate) for s in streams)))
+        return list(await asyncio.gather(*(
+            drive_stream(address, all_messages[s], rate, phase=interval * s / scenario.streams) for s in streams
+        )))
 
     started = time.perf_counter()
     results = asyncio.run(main())
