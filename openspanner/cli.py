@@ -175,7 +175,7 @@ async def _create_key_offline(settings: Settings, scope: str, name: str) -> tupl
 
     storage = Storage(open_client(settings), threads=1)
     try:
-        await storage.run(migrate, storage.client)
+        await storage.run(migrate, storage.client, settings.clickhouse_cluster)
         record, secret = await ApiKeys(storage, None, 60).create(parse_scope(scope), name)
         return record.id, secret
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from openspanner.errors import ConfigError
@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None
     # Database used with the embedded engine, or with a URL that names none.
     clickhouse_database: str = "openspanner"
+    # A ClickHouse cluster (from the server's remote_servers config): tables
+    # are created ON CLUSTER with Replicated engines. Needs clickhouse_url.
+    clickhouse_cluster: str | None = None
     # Bootstrap admin key, accepted in addition to stored keys.
     admin_api_key: SecretStr | None = None
 
@@ -92,6 +95,23 @@ class Settings(BaseSettings):
         if not value.replace("_", "").isalnum():
             raise ValueError("must contain only letters, digits and _")
         return value
+
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster_is_a_name(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.replace("_", "").replace("-", "").isalnum():
+            raise ValueError("must contain only letters, digits, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_server(self) -> Settings:
+        if self.clickhouse_cluster and self.clickhouse_url is None:
+            raise ValueError(
+                "OPENSPANNER_CLICKHOUSE_CLUSTER needs OPENSPANNER_CLICKHOUSE_URL (the embedded engine has no cluster)"
+            )
+        return self
 
     @property
     def uses_embedded_engine(self) -> bool:

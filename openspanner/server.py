@@ -93,7 +93,7 @@ async def start(settings: Settings) -> App:
     """Open storage, migrate, and start serving; returns once the port is bound."""
     storage = Storage(await asyncio.to_thread(open_client, settings), settings.storage_threads)
     try:
-        await storage.run(migrate, storage.client)
+        await storage.run(migrate, storage.client, settings.clickhouse_cluster)
         catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
         admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
         keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)

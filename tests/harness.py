@@ -81,8 +81,9 @@ def server_env(data_dir: Path, database: str, extra: dict[str, str] | None = Non
         "OPENSPANNER_HTTP_HOST": "127.0.0.1",
         "OPENSPANNER_HTTP_PORT": "0",
     })
-    if os.environ.get("OPENSPANNER_CLICKHOUSE_URL"):
-        env["OPENSPANNER_CLICKHOUSE_URL"] = os.environ["OPENSPANNER_CLICKHOUSE_URL"]
+    for name in ("OPENSPANNER_CLICKHOUSE_URL", "OPENSPANNER_CLICKHOUSE_CLUSTER"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     env.update(extra or {})
     return env
 

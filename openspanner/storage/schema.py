@@ -22,6 +22,12 @@ EVENT_KEYS_TABLE = "event_keys"
 METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
+MIGRATIONS_TABLE = "schema_migrations"
+
+# Placeholders in the statements below, filled by `render`: on a cluster,
+# every table is created on all its replicas and replicated by ClickHouse.
+ON_CLUSTER = "<on_cluster>"
+REPLICATED = "<replicated>"
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             # One row per meter version; the highest version wins and
             # `deleted` = 1 hides the meter (ReplacingMergeTree is_deleted).
             f"""
-            CREATE TABLE IF NOT EXISTS {METERS_TABLE} (
+            CREATE TABLE IF NOT EXISTS {METERS_TABLE} {ON_CLUSTER} (
                 name String,
                 definition String,
                 version UInt64,
                 deleted UInt8
-            ) ENGINE = ReplacingMergeTree(version, deleted)
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
             ORDER BY name
             """,
             # Sorted for the questions asked of it: one meter, one subject, a
@@ -53,7 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             # FINAL and merges: copies agree on meter, subject and the hour
             # of their timestamp (see docs/storage.md for the one exception).
             f"""
-            CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+            CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} {ON_CLUSTER} (
                 meter LowCardinality(String),
                 subject String,
                 timestamp DateTime64(6, 'UTC'),
@@ -62,7 +68,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 metadata Map(LowCardinality(String), String),
                 ingested_at DateTime64(6, 'UTC'),
                 retention_days UInt16
-            ) ENGINE = ReplacingMergeTree
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
             PARTITION BY toYYYYMM(timestamp)
             ORDER BY (meter, subject, toStartOfHour(timestamp), idempotency_key)
             TTL toDateTime(timestamp) + toIntervalDay(retention_days)
@@ -74,23 +80,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             # fills the table inside the same INSERT as the event, so an event
             # is never stored without its key or the other way round.
             f"""
-            CREATE TABLE IF NOT EXISTS {EVENT_KEYS_TABLE} (
+            CREATE TABLE IF NOT EXISTS {EVENT_KEYS_TABLE} {ON_CLUSTER} (
                 meter LowCardinality(String),
                 key_hash UInt64,
                 idempotency_key String,
                 timestamp DateTime64(6, 'UTC'),
                 retention_days UInt16
-            ) ENGINE = ReplacingMergeTree
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
             ORDER BY (meter, key_hash, idempotency_key)
             TTL toDateTime(timestamp) + toIntervalDay(retention_days)
             """,
             f"""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENT_KEYS_TABLE}_mv TO {EVENT_KEYS_TABLE}
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENT_KEYS_TABLE}_mv {ON_CLUSTER} TO {EVENT_KEYS_TABLE}
             AS SELECT meter, xxHash64(idempotency_key) AS key_hash, idempotency_key, timestamp, retention_days
             FROM {EVENTS_TABLE}
             """,
             f"""
-            CREATE TABLE IF NOT EXISTS {API_KEYS_TABLE} (
+            CREATE TABLE IF NOT EXISTS {API_KEYS_TABLE} {ON_CLUSTER} (
                 id String,
                 name String,
                 scope LowCardinality(String),
@@ -98,18 +104,18 @@ MIGRATIONS: tuple[Migration, ...] = (
                 create_time DateTime64(3, 'UTC'),
                 revoke_time Nullable(DateTime64(3, 'UTC')),
                 version UInt64
-            ) ENGINE = ReplacingMergeTree(version)
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
             ORDER BY id
             """,
             # First answer of each keyed bulk call, replayed on repeats.
             f"""
-            CREATE TABLE IF NOT EXISTS {BULK_REQUESTS_TABLE} (
+            CREATE TABLE IF NOT EXISTS {BULK_REQUESTS_TABLE} {ON_CLUSTER} (
                 idempotency_key String,
                 request_sha256 String,
                 response String,
                 create_time DateTime64(3, 'UTC'),
                 expire_time DateTime('UTC')
-            ) ENGINE = ReplacingMergeTree(create_time)
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(create_time)
             ORDER BY idempotency_key
             TTL expire_time
             """,
@@ -118,30 +124,48 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def migrate(client: Client) -> list[int]:
-    """Apply the migrations this database lacks; return the versions applied."""
-    client.command(
-        """
-        CREATE TABLE IF NOT EXISTS schema_migrations (
-            version UInt32,
-            name String,
-            applied_at DateTime64(3, 'UTC')
-        ) ENGINE = ReplacingMergeTree ORDER BY version
-        """
-    )
-    applied = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+def render(statement: str, cluster: str | None) -> str:
+    """A statement for one server (cluster None) or for every replica of `cluster`.
+
+    Replicated tables take ClickHouse's default replica path and name
+    (`default_replica_path`, `default_replica_name`: per-table UUID, {shard}
+    and {replica} macros), so the cluster's own configuration decides them.
+    """
+    if cluster is None:
+        return statement.replace(f" {ON_CLUSTER}", "").replace(REPLICATED, "")
+    quoted = "`" + cluster.replace("`", "``") + "`"
+    return statement.replace(ON_CLUSTER, f"ON CLUSTER {quoted}").replace(REPLICATED, "Replicated")
+
+
+MIGRATIONS_TABLE_DDL = f"""
+    CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} {ON_CLUSTER} (
+        version UInt32,
+        name String,
+        applied_at DateTime64(3, 'UTC')
+    ) ENGINE = {REPLICATED}ReplacingMergeTree ORDER BY version
+    """
+
+
+def migrate(client: Client, cluster: str | None = None) -> list[int]:
+    """Apply the migrations this database lacks; return the versions applied.
+
+    With `cluster`, tables are created ON CLUSTER with Replicated engines, so
+    every replica has them and ClickHouse copies the data between replicas.
+    """
+    client.command(render(MIGRATIONS_TABLE_DDL, cluster))
+    applied = {row[0] for row in client.query(f"SELECT version FROM {MIGRATIONS_TABLE}").result_rows}
     newly_applied = []
     for migration in MIGRATIONS:
         if migration.version in applied:
             continue
         for statement in migration.statements:
-            client.command(statement)
+            client.command(render(statement, cluster))
         client.insert(
-            "schema_migrations",
+            MIGRATIONS_TABLE,
             [[migration.version, migration.name, int(time.time() * 1000)]],
             column_names=["version", "name", "applied_at"],
             column_type_names=["UInt32", "String", "DateTime64(3, 'UTC')"],
         )
-        log.info("schema migration applied", version=migration.version, name=migration.name)
+        log.info("schema migration applied", version=migration.version, name=migration.name, cluster=cluster)
         newly_applied.append(migration.version)
     return newly_applied
