@@ -55,10 +55,11 @@ class MeterCatalog:
         """The meter, from memory; a miss re-reads storage (rate limited)."""
         return await self._table.lookup(name)
 
-    async def get(self, name: str) -> Meter:
+    async def get(self, name: str, field: str = "name") -> Meter:
+        """The meter, or NotFound naming `field`, the request field that named it."""
         meter = await self.lookup(name)
         if meter is None:
-            raise NotFound(f"meter {name!r} does not exist", field="name")
+            raise NotFound(f"meter {name!r} does not exist", field=field)
         return meter
 
     def page(self, page_size: int, page_token: str) -> tuple[list[Meter], str]:

@@ -7,6 +7,7 @@ protobuf types and avoids converting the metadata Struct through dicts twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf import struct_pb2
 
@@ -36,17 +37,21 @@ class DecodedEvent:
     metadata: dict[str, MetadataValue]
 
 
+def read_timestamp_us(message: Any, field: str) -> int | None:
+    """A google.protobuf.Timestamp field in microseconds since the epoch, None when unset."""
+    if not message.HasField(field):
+        return None
+    ts = getattr(message, field)
+    return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
+
+
 def decode_event(message: usage_pb2.UsageEvent) -> DecodedEvent:
-    timestamp_us = None
-    if message.HasField("timestamp"):
-        ts = message.timestamp
-        timestamp_us = ts.seconds * 1_000_000 + ts.nanos // 1000
     return DecodedEvent(
         idempotency_key=message.idempotency_key,
         subject=message.subject,
         meter=message.meter,
         quantity=message.quantity,
-        timestamp_us=timestamp_us,
+        timestamp_us=read_timestamp_us(message, "timestamp"),
         metadata=decode_struct(message.metadata),
     )
 

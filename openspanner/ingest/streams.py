@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import DimensionType, Meter
-from openspanner.errors import FailedPrecondition, InvalidArgument, NotFound, OpenSpannerError, Unavailable
+from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
-from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct
+from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct, read_timestamp_us
 from openspanner.ingest.validate import validate_event
 from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
@@ -52,9 +52,7 @@ async def _meter_with_dimensions(
 ) -> Meter:
     if not name:
         raise InvalidArgument("is required in the first message", field=field)
-    meter = await catalog.lookup(name)
-    if meter is None:
-        raise NotFound(f"meter {name!r} does not exist", field=field)
+    meter = await catalog.get(name, field)
     for dimension in dimensions:
         declared = meter.dimensions_by_name.get(dimension)
         if declared is None or declared.type is not DimensionType.STRING:
@@ -63,13 +61,6 @@ async def _meter_with_dimensions(
                 field=field,
             )
     return meter
-
-
-def _timestamp_us(message: Any, field: str) -> int | None:
-    if not message.HasField(field):
-        return None
-    ts = getattr(message, field)
-    return int(ts.seconds * 1_000_000 + ts.nanos // 1000)
 
 
 class GenericAdapter:
@@ -118,7 +109,7 @@ class DeviceTelemetryAdapter:
                 subject=r.subject or self.subject,
                 meter=self.meter,
                 quantity=r.value,
-                timestamp_us=_timestamp_us(r, "timestamp"),
+                timestamp_us=read_timestamp_us(r, "timestamp"),
                 metadata={"device_id": r.device_id, "fleet": r.fleet, "region": r.region},
             )
             for r in message.batch.readings
@@ -147,7 +138,7 @@ class QueueThroughputAdapter:
                 subject=e.subject or self.subject,
                 meter=self.meter,
                 quantity=e.count,
-                timestamp_us=_timestamp_us(e, "timestamp"),
+                timestamp_us=read_timestamp_us(e, "timestamp"),
                 metadata={"queue": e.queue, "outcome": e.outcome, "worker_region": e.worker_region},
             )
             for e in message.batch.events
@@ -183,7 +174,7 @@ class WebSocketSessionAdapter:
     def _convert(self, event: usage_pb2.WebSocketSessionEvent) -> Converted:
         if not event.session_id:
             return InvalidArgument("is required", field="session_id")
-        timestamp_us = _timestamp_us(event, "timestamp")
+        timestamp_us = read_timestamp_us(event, "timestamp")
         if event.kind == self.OPEN:
             meter, suffix, quantity = self.connections_meter, "open", 1.0
         elif event.kind == self.CLOSE:
@@ -207,7 +198,7 @@ class WebSocketSessionAdapter:
 
     @staticmethod
     def _duration_seconds(event: usage_pb2.WebSocketSessionEvent, closed_us: int | None) -> float | OpenSpannerError:
-        opened_us = _timestamp_us(event, "opened_at")
+        opened_us = read_timestamp_us(event, "opened_at")
         if opened_us is None or opened_us <= 0:
             return InvalidArgument("is required on close events", field="opened_at")
         if closed_us is None:

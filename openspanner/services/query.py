@@ -23,7 +23,8 @@ from openspanner.domain.queries import (
     usage_rows,
 )
 from openspanner.domain.windows import WindowSize
-from openspanner.errors import InvalidArgument, NotFound
+from openspanner.errors import InvalidArgument
+from openspanner.ingest.decode import read_timestamp_us
 from openspanner.services._rpc import rpc
 from openspanner.storage.client import Storage
 from openspanner.storage.queries import EventRecord, QueryStore
@@ -39,10 +40,7 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
     async def _meter(self, name: str) -> Meter:
         if not name:
             raise InvalidArgument("is required", field="meter")
-        meter = await self._catalog.lookup(name)
-        if meter is None:
-            raise NotFound(f"meter {name!r} does not exist", field="meter")
-        return meter
+        return await self._catalog.get(name, field="meter")
 
     @rpc
     async def QueryUsage(
@@ -51,8 +49,8 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
         meter = await self._meter(request.meter)
         query = plan_usage_query(
             meter,
-            start_us=_micros(request.start_time) if request.HasField("start_time") else None,
-            end_us=_micros(request.end_time) if request.HasField("end_time") else None,
+            start_us=read_timestamp_us(request, "start_time"),
+            end_us=read_timestamp_us(request, "end_time"),
             window_size=_window_size(request.window_size),
             time_zone_name=request.time_zone,
             subjects=list(request.subjects),
@@ -84,8 +82,8 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
         meter = await self._meter(request.meter)
         listing = plan_event_listing(
             meter,
-            start_us=_micros(request.start_time) if request.HasField("start_time") else None,
-            end_us=_micros(request.end_time) if request.HasField("end_time") else None,
+            start_us=read_timestamp_us(request, "start_time"),
+            end_us=read_timestamp_us(request, "end_time"),
             subjects=list(request.subjects),
             filters=_filters(request.filters),
             page_size=request.page_size,
@@ -144,10 +142,6 @@ def _event(meter: Meter, record: EventRecord) -> query_pb2.StoredEvent:
         for key, text in record.metadata.items()
     })
     return message
-
-
-def _micros(value: Timestamp) -> int:
-    return int(value.seconds) * 1_000_000 + int(value.nanos) // 1000
 
 
 def _timestamp(us: int) -> Timestamp:
