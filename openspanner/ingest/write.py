@@ -2,10 +2,10 @@
 
 For each event the writer decides ACCEPTED or DUPLICATE, and stores only the
 accepted ones. Within one server the decision is made under a lock, so two
-calls racing with the same key cannot both be accepted. Across servers, the
-table's sorting key (meter, idempotency_key) lets ClickHouse keep one copy of
-any key that two servers both stored, and every read uses FINAL, so such a
-copy is never counted (docs/storage.md).
+calls racing with the same key cannot both be accepted. Across servers, two
+copies of one event share the table's sorting key (meter, subject, hour, key),
+so ClickHouse keeps one of them, and every read uses FINAL, so such a copy is
+never counted (docs/storage.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class EventWriter:
         """
         with self._lock:
             started = time.perf_counter()
-            outcomes = self._classify(rows)
+            outcomes = self.classify(rows)
             accepted = [row for row, o in zip(rows, outcomes, strict=True) if o is WriteOutcome.ACCEPTED]
             classified = time.perf_counter()
             self._store.insert(accepted, ingested_at_us=time.time_ns() // 1000)
@@ -58,14 +58,12 @@ class EventWriter:
         return outcomes
 
     def classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
-        """What `write` would answer for `rows`, storing nothing (validate-only calls).
+        """What `write` would answer for `rows`, storing nothing.
 
-        Blocking. Not under the lock: the answer is advice, and a write racing
-        with it may change it, which a dry run accepts.
+        Blocking. `write` calls it under the lock; validate-only calls use it
+        without: their answer is advice, and a write racing with it may change
+        it, which a dry run accepts.
         """
-        return self._classify(rows)
-
-    def _classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
         keys_by_meter: dict[str, list[str]] = defaultdict(list)
         for row in rows:
             keys_by_meter[row.meter].append(row.idempotency_key)
