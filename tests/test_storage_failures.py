@@ -144,13 +144,9 @@ def test_stalled_storage_stops_reading_at_the_windows_instead_of_buffering(small
         small_disk.free()
         # SIGTERM: the server writes what it had read, then exits.
         assert server.stop(timeout=60) == 0
-    stored, _ = stored_totals_after(server)
+    with storage(server) as ch:
+        stored, _ = stored_totals(ch, "readings")
     # The server took at most its budget, plus one message per stream it held
     # while waiting for room; the rest stayed with the clients (gRPC flow control).
     assert 0 < stored <= server_budget + streams * per_message
     assert all(len(s) < messages for s in sent), "a client could hand over all its messages"
-
-
-def stored_totals_after(server: ServerProcess) -> tuple[int, float]:
-    with storage(server) as ch:
-        return stored_totals(ch, "readings")
