@@ -33,7 +33,9 @@ def test_cluster_statements_create_every_table_on_the_cluster_replicated() -> No
     for statement in STATEMENTS:
         rendered = render(statement, "metering")
         assert "<" not in rendered, rendered
-        assert re.search(r"CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS \w+ ON CLUSTER `metering` ", rendered)
+        assert re.search(
+            r"(CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS|ALTER TABLE) \w+ ON CLUSTER `metering` ", rendered
+        )
         engine = re.search(r"ENGINE = (\w+)", rendered)
         assert engine is None or engine.group(1) == "ReplicatedReplacingMergeTree", rendered
 
