@@ -46,6 +46,25 @@ def test_meters_and_events_survive_a_restart_and_duplicates_stay_out(tmp_path: P
         assert stored_totals(ch, "api_requests") == (3, 23.0)
 
 
+def test_a_stored_key_sharing_the_hash_of_a_new_key_does_not_make_it_a_duplicate(tmp_path: Path) -> None:
+    """Look-ups find keys by their 64-bit hash; only the key itself decides."""
+    database = f"hash_{uuid.uuid4().hex[:8]}"
+    with running_server(tmp_path, database) as server:
+        client = Client(server.address)
+        client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
+    with storage(server) as ch:
+        # What a hash collision would leave: another key stored under the hash of "fresh".
+        ch.command(
+            "INSERT INTO event_keys SELECT 'api_requests', xxHash64('fresh'), 'someone-else', now64(6), 30"
+        )
+    with running_server(tmp_path, database) as server:
+        client = Client(server.address)
+        assert client.call(client.usage.RecordUsage, usage("fresh", 4)).outcome == usage_pb2.ACCEPTED
+        assert client.call(client.usage.RecordUsage, usage("fresh", 4)).outcome == usage_pb2.DUPLICATE
+    with storage(server) as ch:
+        assert stored_totals(ch, "api_requests") == (1, 4.0)
+
+
 def test_many_threads_racing_with_one_key_store_one_event(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         client = Client(server.address)
