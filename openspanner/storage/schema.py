@@ -131,7 +131,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         # a steady rate). With the default base (5) each row was rewritten
         # ~9 times by merges, which took as much CPU as the ingest itself;
         # at 20 it is rewritten ~2-3 times, for a few more parts between
-        # merges (docs/storage.md, "Parts and merges").
+        # merges (docs/storage.md, "Parts, merges and look-ups").
         tuple(
             f"ALTER TABLE {table} {ON_CLUSTER} MODIFY SETTING merge_selector_base = {MERGE_SELECTOR_BASE}"
             for table in (EVENTS_TABLE, EVENT_KEYS_TABLE)
