@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from openspanner.catalog import MeterCatalog
@@ -87,49 +88,29 @@ class GenericAdapter:
         return decode_event(message)
 
 
-class DeviceTelemetryAdapter:
-    name = "device telemetry"
-    dimensions = ("device_id", "fleet", "region")
+class _OneMeterAdapter:
+    """A stream whose start names one meter and whose events fill fixed dimensions.
+
+    Each dimension is read from the event's field of the same name, so a
+    stream type of this kind differs only in the names below.
+    """
+
+    name: str
+    dimensions: tuple[str, ...]
+    events_field: str  # the repeated field of the batch message
+    quantity_field: str
 
     def __init__(self) -> None:
         self.meter = ""
         self.subject = ""
+        self._dimension_values = attrgetter(*self.dimensions)
 
-    async def start(self, message: usage_pb2.DeviceTelemetryRequest, catalog: MeterCatalog) -> None:
+    async def start(self, message: Any, catalog: MeterCatalog) -> None:
         start = message.start
         await _meter_with_dimensions(catalog, start.meter, self.dimensions, self.name, "start.meter")
         self.meter, self.subject = start.meter, start.subject
 
-    def batch(self, message: usage_pb2.DeviceTelemetryRequest) -> tuple[int, Sequence[Converted]] | None:
-        if message.WhichOneof("message") != "batch":
-            return None
-        return message.batch.first_sequence, [
-            DecodedEvent(
-                idempotency_key=r.idempotency_key,
-                subject=r.subject or self.subject,
-                meter=self.meter,
-                quantity=r.value,
-                timestamp_us=read_timestamp_us(r, "timestamp"),
-                metadata={"device_id": r.device_id, "fleet": r.fleet, "region": r.region},
-            )
-            for r in message.batch.readings
-        ]
-
-
-class QueueThroughputAdapter:
-    name = "queue throughput"
-    dimensions = ("queue", "outcome", "worker_region")
-
-    def __init__(self) -> None:
-        self.meter = ""
-        self.subject = ""
-
-    async def start(self, message: usage_pb2.QueueThroughputRequest, catalog: MeterCatalog) -> None:
-        start = message.start
-        await _meter_with_dimensions(catalog, start.meter, self.dimensions, self.name, "start.meter")
-        self.meter, self.subject = start.meter, start.subject
-
-    def batch(self, message: usage_pb2.QueueThroughputRequest) -> tuple[int, Sequence[Converted]] | None:
+    def batch(self, message: Any) -> tuple[int, Sequence[Converted]] | None:
         if message.WhichOneof("message") != "batch":
             return None
         return message.batch.first_sequence, [
@@ -137,12 +118,26 @@ class QueueThroughputAdapter:
                 idempotency_key=e.idempotency_key,
                 subject=e.subject or self.subject,
                 meter=self.meter,
-                quantity=e.count,
+                quantity=getattr(e, self.quantity_field),
                 timestamp_us=read_timestamp_us(e, "timestamp"),
-                metadata={"queue": e.queue, "outcome": e.outcome, "worker_region": e.worker_region},
+                metadata=dict(zip(self.dimensions, self._dimension_values(e), strict=True)),
             )
-            for e in message.batch.events
+            for e in getattr(message.batch, self.events_field)
         ]
+
+
+class DeviceTelemetryAdapter(_OneMeterAdapter):
+    name = "device telemetry"
+    dimensions = ("device_id", "fleet", "region")
+    events_field = "readings"
+    quantity_field = "value"
+
+
+class QueueThroughputAdapter(_OneMeterAdapter):
+    name = "queue throughput"
+    dimensions = ("queue", "outcome", "worker_region")
+    events_field = "events"
+    quantity_field = "count"
 
 
 class WebSocketSessionAdapter:
