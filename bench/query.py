@@ -86,6 +86,7 @@ def load(data_dir: Path, events: int) -> float:
                     "region": REGIONS[(i // 7) % 5], "cached": "true" if i % 4 == 0 else "false",
                 },
                 retention_days=365,
+                client_time_us=first_us + i * step_us,
             )
             for i in range(offset, min(offset + BATCH, events))
         ]

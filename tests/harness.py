@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import grpc
 
+from openspanner.config import load_settings
+from openspanner.storage.client import open_client
 from openspanner.v1 import api_key_pb2_grpc, meter_pb2_grpc, query_pb2_grpc, usage_pb2_grpc
 
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -171,14 +172,19 @@ def storage(server: ServerProcess) -> Iterator[Any]:
 
     With the embedded engine the server must be stopped first (it locks the dir).
     """
-    url = os.environ.get("OPENSPANNER_CLICKHOUSE_URL")
-    if url:
-        client = clickhouse_connect.get_client(dsn=url, database=server.database)
-    else:
+    if not os.environ.get("OPENSPANNER_CLICKHOUSE_URL"):
         assert server.process.poll() is not None, "stop the server before opening its embedded storage"
-        client = clickhouse_connect.get_client(
-            dsn=f"chdb://{(server.data_dir / 'clickhouse').resolve()}", database=server.database
-        )
+    with storage_at(server.data_dir, server.database) as client:
+        yield client
+
+
+@contextmanager
+def storage_at(data_dir: Path, database: str) -> Iterator[Any]:
+    """The storage a server with this data dir and database would use, opened as the server opens it.
+
+    For preparing storage before a server starts (the database is created if missing).
+    """
+    client = open_client(load_settings(data_dir=data_dir, clickhouse_database=database))
     try:
         yield client
     finally:

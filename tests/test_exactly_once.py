@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from google.protobuf import json_format
 
+from openspanner.storage.schema import MIGRATIONS, MIGRATIONS_TABLE_DDL, render
 from openspanner.v1 import meter_pb2, usage_pb2
-from tests.harness import Client, running_server, storage, stored_totals
+from tests.harness import Client, running_server, storage, storage_at, stored_totals
 
 METER = {
     "name": "api_requests",
@@ -19,10 +21,17 @@ METER = {
 }
 
 
-def usage(key: str, quantity: float = 1, **metadata: object) -> usage_pb2.UsageEvent:
+def usage(key: str, quantity: float = 1, at_us: int | None = None, **metadata: object) -> usage_pb2.UsageEvent:
     message = usage_pb2.UsageEvent(idempotency_key=key, subject="org_1", meter="api_requests", quantity=quantity)
     message.metadata.update(metadata or {"region": "eu"})
+    if at_us is not None:
+        message.timestamp.FromMicroseconds(at_us)
     return message
+
+
+def start_of_this_hour_us() -> int:
+    hour_us = 3600 * 1_000_000
+    return time.time_ns() // 1000 // hour_us * hour_us
 
 
 def test_meters_and_events_survive_a_restart_and_duplicates_stay_out(tmp_path: Path) -> None:
@@ -46,6 +55,79 @@ def test_meters_and_events_survive_a_restart_and_duplicates_stay_out(tmp_path: P
         assert stored_totals(ch, "api_requests") == (3, 23.0)
 
 
+def test_an_event_is_its_meter_key_and_the_timestamp_its_client_sent(tmp_path: Path) -> None:
+    """A resent event carries its timestamp again; a key sent for another time is another event."""
+    database = f"identity_{uuid.uuid4().hex[:8]}"
+    hour = start_of_this_hour_us()
+    # Same subject and hour: copies of one event collapse on these, distinct events must not.
+    first, second = hour + 1_000_000, hour + 2_000_000
+    with running_server(tmp_path, database) as server:
+        client = Client(server.address)
+        client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
+        record = client.usage.RecordUsage
+        assert client.call(record, usage("job-1", 5, at_us=first)).outcome == usage_pb2.ACCEPTED
+        assert client.call(record, usage("job-1", 5, at_us=first)).outcome == usage_pb2.DUPLICATE
+        assert client.call(record, usage("job-1", 7, at_us=second)).outcome == usage_pb2.ACCEPTED
+        assert client.call(record, usage("job-1", 11)).outcome == usage_pb2.ACCEPTED  # sent without a time
+    with running_server(tmp_path, database) as server:
+        client = Client(server.address)
+        record = client.usage.RecordUsage
+        for resent in (usage("job-1", 5, at_us=first), usage("job-1", 7, at_us=second), usage("job-1", 11)):
+            assert client.call(record, resent).outcome == usage_pb2.DUPLICATE
+    with storage(server) as ch:
+        assert stored_totals(ch, "api_requests") == (3, 23.0)
+
+
+def test_events_stored_before_migration_3_are_recognised_after_it(tmp_path: Path) -> None:
+    """Keys of migration 2's key table are moved, both with and without their time."""
+    database = f"upgrade_{uuid.uuid4().hex[:8]}"
+    at_us = start_of_this_hour_us() + 5_000_000
+    with storage_at(tmp_path, database) as ch:
+        # The database as a server before migration 3 left it.
+        ch.command(render(MIGRATIONS_TABLE_DDL, None))
+        for migration in MIGRATIONS[:2]:
+            for statement in migration.statements:
+                ch.command(render(statement, None))
+            ch.command(
+                "INSERT INTO schema_migrations VALUES ({v:UInt32}, '', now64(3))", parameters={"v": migration.version}
+            )
+        columns = ["meter", "subject", "timestamp", "idempotency_key", "quantity", "metadata", "retention_days"]
+        ch.insert("usage_events", [
+            ["api_requests", "org_1", at_us, "sent-with-time", 2.0, {"region": "eu"}, 30],
+            ["api_requests", "org_1", at_us, "sent-without-time", 3.0, {"region": "eu"}, 30],
+        ], column_names=columns)
+    with running_server(tmp_path, database) as server:
+        client = Client(server.address)
+        client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
+        record = client.usage.RecordUsage
+        assert client.call(record, usage("sent-with-time", 2, at_us=at_us)).outcome == usage_pb2.DUPLICATE
+        assert client.call(record, usage("sent-without-time", 3)).outcome == usage_pb2.DUPLICATE
+        assert client.call(record, usage("new", 4)).outcome == usage_pb2.ACCEPTED
+    with storage(server) as ch:
+        assert stored_totals(ch, "api_requests") == (3, 9.0)
+        assert ch.query("EXISTS TABLE event_keys").result_rows[0][0] == 0
+
+
+def test_a_resent_backfill_spread_over_a_month_is_all_duplicate(tmp_path: Path) -> None:
+    """Look-ups name a few time ranges; events far apart in time must still all be found."""
+    rng = random.Random(11)
+    now_us = time.time_ns() // 1000
+    day_us = 86_400 * 1_000_000
+    spread = [usage(f"backfill-{i}", i, at_us=now_us - rng.randrange(1, 29 * day_us)) for i in range(300)]
+    timeless = [usage(f"timeless-{i}", 1) for i in range(20)]
+    with running_server(tmp_path) as server:
+        client = Client(server.address)
+        client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
+        record = client.usage.RecordUsages
+        first = client.call(record, usage_pb2.RecordUsagesRequest(events=spread[:200] + timeless))
+        assert (first.accepted, first.duplicates) == (220, 0)
+        again = client.call(record, usage_pb2.RecordUsagesRequest(events=timeless + spread))
+        assert (again.accepted, again.duplicates) == (100, 220)
+        assert [r.outcome for r in again.results[20:220]] == [usage_pb2.DUPLICATE] * 200
+    with storage(server) as ch:
+        assert stored_totals(ch, "api_requests") == (320, float(sum(range(300)) + 20))
+
+
 def test_a_stored_key_sharing_the_hash_of_a_new_key_does_not_make_it_a_duplicate(tmp_path: Path) -> None:
     """Look-ups find keys by their 64-bit hash; only the key itself decides."""
     database = f"hash_{uuid.uuid4().hex[:8]}"
@@ -53,9 +135,11 @@ def test_a_stored_key_sharing_the_hash_of_a_new_key_does_not_make_it_a_duplicate
         client = Client(server.address)
         client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
     with storage(server) as ch:
-        # What a hash collision would leave: another key stored under the hash of "fresh".
+        # What a hash collision would leave: another key stored under the hash of
+        # "fresh", also sent without a timestamp.
         ch.command(
-            "INSERT INTO event_keys SELECT 'api_requests', xxHash64('fresh'), 'someone-else', now64(6), 30"
+            "INSERT INTO event_identities"
+            " SELECT 'api_requests', 0, xxHash64('fresh'), 'someone-else', now64(6), 30"
         )
     with running_server(tmp_path, database) as server:
         client = Client(server.address)

@@ -281,8 +281,9 @@ def test_rejects_file_names_each_refused_row_and_imports_again_once_fixed(
     ]
 
     fixed = []
+    fixed_at = int(time.time()) - 60  # a fixed row keeps its time: the same in both files
     for record in rejects:
-        record.update(quantity=1, timestamp=int(time.time()) - 60, region="eu")
+        record.update(quantity=1, timestamp=fixed_at, region="eu")
         record.pop("colour", None)
         fixed.append(record)
     write_jsonl(rejects_path, fixed)
@@ -290,7 +291,7 @@ def test_rejects_file_names_each_refused_row_and_imports_again_once_fixed(
     assert again.returncode == 0, again.stderr + again.stdout
     assert summary_counts(again)["accepted"] == 5
     # Re-running the original now finds every row stored, the fixed ones under their original keys.
-    write_jsonl(path, [{**row, "quantity": 1, "timestamp": int(time.time()) - 60, "region": "eu"}
+    write_jsonl(path, [{**row, "quantity": 1, "timestamp": fixed_at, "region": "eu"}
                        if n in (3, 10, 20, 30, 40) else row for n, row in enumerate(rows)])
     original = run_import(shared_server, path, meter, "--key", KEY, "--ignore-column", "colour")
     assert summary_counts(original)["duplicates"] == 50, original.stdout + original.stderr

@@ -438,7 +438,7 @@ def test_unmerged_copies_of_an_event_count_once(tmp_path: Path) -> None:
         # The copy another server would have written: same event, later ingest time.
         ch.command(
             "INSERT INTO usage_events SELECT meter, subject, timestamp, idempotency_key, quantity, metadata,"
-            " now64(6), retention_days FROM usage_events WHERE meter = {m:String}",
+            " now64(6), retention_days, client_time_us FROM usage_events WHERE meter = {m:String}",
             parameters={"m": meter},
         )
         raw = ch.query("SELECT count() FROM usage_events WHERE meter = {m:String}", parameters={"m": meter})

@@ -106,5 +106,5 @@ def test_copies_of_one_event_from_racing_servers_count_once(tmp_path: Path) -> N
                       column_names=columns)
         ch.insert("usage_events", [["m", "org", ts, "other", 1.0, {}, ts, 90]], column_names=columns)
         assert stored_totals(ch, "m") == (2, 6.0)
-        keys = ch.query("SELECT count() FROM event_keys FINAL WHERE meter = 'm'").result_rows[0][0]
+        keys = ch.query("SELECT count() FROM event_identities FINAL WHERE meter = 'm'").result_rows[0][0]
         assert keys == 2

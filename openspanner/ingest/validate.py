@@ -14,7 +14,7 @@ from openspanner.domain.meters import Meter
 from openspanner.domain.queries import stored_text
 from openspanner.errors import InvalidArgument, NotFound
 from openspanner.ingest.decode import DecodedEvent, MetadataValue, UnsupportedValue
-from openspanner.storage.events import EventRow
+from openspanner.storage.events import NO_CLIENT_TIME, EventRow
 
 MAX_KEY_LENGTH = 256
 MAX_SUBJECT_LENGTH = 256
@@ -47,6 +47,7 @@ def validate_event(event: DecodedEvent, meter: Meter | None, now_us: int) -> Eve
         quantity=event.quantity,
         metadata=_checked_metadata(event.metadata, meter),
         retention_days=meter.event_retention_days,
+        client_time_us=NO_CLIENT_TIME if event.timestamp_us is None else event.timestamp_us,
     )
 
 

@@ -2,10 +2,12 @@
 
 For each event the writer decides ACCEPTED or DUPLICATE, and stores only the
 accepted ones. Within one server the decision is made under a lock, so two
-calls racing with the same key cannot both be accepted. Across servers, two
-copies of one event share the table's sorting key (meter, subject, hour, key),
-so ClickHouse keeps one of them, and every read uses FINAL, so such a copy is
-never counted (docs/storage.md).
+calls racing with one event cannot both be accepted. An event is identified
+by its meter, its idempotency key and the timestamp its client sent (none, for
+events sent without one). Across servers, two copies of one event share the
+table's sorting key (meter, subject, hour, key, client time), so ClickHouse
+keeps one of them, and every read uses FINAL, so such a copy is never counted
+(docs/storage.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from enum import Enum
 
 from openspanner.logging import get_logger
-from openspanner.storage.events import EventRow, EventStore
+from openspanner.storage.events import EventRow, EventStore, Identity
 
 log = get_logger(__name__)
 
@@ -64,19 +66,20 @@ class EventWriter:
         without: their answer is advice, and a write racing with it may change
         it, which a dry run accepts.
         """
-        keys_by_meter: dict[str, list[str]] = defaultdict(list)
+        identities_by_meter: dict[str, list[Identity]] = defaultdict(list)
         for row in rows:
-            keys_by_meter[row.meter].append(row.idempotency_key)
+            identities_by_meter[row.meter].append(row.identity)
         stored = {
-            meter: self._store.stored_keys(meter, keys) for meter, keys in keys_by_meter.items()
+            meter: self._store.stored_identities(meter, identities)
+            for meter, identities in identities_by_meter.items()
         }
-        seen_in_batch: set[tuple[str, str]] = set()
+        seen_in_batch: set[tuple[str, Identity]] = set()
         outcomes = []
         for row in rows:
-            identity = (row.meter, row.idempotency_key)
-            if row.idempotency_key in stored[row.meter] or identity in seen_in_batch:
+            identity = row.identity
+            if identity in stored[row.meter] or (row.meter, identity) in seen_in_batch:
                 outcomes.append(WriteOutcome.DUPLICATE)
             else:
-                seen_in_batch.add(identity)
+                seen_in_batch.add((row.meter, identity))
                 outcomes.append(WriteOutcome.ACCEPTED)
         return outcomes

@@ -18,7 +18,7 @@ from openspanner.logging import get_logger
 log = get_logger(__name__)
 
 EVENTS_TABLE = "usage_events"
-EVENT_KEYS_TABLE = "event_keys"
+EVENT_IDENTITIES_TABLE = "event_identities"
 METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
@@ -31,6 +31,8 @@ REPLICATED = "<replicated>"
 
 # See migration 2.
 MERGE_SELECTOR_BASE = 20
+# The key table of migrations 1 and 2, replaced by EVENT_IDENTITIES_TABLE in 3 and dropped in 4.
+_EVENT_KEYS_TABLE = "event_keys"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             # fills the table inside the same INSERT as the event, so an event
             # is never stored without its key or the other way round.
             f"""
-            CREATE TABLE IF NOT EXISTS {EVENT_KEYS_TABLE} {ON_CLUSTER} (
+            CREATE TABLE IF NOT EXISTS {_EVENT_KEYS_TABLE} {ON_CLUSTER} (
                 meter LowCardinality(String),
                 key_hash UInt64,
                 idempotency_key String,
@@ -94,7 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             TTL toDateTime(timestamp) + toIntervalDay(retention_days)
             """,
             f"""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENT_KEYS_TABLE}_mv {ON_CLUSTER} TO {EVENT_KEYS_TABLE}
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {_EVENT_KEYS_TABLE}_mv {ON_CLUSTER} TO {_EVENT_KEYS_TABLE}
             AS SELECT meter, xxHash64(idempotency_key) AS key_hash, idempotency_key, timestamp, retention_days
             FROM {EVENTS_TABLE}
             """,
@@ -134,9 +136,64 @@ MIGRATIONS: tuple[Migration, ...] = (
         # merges (docs/storage.md, "Parts, merges and look-ups").
         tuple(
             f"ALTER TABLE {table} {ON_CLUSTER} MODIFY SETTING merge_selector_base = {MERGE_SELECTOR_BASE}"
-            for table in (EVENTS_TABLE, EVENT_KEYS_TABLE)
+            for table in (EVENTS_TABLE, _EVENT_KEYS_TABLE)
         ),
     ),
+    Migration(
+        3,
+        "an event's identity includes the timestamp its client sent; key look-ups local in time",
+        (
+            # client_time_us: the timestamp the client sent (microseconds), 0
+            # if it sent none. Copies of one event agree on it, distinct events
+            # reusing a key at another time do not. A column added in the same
+            # ALTER may end the sorting key: old parts read it as 0, which
+            # keeps them sorted.
+            f"""
+            ALTER TABLE {EVENTS_TABLE} {ON_CLUSTER}
+                ADD COLUMN IF NOT EXISTS client_time_us Int64,
+                MODIFY ORDER BY (meter, subject, toStartOfHour(timestamp), idempotency_key, client_time_us)
+            """,
+            # Sorted by the client's time first: a batch's keys were sent for
+            # nearby times, so a look-up reads the few granules of those times
+            # instead of one granule per key over the whole history
+            # (docs/storage.md, "Parts, merges and look-ups"). Events sent
+            # without a timestamp all share client_time_us 0 and are found by
+            # their hash, as before.
+            f"""
+            CREATE TABLE IF NOT EXISTS {EVENT_IDENTITIES_TABLE} {ON_CLUSTER} (
+                meter LowCardinality(String),
+                client_time_us Int64,
+                key_hash UInt64,
+                idempotency_key String,
+                timestamp DateTime64(6, 'UTC'),
+                retention_days UInt16
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (meter, client_time_us, key_hash, idempotency_key)
+            TTL toDateTime(timestamp) + toIntervalDay(retention_days)
+            SETTINGS merge_selector_base = {MERGE_SELECTOR_BASE}
+            """,
+            f"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {EVENT_IDENTITIES_TABLE}_mv {ON_CLUSTER} TO {EVENT_IDENTITIES_TABLE}
+            AS SELECT meter, client_time_us, xxHash64(idempotency_key) AS key_hash, idempotency_key,
+                timestamp, retention_days
+            FROM {EVENTS_TABLE}
+            """,
+            f"DROP VIEW IF EXISTS {_EVENT_KEYS_TABLE}_mv {ON_CLUSTER}",
+            # Keys stored before this migration: whether their client sent a
+            # timestamp is not known, so each is entered both ways and a retry
+            # is recognised either way. Keys written while both views ran are
+            # copied again and collapse with their copy.
+            f"""
+            INSERT INTO {EVENT_IDENTITIES_TABLE}
+            SELECT meter, arrayJoin([0, toUnixTimestamp64Micro(timestamp)]) AS client_time_us,
+                key_hash, idempotency_key, timestamp, retention_days
+            FROM {_EVENT_KEYS_TABLE}
+            """,
+        ),
+    ),
+    # Its own migration: were it the last statement of 3, a server stopped
+    # between it and the record of 3 would find no table to copy from.
+    Migration(4, "drop the key table migration 3 copied", (f"DROP TABLE IF EXISTS {_EVENT_KEYS_TABLE} {ON_CLUSTER}",)),
 )
 
 
