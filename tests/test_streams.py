@@ -76,6 +76,41 @@ def test_device_telemetry_lands_with_its_dimensions(tmp_path: Path) -> None:
     assert rows == [("d0", "acme", "north", 333), ("d1", "acme", "north", 334), ("d2", "acme", "north", 333)]
 
 
+def test_a_telemetry_message_with_bad_readings_rejects_just_those_naming_the_field(tmp_path: Path) -> None:
+    """Clean messages take the column-at-a-time path; one bad reading sends its message
+    through the per-event validator, which names each problem and stores the rest."""
+
+    def reading(i: int, **changes: Any) -> usage_pb2.DeviceReading:
+        fields: dict[str, Any] = {
+            "idempotency_key": f"r{i}", "device_id": "d1", "fleet": "north", "region": "eu", "value": 1.0,
+            "timestamp": ts(30),
+        }
+        fields.update(changes)
+        return usage_pb2.DeviceReading(**fields)
+
+    clean = [reading(i) for i in range(10)]
+    mixed = [
+        reading(10),
+        reading(11, value=float("nan")),
+        reading(12, idempotency_key=""),
+        reading(13, device_id="𝄞" * 300),  # 1,200 bytes
+        reading(14, timestamp=ts(-3600)),  # an hour ahead
+        reading(16),
+    ]
+    with running_server(tmp_path) as server:
+        create_meter(server, "readings", ("device_id", "fleet", "region"))
+        stream = asyncio.run(
+            stream_all(server.address, usage_pb2.DeviceTelemetryStart(meter="readings", subject="acme"),
+                       clean + mixed, batch_size=10)
+        )
+    assert stream.stats.outcomes == {"ACCEPTED": 12, "REJECTED": 4}
+    assert [(s, f) for s, f, _ in stream.stats.rejections] == [
+        (12, "value"), (13, "idempotency_key"), (14, "device_id"), (15, "timestamp")
+    ]
+    with storage(server) as ch:
+        assert stored_totals(ch, "readings") == (12, 12.0)
+
+
 def test_queue_throughput_lands_grouped_by_queue_outcome_region(tmp_path: Path) -> None:
     events = [
         usage_pb2.QueueThroughputEvent(

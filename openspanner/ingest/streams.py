@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from openspanner.catalog import MeterCatalog
@@ -23,13 +24,16 @@ from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerE
 from openspanner.ingest.acknowledge import stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
 from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct, read_timestamp_us
-from openspanner.ingest.validate import validate_event
+from openspanner.ingest.validate import EventColumns, validate_columns, validate_event
 from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.events import EventRow
 from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
+
+# Field names of streams whose events carry the validator's field names.
+_SAME_NAMES: Mapping[str, str] = MappingProxyType({})
 
 # An event of a batch message after conversion: a usage event, or the reason
 # it cannot be one.
@@ -40,11 +44,13 @@ class Adapter(Protocol):
     """What one stream type contributes."""
 
     name: str
+    # Validator field names -> this stream's own, for rejections ("quantity" -> "value").
+    field_names: Mapping[str, str]
 
     async def start(self, message: Any, catalog: MeterCatalog) -> None:
         """Check the first message; raise to end the stream."""
 
-    def batch(self, message: Any) -> tuple[int, Sequence[Converted]] | None:
+    def batch(self, message: Any) -> tuple[int, Sequence[Converted] | EventColumns] | None:
         """(first sequence, events) of a later message; None if it is not a batch."""
 
 
@@ -66,6 +72,7 @@ async def _meter_with_dimensions(
 
 class GenericAdapter:
     name = "usage"
+    field_names: Mapping[str, str] = _SAME_NAMES
 
     def __init__(self) -> None:
         self.meters: frozenset[str] = frozenset()
@@ -92,7 +99,9 @@ class _OneMeterAdapter:
     """A stream whose start names one meter and whose events fill fixed dimensions.
 
     Each dimension is read from the event's field of the same name, so a
-    stream type of this kind differs only in the names below.
+    stream type of this kind differs only in the names below. These are the
+    high-rate streams, so a message is read a column at a time
+    (validate_columns); `_decode_each` is the per-event reading of it.
     """
 
     name: str
@@ -103,27 +112,61 @@ class _OneMeterAdapter:
     def __init__(self) -> None:
         self.meter = ""
         self.subject = ""
+        self.field_names: Mapping[str, str] = {
+            "quantity": self.quantity_field, **{f"metadata.{d}": d for d in self.dimensions}
+        }
         self._dimension_values = attrgetter(*self.dimensions)
+        self._column_readers = {name: attrgetter(name) for name in self.dimensions}
+        self._quantity = attrgetter(self.quantity_field)
 
     async def start(self, message: Any, catalog: MeterCatalog) -> None:
         start = message.start
         await _meter_with_dimensions(catalog, start.meter, self.dimensions, self.name, "start.meter")
         self.meter, self.subject = start.meter, start.subject
 
-    def batch(self, message: Any) -> tuple[int, Sequence[Converted]] | None:
+    def batch(self, message: Any) -> tuple[int, EventColumns] | None:
         if message.WhichOneof("message") != "batch":
             return None
-        return message.batch.first_sequence, [
+        # One list: each pass over the protobuf container would wrap every event anew.
+        events = list(getattr(message.batch, self.events_field))
+        stamps = list(map(_TIMESTAMP, events))
+        subjects = list(map(_SUBJECT, events))
+        if self.subject:
+            subjects = [subject or self.subject for subject in subjects]
+        columns = EventColumns(
+            meter=self.meter,
+            idempotency_keys=list(map(_KEY, events)),
+            subjects=subjects,
+            quantities=list(map(self._quantity, events)),
+            timestamps_us=[
+                seconds * 1_000_000 + nanos // 1000
+                for seconds, nanos in zip(map(_SECONDS, stamps), map(_NANOS, stamps), strict=True)
+            ],
+            dimensions={name: list(map(read, events)) for name, read in self._column_readers.items()},
+            decode_each=lambda: self._decode_each(events),
+        )
+        return message.batch.first_sequence, columns
+
+    def _decode_each(self, events: Sequence[Any]) -> list[Converted]:
+        return [
             DecodedEvent(
                 idempotency_key=e.idempotency_key,
                 subject=e.subject or self.subject,
                 meter=self.meter,
-                quantity=getattr(e, self.quantity_field),
+                quantity=self._quantity(e),
                 timestamp_us=read_timestamp_us(e, "timestamp"),
                 metadata=dict(zip(self.dimensions, self._dimension_values(e), strict=True)),
             )
-            for e in getattr(message.batch, self.events_field)
+            for e in events
         ]
+
+
+_KEY = attrgetter("idempotency_key")
+_SUBJECT = attrgetter("subject")
+# An unset timestamp reads as 0 here; validate_columns sends such messages the per-event way.
+_TIMESTAMP = attrgetter("timestamp")
+_SECONDS = attrgetter("seconds")
+_NANOS = attrgetter("nanos")
 
 
 class DeviceTelemetryAdapter(_OneMeterAdapter):
@@ -142,6 +185,7 @@ class QueueThroughputAdapter(_OneMeterAdapter):
 
 class WebSocketSessionAdapter:
     name = "websocket sessions"
+    field_names: Mapping[str, str] = _SAME_NAMES
     OPEN = usage_pb2.WebSocketSessionEvent.open
     CLOSE = usage_pb2.WebSocketSessionEvent.close
 
@@ -210,7 +254,7 @@ class _Pending:
     first_sequence: int
     size: int
     rejected: list[tuple[int, OpenSpannerError]]
-    accepted_offsets: list[int]
+    accepted_offsets: Sequence[int]
     outcomes: asyncio.Task[list[BatchOutcome]]
 
 
@@ -279,8 +323,14 @@ class StreamSession:
             await self._room.wait_for(lambda: self._unacked == 0 or self._unacked + count <= self._window)
             self._unacked += count
 
-    async def _submit(self, first_sequence: int, events: Sequence[Converted]) -> _Pending:
+    async def _submit(self, first_sequence: int, events: Sequence[Converted] | EventColumns) -> _Pending:
         now_us = time.time_ns() // 1000
+        if isinstance(events, EventColumns):
+            all_valid = validate_columns(events, await self._catalog.lookup(events.meter), now_us)
+            if all_valid is not None:
+                outcomes = asyncio.ensure_future(self._batcher.submit(all_valid))
+                return _Pending(first_sequence, len(all_valid), [], range(len(all_valid)), outcomes)
+            events = events.decode_each()
         rows: list[EventRow] = []
         offsets: list[int] = []
         rejected: list[tuple[int, OpenSpannerError]] = []
@@ -294,6 +344,7 @@ class StreamSession:
                 rows.append(validate_event(event, meters[event.meter], now_us))
                 offsets.append(offset)
             except OpenSpannerError as error:
+                error.field = self._adapter.field_names.get(error.field, error.field)
                 rejected.append((offset, error))
         outcomes = asyncio.ensure_future(self._batcher.submit(rows))
         return _Pending(first_sequence, len(events), rejected, offsets, outcomes)

@@ -4,15 +4,23 @@ The one validator of the product: unary, bulk and streaming ingestion all
 call `validate_event`, so an event is judged the same whichever way it came.
 It raises the typed error a single-event call returns; bulk and streams turn
 that into a per-event rejection.
+
+`validate_columns` is its fast path for the busiest streams (telemetry,
+queue throughput): it checks a whole message a column at a time and only
+answers "all of these pass". When any event might break a rule, the message
+goes through `validate_event` event by event, which names the field.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import repeat
 
-from openspanner.domain.meters import Meter
+from openspanner.domain.meters import DimensionType, Meter
 from openspanner.domain.queries import stored_text
-from openspanner.errors import InvalidArgument, NotFound
+from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
 from openspanner.ingest.decode import DecodedEvent, MetadataValue, UnsupportedValue
 from openspanner.storage.events import NO_CLIENT_TIME, EventRow
 
@@ -49,6 +57,83 @@ def validate_event(event: DecodedEvent, meter: Meter | None, now_us: int) -> Eve
         retention_days=meter.event_retention_days,
         client_time_us=NO_CLIENT_TIME if event.timestamp_us is None else event.timestamp_us,
     )
+
+
+@dataclass(slots=True)
+class EventColumns:
+    """The events of one stream message for one meter, a column per field.
+
+    Times are microseconds since the epoch; `dimensions` maps each dimension
+    the stream fills to its values, one per event. `decode_each` converts the
+    same message event by event (the path that explains rejections).
+    """
+
+    meter: str
+    idempotency_keys: list[str]
+    subjects: list[str]
+    quantities: list[float]
+    timestamps_us: list[int]
+    dimensions: dict[str, list[str]]
+    decode_each: Callable[[], Sequence[DecodedEvent | OpenSpannerError]]
+
+    def __len__(self) -> int:
+        return len(self.idempotency_keys)
+
+
+def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) -> list[EventRow] | None:
+    """The rows `validate_event` would return for every event, or None if any event may break a rule.
+
+    A message costs a few passes over its columns in C (all, max, min)
+    instead of a dozen Python steps per event: at 70,000 events/s that is
+    most of the server's CPU. Each check is at least as strict as the rule
+    it stands for; an unset timestamp reads as the epoch, which no meter
+    keeps, so such messages also take the per-event path.
+    """
+    count = len(columns)
+    if count == 0:
+        return []
+    if meter is None or not _only_string_dimensions(columns.dimensions, meter):
+        return None
+    times = columns.timestamps_us
+    if not (
+        _all_identifiers(columns.idempotency_keys, MAX_KEY_LENGTH)
+        and _all_identifiers(columns.subjects, MAX_SUBJECT_LENGTH)
+        and all(map(math.isfinite, columns.quantities))
+        and min(times) >= now_us - meter.event_retention_days * US_PER_DAY
+        and max(times) <= now_us + MAX_FUTURE_US
+        # At most 4 bytes per character: short enough without encoding.
+        and all(max(map(len, values)) <= MAX_VALUE_BYTES // 4 for values in columns.dimensions.values())
+    ):
+        return None
+    metadata: list[dict[str, str]] = [{} for _ in range(count)]
+    for name, values in columns.dimensions.items():
+        for stored, value in zip(metadata, values, strict=True):
+            stored[name] = value
+    return list(
+        map(
+            EventRow,
+            repeat(meter.name, count),
+            columns.idempotency_keys,
+            columns.subjects,
+            times,
+            columns.quantities,
+            metadata,
+            repeat(meter.event_retention_days, count),
+            times,
+        )
+    )
+
+
+def _only_string_dimensions(dimensions: dict[str, list[str]], meter: Meter) -> bool:
+    """Every filled dimension is a string dimension of the meter, and every required one is filled."""
+    declared = meter.dimensions_by_name
+    return all(
+        name in declared and declared[name].type is DimensionType.STRING for name in dimensions
+    ) and all(name in dimensions for name in meter.required_dimensions)
+
+
+def _all_identifiers(values: list[str], limit: int) -> bool:
+    return all(values) and max(map(len, values)) <= limit
 
 
 def _check_identifier(field_name: str, value: str, limit: int) -> None:
