@@ -210,3 +210,34 @@ def test_concurrent_repeats_of_one_keyed_bulk_call_get_one_answer(tmp_path: Path
     assert answers[0].accepted == 500
     with storage(server) as ch:
         assert stored_totals(ch, "api_requests") == (500, float(sum(range(500))))
+
+
+def test_the_look_up_finds_the_same_events_by_range_and_by_hash(tmp_path: Path) -> None:
+    """Both ways of finding stored events (reading the batch's time ranges whole, or
+    searching them by key hash once they are crowded) answer exactly the stored subset."""
+    from openspanner.storage.events import NO_CLIENT_TIME, EventRow, EventStore
+    from openspanner.storage.schema import migrate
+
+    start_us = start_of_this_hour_us() - 3600 * 1_000_000
+    stored = [(start_us + i * 10, f"k{i}") for i in range(3000)] + [(NO_CLIENT_TIME, f"timeless{i}") for i in range(5)]
+    batch = (
+        stored[1000:1100] + [stored[0], stored[2999]]  # stored: retries, spanning all 3,000 timed events
+        + [(start_us + i * 10 + 5, f"new{i}") for i in range(1000, 1100)]  # new, between stored ones
+        + [(start_us + 10_000, "k1001"), (start_us + 10_020, "k1000")]  # a stored time with another stored key
+        + [stored[-1], (NO_CLIENT_TIME, "timeless-new")]  # timeless: searched by hash
+    )
+    expected = {*stored[1000:1100], stored[0], stored[2999], stored[-1]}
+    with storage_at(tmp_path, "lookups") as client:
+        migrate(client)
+        EventStore(client).insert(
+            [EventRow("m", key, "org", at_us or start_us, 1.0, {}, 30, at_us) for at_us, key in stored], start_us
+        )
+        roomy = EventStore(client, range_read_min_rows=1_000_000)
+        crowded = EventStore(client, range_read_min_rows=10)
+        timed = [identity for identity in batch if identity[0] != NO_CLIENT_TIME]
+        assert roomy.stored_identities("m", timed) == expected - {stored[-1]}
+        assert "m" not in roomy._crowded_until  # read the ranges whole
+        assert crowded.stored_identities("m", timed) == expected - {stored[-1]}
+        assert "m" in crowded._crowded_until  # 3,000 rows in range: searched by hash
+        assert roomy.stored_identities("m", batch) == expected
+        assert roomy.stored_identities("other", batch) == set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,12 @@ COLUMNS = (
 # backfill batch reads more granules instead), split at gaps wider than this.
 MAX_LOOKUP_RANGES = 8
 MIN_LOOKUP_GAP_US = 1_000_000
+# A look-up reads every stored identity in its ranges while there are fewer
+# than this many per key of the batch (plus a floor); past that, it searches
+# by key hash, for CROWDED_SECONDS.
+RANGE_READ_ROWS_PER_KEY = 2
+RANGE_READ_MIN_ROWS = 1_000
+CROWDED_SECONDS = 10.0
 # Retention is at most 3650 days: ~122 monthly partitions, plus headroom.
 MAX_MONTHS_PER_BLOCK = 200
 COLUMN_NAMES = [name for name, _ in COLUMNS]
@@ -65,8 +72,12 @@ class EventRow:
 
 
 class EventStore:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, range_read_min_rows: int = RANGE_READ_MIN_ROWS) -> None:
         self._client = client
+        self._range_read_min_rows = range_read_min_rows
+        # Meters whose recent look-up ranges held too many rows to read whole,
+        # until when (monotonic seconds) their look-ups go straight to hashes.
+        self._crowded_until: dict[str, float] = {}
 
     def stored_identities(self, meter: str, identities: Sequence[Identity]) -> set[Identity]:
         """The subset of `identities` already stored for `meter` (merged or not).
@@ -74,28 +85,34 @@ class EventStore:
         The identity table is sorted by client time, then key hash. A batch's
         events were sent for nearby times, so the look-up names the few time
         ranges they fall in and ClickHouse reads only those granules, not one
-        granule per key over the whole history. Within the ranges, the key
-        hashes pick the candidates (events sent without a timestamp all sit
-        at NO_CLIENT_TIME and are found by hash alone); the key strings decide.
+        granule per key over the whole history. Usually those ranges hold
+        little besides the batch's own retries, so the look-up reads all of
+        it (up to a bound) and compares keys here. Ranges that hold more
+        (streams far apart in event time, a backfill into busy history) and
+        events sent without a timestamp (they all share NO_CLIENT_TIME) are
+        searched by key hash inside ClickHouse instead: it reads only rows
+        that may match, but building and probing the hash set costs about
+        twice as much for a batch of new events. A meter whose ranges were
+        crowded is searched by hash for CROWDED_SECONDS before trying again.
         """
         if not identities:
             return set()
-        ranges = _time_ranges({time_us for time_us, _ in identities})
-        in_ranges = " OR ".join(
-            f"client_time_us BETWEEN {{from_{i}:Int64}} AND {{to_{i}:Int64}}" for i in range(len(ranges))
-        )
-        parameters: dict[str, object] = {
-            "meter": meter,
-            "hashes": _Packed([xxhash.xxh64_intdigest(key.encode()) for _, key in identities]),
-        }
-        for i, (first, last) in enumerate(ranges):
-            parameters[f"from_{i}"], parameters[f"to_{i}"] = first, last
-        rows = self._client.query(
-            f"SELECT client_time_us, idempotency_key FROM {EVENT_IDENTITIES_TABLE}"
-            f" WHERE meter = {{meter:String}} AND ({in_ranges}) AND key_hash IN {_UNPACKED_HASHES}",
-            parameters=parameters,
-        ).result_rows
         wanted = set(identities)
+        ranges = _time_ranges({time_us for time_us, _ in identities})
+        in_ranges, parameters = _ranges_condition(ranges)
+        parameters["meter"] = meter
+        query = (
+            f"SELECT client_time_us, idempotency_key FROM {EVENT_IDENTITIES_TABLE}"
+            f" WHERE meter = {{meter:String}} AND ({in_ranges})"
+        )
+        if ranges[0][0] > NO_CLIENT_TIME and self._crowded_until.get(meter, 0.0) <= time.monotonic():
+            parameters["most"] = most = RANGE_READ_ROWS_PER_KEY * len(wanted) + self._range_read_min_rows
+            rows = self._client.query(f"{query} LIMIT {{most:UInt64}}", parameters=parameters).result_rows
+            if len(rows) < most:
+                return {(time_us, key) for time_us, key in rows if (time_us, key) in wanted}
+            self._crowded_until[meter] = time.monotonic() + CROWDED_SECONDS
+        parameters["hashes"] = _Packed([xxhash.xxh64_intdigest(key.encode()) for _, key in wanted])
+        rows = self._client.query(f"{query} AND key_hash IN {_UNPACKED_HASHES}", parameters=parameters).result_rows
         return {(time_us, key) for time_us, key in rows if (time_us, key) in wanted}
 
     def insert(self, rows: Sequence[EventRow], ingested_at_us: int) -> None:
@@ -154,6 +171,16 @@ class EventStore:
                 " WHERE meter = {meter:String}",
                 parameters={"table": table, "meter": meter, "days": days},
             )
+
+
+def _ranges_condition(ranges: list[tuple[int, int]]) -> tuple[str, dict[str, object]]:
+    condition = " OR ".join(
+        f"client_time_us BETWEEN {{from_{i}:Int64}} AND {{to_{i}:Int64}}" for i in range(len(ranges))
+    )
+    parameters: dict[str, object] = {}
+    for i, (first, last) in enumerate(ranges):
+        parameters[f"from_{i}"], parameters[f"to_{i}"] = first, last
+    return condition, parameters
 
 
 def _time_ranges(times: set[int]) -> list[tuple[int, int]]:
