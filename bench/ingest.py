@@ -178,10 +178,14 @@ def batch_figures(server: ServerProcess, since_line: int) -> str:
     if not batches:
         return "no batches"
     n = len(batches)
+
+    def spread(field: str) -> str:
+        times = sorted(b[field] for b in batches)
+        return f"{sum(times) / n:.0f} ms (p50 {times[n // 2]:.0f}, p99 {times[int(n * 0.99)]:.0f})"
+
     return (
         f"{n} batches, {sum(b['events'] for b in batches) / n:,.0f} events each,"
-        f" look-up {sum(b['lookup_ms'] for b in batches) / n:.0f} ms,"
-        f" insert {sum(b['insert_ms'] for b in batches) / n:.0f} ms"
+        f" look-up {spread('lookup_ms')}, insert {spread('insert_ms')}"
     )
 
 
