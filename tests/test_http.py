@@ -8,6 +8,7 @@ tested as it is written.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -23,12 +24,14 @@ from typing import Any
 
 import grpc
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from google.protobuf import json_format, timestamp_pb2
 from openapi_spec_validator import validate
 
-from openspanner.errors import http_status
+from openspanner.errors import Unavailable, http_status
 from openspanner.http.binding import bind
 from openspanner.http.routes import routes_of
+from openspanner.http.server import build_app, storage_ready
 from openspanner.server import MESSAGE_SERVICES
 from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
@@ -412,3 +415,28 @@ def test_binding_reads_path_query_and_body() -> None:
     assert delete.force is True  # type: ignore[attr-defined]
     bulk = bind(routes["/openspanner.v1.UsageService/RecordUsages"], {}, {}, {"events": []}, {"Idempotency-Key": "k"})
     assert bulk.idempotency_key == "k"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [Unavailable("storage is unavailable, retry later"), ConnectionRefusedError(111, "Connection refused")],
+)
+def test_readiness_answers_503_naming_storage_when_storage_is_unreachable(failure: Exception) -> None:
+    """What /readyz answers when the server's `SELECT 1` fails: the typed error the
+    storage layer raises for an unreachable ClickHouse, or any other exception."""
+
+    async def failing_check() -> None:
+        raise failure
+
+    async def get_readyz() -> tuple[int, dict[str, Any]]:
+        channel = grpc.aio.insecure_channel("127.0.0.1:1")  # never called: /readyz answers by itself
+        app = build_app([], channel, MAX_BODY_BYTES, lambda: storage_ready(failing_check))
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get("/readyz")
+            body = await response.json()
+        await channel.close()
+        return response.status, body
+
+    status, body = asyncio.run(get_readyz())
+    assert status == 503
+    assert body["status"] == "UNAVAILABLE" and "storage" in body["message"]
