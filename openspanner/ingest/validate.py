@@ -84,10 +84,11 @@ def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) ->
     """The rows `validate_event` would return for every event, or None if any event may break a rule.
 
     A message costs a few passes over its columns in C (all, max, min)
-    instead of a dozen Python steps per event: at 70,000 events/s that is
-    most of the server's CPU. Each check is at least as strict as the rule
-    it stands for; an unset timestamp reads as the epoch, which no meter
-    keeps, so such messages also take the per-event path.
+    instead of a dozen Python steps per event, which kept the event loop busy
+    at full speed (~10 us per reading on our machine, ~3 us this way). Each
+    check is at least as strict as the rule it stands for; an unset timestamp
+    reads as the epoch, which no meter keeps, so such messages also take the
+    per-event path.
     """
     count = len(columns)
     if count == 0:
