@@ -325,8 +325,11 @@ class StreamSession:
 
     async def _submit(self, first_sequence: int, events: Sequence[Converted] | EventColumns) -> _Pending:
         now_us = time.time_ns() // 1000
+        meters: dict[str, Meter | None] = {}
         if isinstance(events, EventColumns):
-            all_valid = validate_columns(events, await self._catalog.lookup(events.meter), now_us)
+            # The per-event path below judges against the same meter.
+            meters[events.meter] = await self._catalog.lookup(events.meter)
+            all_valid = validate_columns(events, meters[events.meter], now_us)
             if all_valid is not None:
                 outcomes = asyncio.ensure_future(self._batcher.submit(all_valid))
                 return _Pending(first_sequence, len(all_valid), [], range(len(all_valid)), outcomes)
@@ -334,7 +337,6 @@ class StreamSession:
         rows: list[EventRow] = []
         offsets: list[int] = []
         rejected: list[tuple[int, OpenSpannerError]] = []
-        meters: dict[str, Meter | None] = {}
         for offset, event in enumerate(events):
             try:
                 if isinstance(event, OpenSpannerError):
