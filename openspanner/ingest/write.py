@@ -43,7 +43,9 @@ class EventWriter:
         with self._lock:
             started = time.perf_counter()
             outcomes = self.classify(rows)
-            accepted = [row for row, o in zip(rows, outcomes, strict=True) if o is WriteOutcome.ACCEPTED]
+            accepted = rows
+            if WriteOutcome.DUPLICATE in outcomes:
+                accepted = [row for row, o in zip(rows, outcomes, strict=True) if o is WriteOutcome.ACCEPTED]
             classified = time.perf_counter()
             self._store.insert(accepted, ingested_at_us=time.time_ns() // 1000)
             inserted = time.perf_counter()
@@ -65,21 +67,32 @@ class EventWriter:
         Blocking. `write` calls it under the lock; validate-only calls use it
         without: their answer is advice, and a write racing with it may change
         it, which a dry run accepts.
+
+        Most batches are all new, with each event once: that case is decided
+        with set operations instead of a Python step per event (this runs
+        with the GIL for every event of a stream, ~2 us each on our machine).
         """
-        identities_by_meter: dict[str, list[Identity]] = defaultdict(list)
-        for row in rows:
-            identities_by_meter[row.meter].append(row.identity)
-        stored = {
-            meter: self._store.stored_identities(meter, identities)
-            for meter, identities in identities_by_meter.items()
-        }
+        entries = [(row.meter, row.identity) for row in rows]
+        stored = self._stored(entries)
+        if not stored and len(set(entries)) == len(entries):
+            return [WriteOutcome.ACCEPTED] * len(entries)
         seen_in_batch: set[tuple[str, Identity]] = set()
         outcomes = []
-        for row in rows:
-            identity = row.identity
-            if identity in stored[row.meter] or (row.meter, identity) in seen_in_batch:
+        for entry in entries:
+            if entry in stored or entry in seen_in_batch:
                 outcomes.append(WriteOutcome.DUPLICATE)
             else:
-                seen_in_batch.add((row.meter, identity))
+                seen_in_batch.add(entry)
                 outcomes.append(WriteOutcome.ACCEPTED)
         return outcomes
+
+    def _stored(self, entries: list[tuple[str, Identity]]) -> set[tuple[str, Identity]]:
+        """The (meter, identity) entries already in storage, one look-up per meter."""
+        identities_by_meter: dict[str, list[Identity]] = defaultdict(list)
+        for meter, identity in entries:
+            identities_by_meter[meter].append(identity)
+        return {
+            (meter, identity)
+            for meter, identities in identities_by_meter.items()
+            for identity in self._store.stored_identities(meter, identities)
+        }
