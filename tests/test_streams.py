@@ -14,7 +14,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from openspanner.client import StreamClient, StreamError
-from openspanner.v1 import api_key_pb2, meter_pb2, usage_pb2
+from openspanner.v1 import api_key_pb2, meter_pb2, usage_pb2, usage_pb2_grpc
 from tests.harness import (
     ADMIN_KEY,
     Client,
@@ -191,6 +191,35 @@ def test_bad_first_message_ends_the_stream_naming_the_problem(
         asyncio.run(stream_all(shared_server.address, start, []))
     assert caught.value.code == code
     assert words in caught.value.details
+
+
+def test_a_clean_message_is_acknowledged_by_one_range_and_its_resend_by_one_duplicate_range(
+    shared_server: ServerProcess,
+) -> None:
+    with contextlib.suppress(grpc.RpcError):  # created by an earlier run against this server
+        create_meter(shared_server, "ranges", ("device_id", "fleet", "region"))
+    readings = [
+        usage_pb2.DeviceReading(
+            idempotency_key=f"range-{i}", device_id="d", fleet="f", region="eu", value=1, timestamp=ts(10)
+        )
+        for i in range(500)
+    ]
+
+    def batch(first_sequence: int) -> usage_pb2.DeviceTelemetryRequest:
+        return usage_pb2.DeviceTelemetryRequest(
+            batch=usage_pb2.DeviceReadingBatch(first_sequence=first_sequence, readings=readings)
+        )
+
+    start = usage_pb2.DeviceTelemetryRequest(
+        start=usage_pb2.DeviceTelemetryStart(meter="ranges", subject="acme")
+    )
+    with grpc.insecure_channel(shared_server.address) as channel:
+        call = usage_pb2_grpc.UsageServiceStub(channel).StreamDeviceTelemetry(
+            iter([start, batch(1), batch(501)]), metadata=[("authorization", f"Bearer {ADMIN_KEY}")], timeout=60
+        )
+        _, first, resent = list(call)
+    ranges = [(a.first_sequence, a.last_sequence, a.outcome) for a in (*first.acks, *resent.acks)]
+    assert ranges == [(1, 500, usage_pb2.ACCEPTED), (501, 1000, usage_pb2.DUPLICATE)]
 
 
 def test_a_read_key_cannot_open_a_stream(shared_server: ServerProcess) -> None:

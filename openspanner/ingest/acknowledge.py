@@ -67,6 +67,20 @@ def stream_ack(
                 last[1] = offset
                 continue
         runs.append([offset, offset, outcome, error])
+    return _ack_of_runs(first_sequence, runs)
+
+
+def uniform_stream_ack(
+    first_sequence: int, count: int, outcome: Any, error: OpenSpannerError | None
+) -> usage_pb2.StreamAck:
+    """The ack of a message whose `count` events (none rejected) all had one outcome: one range.
+
+    The usual message; built without a Python step per event.
+    """
+    return _ack_of_runs(first_sequence, [[0, count - 1, outcome, error]])
+
+
+def _ack_of_runs(first_sequence: int, runs: list[list[Any]]) -> usage_pb2.StreamAck:
     ack = usage_pb2.StreamAck()
     for first, last_offset, outcome, error in runs:
         item = ack.acks.add(

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
-from openspanner.ingest.acknowledge import stream_ack
+from openspanner.ingest.acknowledge import stream_ack, uniform_stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
 from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct, read_timestamp_us
 from openspanner.ingest.validate import EventColumns, validate_columns, validate_event
@@ -353,10 +353,16 @@ class StreamSession:
 
     async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
         outcomes = await pending.outcomes
+        retry = Unavailable("storage unavailable; send again")
+        if not pending.rejected and len(set(outcomes)) == 1:
+            # The usual message: all its events stored, or all to be resent. One
+            # range, built without a Python step per event on the event loop.
+            if outcomes[0] == RETRY:
+                return uniform_stream_ack(pending.first_sequence, len(outcomes), usage_pb2.RETRY, retry)
+            return uniform_stream_ack(pending.first_sequence, len(outcomes), _OUTCOME[outcomes[0]], None)  # type: ignore[index]
         by_offset: list[tuple[int, Any, OpenSpannerError | None]] = [
             (offset, usage_pb2.REJECTED, error) for offset, error in pending.rejected
         ]
-        retry = Unavailable("storage unavailable; send again")
         for offset, outcome in zip(pending.accepted_offsets, outcomes, strict=True):
             if outcome == RETRY:
                 by_offset.append((offset, usage_pb2.RETRY, retry))
