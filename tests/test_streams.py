@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -196,8 +197,8 @@ def test_bad_first_message_ends_the_stream_naming_the_problem(
 def test_a_clean_message_is_acknowledged_by_one_range_and_its_resend_by_one_duplicate_range(
     shared_server: ServerProcess,
 ) -> None:
-    with contextlib.suppress(grpc.RpcError):  # created by an earlier run against this server
-        create_meter(shared_server, "ranges", ("device_id", "fleet", "region"))
+    meter = f"ranges_{uuid.uuid4().hex[:8]}"
+    create_meter(shared_server, meter, ("device_id", "fleet", "region"))
     readings = [
         usage_pb2.DeviceReading(
             idempotency_key=f"range-{i}", device_id="d", fleet="f", region="eu", value=1, timestamp=ts(10)
@@ -211,7 +212,7 @@ def test_a_clean_message_is_acknowledged_by_one_range_and_its_resend_by_one_dupl
         )
 
     start = usage_pb2.DeviceTelemetryRequest(
-        start=usage_pb2.DeviceTelemetryStart(meter="ranges", subject="acme")
+        start=usage_pb2.DeviceTelemetryStart(meter=meter, subject="acme")
     )
     with grpc.insecure_channel(shared_server.address) as channel:
         call = usage_pb2_grpc.UsageServiceStub(channel).StreamDeviceTelemetry(
