@@ -354,20 +354,20 @@ class StreamSession:
     async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
         outcomes = await pending.outcomes
         retry = Unavailable("storage unavailable; send again")
+
+        def answer(outcome: BatchOutcome) -> tuple[Any, OpenSpannerError | None]:
+            return (usage_pb2.RETRY, retry) if outcome == RETRY else (_OUTCOME[outcome], None)  # type: ignore[index]
+
         if not pending.rejected and len(set(outcomes)) == 1:
             # The usual message: all its events stored, or all to be resent. One
             # range, built without a Python step per event on the event loop.
-            if outcomes[0] == RETRY:
-                return uniform_stream_ack(pending.first_sequence, len(outcomes), usage_pb2.RETRY, retry)
-            return uniform_stream_ack(pending.first_sequence, len(outcomes), _OUTCOME[outcomes[0]], None)  # type: ignore[index]
+            return uniform_stream_ack(pending.first_sequence, len(outcomes), *answer(outcomes[0]))
         by_offset: list[tuple[int, Any, OpenSpannerError | None]] = [
             (offset, usage_pb2.REJECTED, error) for offset, error in pending.rejected
         ]
-        for offset, outcome in zip(pending.accepted_offsets, outcomes, strict=True):
-            if outcome == RETRY:
-                by_offset.append((offset, usage_pb2.RETRY, retry))
-            else:
-                by_offset.append((offset, _OUTCOME[outcome], None))  # type: ignore[index]
+        by_offset.extend(
+            (offset, *answer(outcome)) for offset, outcome in zip(pending.accepted_offsets, outcomes, strict=True)
+        )
         if pending.rejected:
             by_offset.sort(key=lambda item: item[0])
         return stream_ack(pending.first_sequence, by_offset)
