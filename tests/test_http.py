@@ -1,16 +1,15 @@
 """The HTTP/JSON API on a real server: the seeds' curl commands run verbatim,
 HTTP and gRPC see one API, and every error class has its HTTP code.
 
-The curl commands are read from the seed documents themselves (shared/seeds
-beside the repository, or OPEN_SPANNER_SEEDS_DIR), so a changed seed is
-tested as it is written.
+The curl commands are read from the product documents themselves, kept
+verbatim in tests/seed_payloads/documents, so each example is tested as it
+is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -37,8 +36,7 @@ from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
 from tests.test_seeds import within_retention
 
-REPO = Path(__file__).resolve().parents[1]
-SEEDS_DIR = Path(os.environ.get("OPEN_SPANNER_SEEDS_DIR", REPO.parent / "shared" / "seeds"))
+SEED_DOCUMENTS = Path(__file__).parent / "seed_payloads" / "documents"
 MAX_BODY_BYTES = 64 * 1024
 CURL = shutil.which("curl") or "/usr/bin/curl"
 
@@ -72,8 +70,7 @@ def _incomplete(command: str) -> bool:
 
 
 def seed_commands() -> dict[str, list[str]]:
-    assert SEEDS_DIR.is_dir(), f"seed documents not found in {SEEDS_DIR} (set OPEN_SPANNER_SEEDS_DIR)"
-    found = {p.name: curl_commands(p.read_text()) for p in sorted(SEEDS_DIR.glob("*.txt"))}
+    found = {p.name: curl_commands(p.read_text()) for p in sorted(SEED_DOCUMENTS.glob("*.txt"))}
     return {name: commands for name, commands in found.items() if commands}
 
 

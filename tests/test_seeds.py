@@ -127,11 +127,9 @@ def test_operator_drives_the_server_with_grpcurl(tmp_path: Path) -> None:
 
 
 def test_seed_payload_files_match_the_documents() -> None:
-    """Guards the copies in tests/seed_payloads against drifting from shared/seeds."""
-    seeds_dir = Path(__file__).resolve().parents[2] / "shared" / "seeds"
-    if not seeds_dir.is_dir():
-        pytest.skip("shared/seeds is not beside this checkout")
-    documents = "".join(p.read_text() for p in sorted(seeds_dir.glob("*.txt")))
+    """Guards the JSON copies in tests/seed_payloads against drifting from the documents kept beside them."""
+    documents = "".join(p.read_text() for p in sorted((SEED_DIR / "documents").glob("*.txt")))
+    assert documents
     for path in sorted(SEED_DIR.glob("*.json")):
         body = path.read_text().strip()
         assert body in documents, f"{path.name} is not a verbatim copy of a seed payload"
