@@ -59,14 +59,18 @@ class Settings(BaseSettings):
     # On SIGTERM, in-flight calls get this long to finish.
     shutdown_grace_seconds: float = Field(10.0, ge=0)
 
-    # Streams: events are written when a batch holds batch_max_events or its
-    # oldest event has waited batch_linger_ms; while one batch is written the
-    # next fills, so under load batches grow on their own.
+    # Every write path (single events, bulk calls, streams) shares one
+    # batcher: a block is written as soon as the writer is free, holding up
+    # to batch_max_events; while one is written the next fills, so under load
+    # blocks grow on their own. Writes start at most once per batch_linger_ms,
+    # which bounds the parts per second ClickHouse merges.
     batch_max_events: int = Field(20_000, ge=1, le=1_000_000)
-    batch_linger_ms: float = Field(50.0, ge=0, le=60_000)
+    batch_linger_ms: float = Field(20.0, ge=0, le=60_000)
     # Unacknowledged events one stream may have; past it the server stops reading it.
     stream_window_events: int = Field(20_000, ge=1)
-    # Unacknowledged events of all streams together.
+    # Events submitted and not yet answered, all write paths together. Past
+    # it streams wait (flow control) and unary calls are refused with
+    # RESOURCE_EXHAUSTED (HTTP 429) and a retry delay.
     max_pending_events: int = Field(200_000, ge=1)
     # How long a batch is retried while storage is down before its events are
     # answered RETRY.

@@ -8,18 +8,26 @@ services/_rpc.py), so internals never reach the wire.
 
 from __future__ import annotations
 
+import math
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 
 class OpenSpannerError(Exception):
-    """Base of every error a client may be told about."""
+    """Base of every error a client may be told about.
 
-    def __init__(self, message: str, *, field: str = "") -> None:
+    `retry_after_seconds` is set on errors a client should retry after a
+    while (a full server, storage trouble): it travels as google.rpc.RetryInfo
+    over gRPC and as a Retry-After header over HTTP.
+    """
+
+    def __init__(self, message: str, *, field: str = "", retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.retry_after_seconds = retry_after_seconds
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -53,6 +61,10 @@ class Unavailable(OpenSpannerError):
     """Storage cannot be reached; the client should retry."""
 
 
+class ResourceExhausted(OpenSpannerError):
+    """The server holds as many pending events as it may (max_pending_events); retry after the delay."""
+
+
 class RequestTooLarge(OpenSpannerError):
     """An HTTP request body is over OPENSPANNER_HTTP_MAX_BODY_BYTES."""
 
@@ -77,6 +89,7 @@ _STATUS_BY_TYPE: dict[type[OpenSpannerError], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     RequestTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     MethodNotAllowed: grpc.StatusCode.UNIMPLEMENTED,
 }
@@ -142,8 +155,9 @@ def http_status_of(error: OpenSpannerError) -> int:
 
 
 def rich_status(error: OpenSpannerError) -> status_pb2.Status:
-    """google.rpc.Status of an error; a `field` travels as a BadRequest detail,
-    so clients (the HTTP transcoder among them) need not parse the message."""
+    """google.rpc.Status of an error; a `field` travels as a BadRequest detail
+    and a retry delay as a RetryInfo detail, so clients (the HTTP layer among
+    them) need not parse the message."""
     status = status_pb2.Status(code=grpc_status(error).value[0], message=str(error))
     if error.field:
         detail = any_pb2.Any()
@@ -155,11 +169,17 @@ def rich_status(error: OpenSpannerError) -> status_pb2.Status:
             )
         )
         status.details.append(detail)
+    if error.retry_after_seconds is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(math.ceil(error.retry_after_seconds * 1000))
+        detail = any_pb2.Any()
+        detail.Pack(retry)
+        status.details.append(detail)
     return status
 
 
 def status_trailer(error: OpenSpannerError) -> tuple[tuple[str, bytes], ...]:
     """Trailing metadata carrying `rich_status(error)`, or none when it adds nothing."""
-    if not error.field:
+    if not error.field and error.retry_after_seconds is None:
         return ()
     return ((STATUS_DETAILS_KEY, rich_status(error).SerializeToString()),)

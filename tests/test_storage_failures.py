@@ -19,7 +19,8 @@ import pytest
 
 from openspanner.client import StreamClient
 from openspanner.v1 import usage_pb2, usage_pb2_grpc
-from tests.harness import ADMIN_KEY, ServerProcess, running_server, storage, stored_totals
+from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
+from tests.test_group_commit import retry_delay_seconds
 from tests.test_streams import create_meter, ts
 
 
@@ -150,3 +151,22 @@ def test_stalled_storage_stops_reading_at_the_windows_instead_of_buffering(small
     # while waiting for room; the rest stayed with the clients (gRPC flow control).
     assert 0 < stored <= server_budget + streams * per_message
     assert all(len(s) < messages for s in sent), "a client could hand over all its messages"
+
+
+def test_full_disk_answers_a_single_event_unavailable_with_a_retry_delay(small_disk: SmallDisk) -> None:
+    event = usage_pb2.UsageEvent(idempotency_key="one", subject="acme", meter="calls", quantity=4)
+    with running_server(small_disk.data_dir, OPENSPANNER_STORAGE_RETRY_SECONDS="1") as server:
+        create_meter(server, "calls")
+        client = Client(server.address)
+        small_disk.fill()
+        with pytest.raises(grpc.RpcError) as refused:
+            client.call(client.usage.RecordUsage, event)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert retry_delay_seconds(refused.value) > 0
+        small_disk.free()
+        # Nothing was acknowledged, so the same event sent again is stored, once.
+        assert client.call(client.usage.RecordUsage, event).outcome == usage_pb2.ACCEPTED
+        assert client.call(client.usage.RecordUsage, event).outcome == usage_pb2.DUPLICATE
+        client.close()
+    with storage(server) as ch:
+        assert stored_totals(ch, "calls") == (1, 4.0)

@@ -1,22 +1,29 @@
-"""Stage 3, batch: events of every stream of the server, written in large blocks.
+"""Stage 3, batch: events of every write path of the server, written in large blocks.
 
 ClickHouse wants few, large inserts: each insert makes a part that must later
-be merged. So all streams submit their validated rows here; one flusher
-writes whatever is pending when the batch is full or the oldest row has
-waited `linger_seconds`, and a submitter's future resolves only after its
-rows are committed. While one block is being written the next one fills, so
-under load blocks grow by themselves up to `max_batch_events`.
+be merged. So single events, bulk calls and every stream submit their
+validated rows here, and one flusher writes them together (group commit, as
+in PostgreSQL's commit_delay or Kafka's linger.ms): a submitter's future
+resolves only after the block holding its rows is committed. A block goes
+as soon as the writer is free, so an event that finds the server idle waits
+for nothing but its own write; while a block is being written the next one
+fills, so under load blocks grow by themselves up to `max_batch_events`.
+Writes start at most once per `linger_seconds`, which bounds the parts per
+second ClickHouse must merge when events trickle in on a fast disk.
 
 The batcher is bounded: rows pending and in flight never exceed
-`max_pending_events`; a submitter waits for room instead (and a stream that
-waits stops reading, which is gRPC flow control). If storage cannot take a
-block within `retry_seconds`, the rows are answered RETRY: nothing was
-acknowledged, so nothing is lost, and clients resend them with the same keys.
+`max_pending_events`. A stream waits for room (and a stream that waits stops
+reading, which is gRPC flow control); a unary call is refused with
+ResourceExhausted and a retry delay instead, so callers never queue without
+bound. If storage cannot take a block within `retry_seconds`, the rows are
+answered RETRY: nothing was acknowledged, so nothing is lost, and clients
+resend them with the same keys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 import uuid
@@ -24,7 +31,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from openspanner.errors import Unavailable
+from openspanner.errors import ResourceExhausted, Unavailable
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.client import Storage
@@ -35,12 +42,16 @@ log = get_logger(__name__)
 # Outcome of rows that storage did not take in time.
 RETRY = "retry"
 BatchOutcome = WriteOutcome | str
+# Bounds of the retry delay a refused unary call is told to wait.
+MIN_RETRY_AFTER_SECONDS = 0.1
+MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
 class BatchSettings:
     max_batch_events: int = 20_000
-    linger_seconds: float = 0.05
+    # The shortest time between the starts of two writes.
+    linger_seconds: float = 0.02
     max_pending_events: int = 200_000
     retry_seconds: float = 30.0
 
@@ -49,7 +60,6 @@ class BatchSettings:
 class _Submission:
     rows: Sequence[EventRow]
     future: asyncio.Future[list[BatchOutcome]]
-    submitted: float
 
 
 class Batcher:
@@ -64,6 +74,9 @@ class Batcher:
         self._wake = asyncio.Event()
         self._closing = False
         self._flusher: asyncio.Task[None] | None = None
+        self._last_write_started = -math.inf
+        # Events per second of the latest write: the basis of a retry delay.
+        self._write_rate = 0.0
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="batcher")
@@ -72,20 +85,25 @@ class Batcher:
     def pending_events(self) -> int:
         return self._in_flight_events
 
-    async def submit(self, rows: Sequence[EventRow]) -> list[BatchOutcome]:
-        """Outcomes for `rows`, in order, once they are committed (or given up on)."""
+    async def submit(self, rows: Sequence[EventRow], *, wait_for_room: bool = True) -> list[BatchOutcome]:
+        """Outcomes for `rows`, in order, once they are committed (or given up on).
+
+        Without `wait_for_room`, a submission that does not fit under
+        max_pending_events raises ResourceExhausted at once.
+        """
         if not rows:
             return []
         if self._flusher is None or self._flusher.done():
-            raise Unavailable("server is shutting down; send these events again")
-        await self._wait_for_room(len(rows))
+            raise Unavailable("server is shutting down; send these events again", retry_after_seconds=1.0)
+        if wait_for_room:
+            await self._wait_for_room(len(rows))
+        else:
+            self._take_room(len(rows))
         future: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Submission(rows, future, time.monotonic()))
+        self._queue.append(_Submission(rows, future))
         self._queued_events += len(rows)
-        if self._queued_events >= self._settings.max_batch_events or self._closing:
+        if len(self._queue) == 1 or self._queued_events >= self._settings.max_batch_events or self._closing:
             self._wake.set()
-        elif len(self._queue) == 1:
-            self._wake.set()  # start the linger clock
         try:
             return await asyncio.shield(future)
         finally:
@@ -93,14 +111,30 @@ class Batcher:
                 self._in_flight_events -= len(rows)
                 self._room.notify_all()
 
+    def _fits(self, count: int) -> bool:
+        # A submission larger than the whole budget still goes alone.
+        return self._in_flight_events + count <= self._settings.max_pending_events or self._in_flight_events == 0
+
     async def _wait_for_room(self, count: int) -> None:
-        limit = self._settings.max_pending_events
         async with self._room:
-            # A submission larger than the whole budget still goes alone.
-            await self._room.wait_for(
-                lambda: self._in_flight_events + count <= limit or self._in_flight_events == 0
-            )
+            await self._room.wait_for(lambda: self._fits(count))
             self._in_flight_events += count
+
+    def _take_room(self, count: int) -> None:
+        if not self._fits(count):
+            raise ResourceExhausted(
+                f"the server holds {self._in_flight_events} pending events (max_pending_events"
+                f" {self._settings.max_pending_events}); send these {count} again after the delay",
+                retry_after_seconds=self._drain_estimate_seconds(),
+            )
+        self._in_flight_events += count
+
+    def _drain_estimate_seconds(self) -> float:
+        """How long the pending events take to write at the latest write's rate."""
+        if self._write_rate <= 0:
+            return MAX_RETRY_AFTER_SECONDS
+        estimate = self._in_flight_events / self._write_rate
+        return min(max(estimate, MIN_RETRY_AFTER_SECONDS), MAX_RETRY_AFTER_SECONDS)
 
     async def close(self) -> None:
         """Write everything submitted so far, then stop."""
@@ -121,8 +155,11 @@ class Batcher:
             await self._write(self._take_batch())
 
     async def _linger(self) -> None:
-        """Wait until the batch is full or its oldest row has waited long enough."""
-        deadline = self._queue[0].submitted + self._settings.linger_seconds
+        """Wait until the batch is full or `linger_seconds` have passed since the previous write started.
+
+        A block that finds the writer idle for that long goes at once.
+        """
+        deadline = self._last_write_started + self._settings.linger_seconds
         while (
             not self._closing
             and self._queued_events < self._settings.max_batch_events
@@ -147,7 +184,9 @@ class Batcher:
     async def _write(self, batch: list[_Submission]) -> None:
         rows = [row for submission in batch for row in submission.rows]
         batch_id = uuid.uuid4().hex[:16]
+        self._last_write_started = started = time.monotonic()
         outcomes = await self._write_with_retries(rows, batch_id)
+        self._write_rate = len(rows) / max(time.monotonic() - started, 1e-3)
         position = 0
         for submission in batch:
             size = len(submission.rows)

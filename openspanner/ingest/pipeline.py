@@ -1,10 +1,13 @@
 """The ingest pipeline, assembled in one place.
 
-Unary and bulk calls: decode -> validate -> write -> acknowledge, one call at
-a time per write. Streams: adapter (decode) -> validate -> batch (shared by
-all streams) -> write -> acknowledge after commit. Both share the validator
-and the one EventWriter, so the rules and the exactly-once decision are the
-same whichever way an event comes in.
+Every write path runs the same stages: decode -> validate -> batch -> write
+-> acknowledge after commit. Single events, bulk calls (the importer's too)
+and the four stream types differ only in how they decode (an Adapter for
+streams) and in what a full server does to them: a stream waits for room,
+a unary call is refused with a retry delay. All share the validator, the one
+server-wide Batcher and the one EventWriter, so the rules, the bound on
+pending events and the exactly-once decision are the same whichever way an
+event comes in, and concurrent single events share blocks (group commit).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from openspanner.catalog import MeterCatalog
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import EventResult, bulk_response
-from openspanner.ingest.batch import Batcher, BatchSettings
+from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
 from openspanner.ingest.decode import decode_event
 from openspanner.ingest.streams import Adapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, validate_event
@@ -32,7 +35,10 @@ from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
 
-_OUTCOME = {WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED, WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE}
+_OUTCOME: dict[object, usage_pb2.Outcome] = {
+    WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED,
+    WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE,
+}
 
 
 class IngestPipeline:
@@ -108,10 +114,14 @@ class IngestPipeline:
                 results[index] = EventResult(
                     index, event.idempotency_key, usage_pb2.REJECTED, error
                 )
+        outcomes: Sequence[BatchOutcome]
         if store:
-            outcomes = await self._storage.run(self._writer.write, rows, batch_id)
+            outcomes = await self._batcher.submit(rows, wait_for_room=False)
         else:
             outcomes = await self._storage.run(self._writer.classify, rows)
+        if RETRY in outcomes:
+            # A submission is written in one block, so all its events share this fate.
+            raise Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
             results[position] = EventResult(position, row.idempotency_key, _OUTCOME[outcome])
         rejected = len(messages) - len(rows)
