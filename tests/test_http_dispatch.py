@@ -1,9 +1,9 @@
 """HTTP calls the servicers in process: the answers stay gRPC's, the gRPC hop is gone.
 
 Parity is checked call by call against a real server over both transports;
-what the real servicers cannot produce on demand (an unexpected exception)
-is produced by a stand-in servicer behind the real HTTP app, wrapped in the
-real `@rpc`.
+what the real servicers cannot produce on demand (a RetryInfo detail, an
+unexpected exception) is produced by a stand-in servicer behind the real HTTP
+app, wrapped in the real `@rpc`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 
 from openspanner.errors import STATUS_DETAILS_KEY, http_status
@@ -211,12 +211,47 @@ async def always_ready() -> None:
     """/readyz is not asked here."""
 
 
+def status_with_retry(code: grpc.StatusCode, delay: duration_pb2.Duration) -> status_pb2.Status:
+    """A rich status whose RetryInfo is not its first detail."""
+    status = status_pb2.Status(code=code.value[0], message="events: too many waiting, retry later")
+    violation = error_details_pb2.BadRequest.FieldViolation(field="events", description="too many waiting")
+    status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    return status
+
+
+@pytest.mark.parametrize(
+    ("code", "delay", "retry_after"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, duration_pb2.Duration(seconds=1, nanos=500_000_000), "2"),
+        (grpc.StatusCode.UNAVAILABLE, duration_pb2.Duration(seconds=3), "3"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, duration_pb2.Duration(nanos=200_000_000), "1"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, duration_pb2.Duration(), "1"),
+    ],
+)
+def test_retry_info_becomes_retry_after_in_whole_seconds(
+    code: grpc.StatusCode, delay: duration_pb2.Duration, retry_after: str
+) -> None:
+    status = status_with_retry(code, delay)
+
+    async def abort(context: Any) -> None:
+        # As `@rpc` sends an error with a rich status.
+        trailer = ((STATUS_DETAILS_KEY, status.SerializeToString()),)
+        await context.abort(code, status.message, trailing_metadata=trailer)
+
+    http_code, headers, body = get_meter_from(abort)
+    assert (http_code, headers.get("Retry-After")) == (http_status(code), retry_after)
+    assert (body["status"], body["message"]) == (code.name, status.message)
+    assert body["details"] == [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in status.details]
+
+
 def test_unexpected_servicer_error_is_internal_without_its_text() -> None:
     async def fail(context: Any) -> None:
         raise RuntimeError("secret table name")
 
-    http_code, _, body = get_meter_from(fail)
+    http_code, headers, body = get_meter_from(fail)
     assert (http_code, body) == (500, {"code": 500, "status": "INTERNAL", "message": "internal error", "details": []})
+    assert "Retry-After" not in headers
 
 
 def test_a_route_without_a_servicer_fails_the_start() -> None:

@@ -38,10 +38,10 @@ from openspanner.logging import get_logger
 
 log = get_logger(__name__)
 
-# Keeps error_details_pb2 imported: json_format resolves the `@type` of a
-# BadRequest detail through the default pool.
-_DETAIL_TYPES = (error_details_pb2.BadRequest,)
+# error_details_pb2 also puts BadRequest and RetryInfo in the default pool,
+# through which json_format resolves the `@type` of a status detail.
 _JSON_TYPES = ("application/json",)
+_NANOS_PER_SECOND = 1_000_000_000
 
 Readiness = Callable[[], Awaitable[None]]
 
@@ -164,7 +164,8 @@ def _to_json(reply: message.Message) -> Any:
 
 
 def _error_response(http_code: int, status: status_pb2.Status) -> web.Response:
-    """Body {"code", "status", "message", "details"}: google.rpc.Status in JSON, HTTP code first."""
+    """Body {"code", "status", "message", "details"}: google.rpc.Status in JSON, HTTP code first;
+    a RetryInfo detail also becomes Retry-After, which HTTP clients and proxies act on."""
     code = next(c for c in grpc.StatusCode if c.value[0] == status.code)
     body = {
         "code": http_code,
@@ -172,7 +173,20 @@ def _error_response(http_code: int, status: status_pb2.Status) -> web.Response:
         "message": status.message,
         "details": [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in status.details],
     }
-    return web.Response(status=http_code, text=json.dumps(body), content_type="application/json")
+    return web.Response(
+        status=http_code, text=json.dumps(body), content_type="application/json", headers=_retry_after(status)
+    )
+
+
+def _retry_after(status: status_pb2.Status) -> dict[str, str]:
+    """Retry-After from the first RetryInfo detail, in whole seconds rounded up
+    (the header has no fractions, and early retries only fail again), at least 1."""
+    for detail in status.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            seconds = -(-info.retry_delay.ToNanoseconds() // _NANOS_PER_SECOND)
+            return {"Retry-After": str(max(1, seconds))}
+    return {}
 
 
 async def storage_ready(check: Callable[[], Awaitable[object]]) -> None:
