@@ -27,6 +27,7 @@ from openspanner.errors import (
     PermissionDenied,
     Unauthenticated,
     grpc_status,
+    status_trailer,
 )
 from openspanner.logging import get_logger
 from openspanner.refresh import RefreshingTable
@@ -169,6 +170,26 @@ def parse_scope(value: str, field: str = "scope") -> Scope:
         ) from None
 
 
+async def authorize(keys: ApiKeys, method: str, authorization: str | None) -> Scope | None:
+    """The scope that lets the bearer token in `authorization` call `method`
+    (a gRPC method path), or None for a public method, which needs no key.
+
+    The one decision for every transport: the gRPC interceptor and the
+    HTTP/JSON API both ask here, so a key is let in, and a refusal worded,
+    alike. Raises Unauthenticated or PermissionDenied.
+    """
+    needed = required_scopes(method)
+    if needed is None:
+        return None
+    granted = await keys.authenticate(authorization)
+    if not allows(granted, needed):
+        raise PermissionDenied(
+            f"this api key has scope {granted.value}; {method} needs"
+            f" {' or '.join(sorted(scope.value for scope in needed))}"
+        )
+    return granted
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Lets a call through only with a key whose scope covers the method."""
 
@@ -181,20 +202,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        needed = required_scopes(details.method)
-        if handler is None or needed is None:
+        if handler is None:
             return handler
         authorization = next(
             (value for key, value in details.invocation_metadata or () if key == "authorization"),
             None,
         )
         try:
-            granted = await self._keys.authenticate(authorization)
-            if not allows(granted, needed):
-                raise PermissionDenied(
-                    f"this api key has scope {granted.value}; {details.method} needs"
-                    f" {' or '.join(sorted(scope.value for scope in needed))}"
-                )
+            await authorize(self._keys, details.method, authorization)
         except OpenSpannerError as error:
             return _refusing_handler(handler, error)
         return handler
@@ -204,7 +219,9 @@ def _refusing_handler(handler: grpc.RpcMethodHandler, error: OpenSpannerError) -
     """A handler of the same kind as `handler` that only aborts with `error`."""
 
     async def refuse(request: object, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc_status(error), str(error))
+        # With the rich-status trailer, as `@rpc` sends errors, so gRPC clients
+        # read a refusal's details as HTTP clients do.
+        await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error))
 
     kwargs = {
         "request_deserializer": handler.request_deserializer,

@@ -1,8 +1,9 @@
 """Build, start, drain and stop the gRPC server and its HTTP/JSON front.
 
 Start-up: open storage, migrate the schema, load meters and keys, then serve.
-The HTTP/JSON API listens on its own port and calls the gRPC server over a
-loopback port, so both share auth, servicers and errors.
+The HTTP/JSON API listens on its own port and calls the same servicer
+objects in process, behind the same key check, so both share auth,
+servicers and errors.
 Shutdown (SIGTERM or SIGINT): health turns NOT_SERVING so load balancers stop
 sending, the HTTP listener closes (finishing its in-flight requests),
 in-flight calls get `shutdown_grace_seconds` to finish, then storage
@@ -12,6 +13,7 @@ is closed. A second signal exits at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import signal
@@ -21,9 +23,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from openspanner.auth import ApiKeys, AuthInterceptor
+from openspanner.auth import ApiKeys, AuthInterceptor, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
+from openspanner.http.dispatch import Servicers
 from openspanner.http.server import HttpServer, start_http, storage_ready
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
@@ -54,12 +57,7 @@ MESSAGE_SERVICES = (
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 )
-SERVICE_NAMES = (
-    meter_pb2.DESCRIPTOR.services_by_name["MeterService"].full_name,
-    usage_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
-    api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"].full_name,
-    query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
-)
+SERVICE_NAMES = tuple(service.full_name for service in MESSAGE_SERVICES)
 
 
 @dataclass
@@ -79,7 +77,7 @@ class App:
     async def stop(self, grace: float | None = None) -> None:
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        # Before the gRPC server: HTTP requests in flight still need it.
+        # Before the pipeline drains: HTTP requests in flight still record through it.
         if self.http is not None:
             await self.http.stop()
         await self.pipeline.drain(timeout=grace)
@@ -118,10 +116,7 @@ async def start(settings: Settings) -> App:
     )
     pipeline.start()
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))
-    meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterService(catalog), server)  # type: ignore[no-untyped-call]
-    usage_pb2_grpc.add_UsageServiceServicer_to_server(UsageService(pipeline), server)  # type: ignore[no-untyped-call]
-    api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyService(keys), server)  # type: ignore[no-untyped-call]
-    query_pb2_grpc.add_QueryServiceServicer_to_server(QueryService(catalog, storage), server)  # type: ignore[no-untyped-call]
+    servicers = _add_servicers(server, storage, catalog, keys, pipeline)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -130,15 +125,13 @@ async def start(settings: Settings) -> App:
         server,
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
-    # The HTTP transcoder's own way in, whatever interface grpc_host names.
-    loopback_port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
     try:
         app.http = await start_http(
             settings,
-            f"127.0.0.1:{loopback_port}",
-            MESSAGE_SERVICES,
+            servicers,
+            functools.partial(authorize, keys),
             lambda: storage_ready(lambda: storage.run(storage.client.command, "SELECT 1")),
         )
     except BaseException:
@@ -155,6 +148,20 @@ async def start(settings: Settings) -> App:
         pid=os.getpid(),
     )
     return app
+
+
+def _add_servicers(
+    server: grpc.aio.Server, storage: Storage, catalog: MeterCatalog, keys: ApiKeys, pipeline: IngestPipeline
+) -> Servicers:
+    """Serve one servicer per service over gRPC; the same objects, by service, serve HTTP."""
+    meters, usage, api_keys, query = (
+        MeterService(catalog), UsageService(pipeline), ApiKeyService(keys), QueryService(catalog, storage)
+    )
+    meter_pb2_grpc.add_MeterServiceServicer_to_server(meters, server)  # type: ignore[no-untyped-call]
+    usage_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)  # type: ignore[no-untyped-call]
+    api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(api_keys, server)  # type: ignore[no-untyped-call]
+    query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
+    return dict(zip(MESSAGE_SERVICES, (meters, usage, api_keys, query), strict=True))
 
 
 def channel_options(settings: Settings) -> list[tuple[str, int]]:

@@ -23,12 +23,14 @@ from typing import Any
 
 import grpc
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from google.protobuf import json_format, timestamp_pb2
 from openapi_spec_validator import validate
 
 from openspanner.errors import Unavailable, http_status
 from openspanner.http.binding import bind
+from openspanner.http.dispatch import Dispatcher
 from openspanner.http.routes import routes_of
 from openspanner.http.server import build_app, storage_ready
 from openspanner.server import MESSAGE_SERVICES
@@ -425,15 +427,24 @@ def test_readiness_answers_503_naming_storage_when_storage_is_unreachable(failur
     async def failing_check() -> None:
         raise failure
 
-    async def get_readyz() -> tuple[int, dict[str, Any]]:
-        channel = grpc.aio.insecure_channel("127.0.0.1:1")  # never called: /readyz answers by itself
-        app = build_app([], channel, MAX_BODY_BYTES, lambda: storage_ready(failing_check))
-        async with TestClient(TestServer(app)) as client:
-            response = await client.get("/readyz")
-            body = await response.json()
-        await channel.close()
-        return response.status, body
-
-    status, body = asyncio.run(get_readyz())
+    app = build_app([], Dispatcher([], {}, allow_every_key), MAX_BODY_BYTES, lambda: storage_ready(failing_check))
+    status, _, body = get_from_app(app, "/readyz")
     assert status == 503
     assert body["status"] == "UNAVAILABLE" and "storage" in body["message"]
+
+
+async def allow_every_key(method: str, authorization: str | None) -> None:
+    """For apps built without a key store: lets every call through."""
+
+
+def get_from_app(
+    app: web.Application, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """GET `path` from `app` served on a real socket: status, headers, JSON body."""
+
+    async def get() -> tuple[int, dict[str, str], Any]:
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get(path, headers=headers)
+            return response.status, dict(response.headers), await response.json()
+
+    return asyncio.run(get())

@@ -37,7 +37,7 @@ class Route:
 
     @property
     def grpc_path(self) -> str:
-        """The gRPC method path, as the auth scopes and the channel name it."""
+        """The gRPC method path, as gRPC clients and the auth scopes name it."""
         return f"/{self.method.containing_service.full_name}/{self.method.name}"
 
     @property

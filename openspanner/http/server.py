@@ -1,26 +1,25 @@
-"""The HTTP/JSON API: one generic transcoder in front of the gRPC server.
+"""The HTTP/JSON API: one generic transcoder in front of the gRPC servicers.
 
-Each HTTP request is bound to its RPC's request message and sent over a
-loopback gRPC channel to this same process, so it passes the same auth
-interceptor (same keys, same scopes), the same servicers and the same error
-mapping as any gRPC call: there is no second implementation of an endpoint.
+Each HTTP request is bound to its RPC's request message and handed, in this
+process, to the servicer method gRPC calls (http/dispatch.py), behind the
+same key check (auth.authorize) and the same error mapping (`@rpc`): there is
+no second implementation of an endpoint, and no gRPC hop to pay for.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from aiohttp import web
-from google.protobuf import descriptor, json_format, message
+from google.protobuf import json_format, message
 from google.rpc import error_details_pb2, status_pb2
 
 from openspanner.config import Settings
 from openspanner.errors import (
-    STATUS_DETAILS_KEY,
     MethodNotAllowed,
     NotFound,
     OpenSpannerError,
@@ -32,54 +31,43 @@ from openspanner.errors import (
     rich_status,
 )
 from openspanner.http.binding import bind, parse_body
+from openspanner.http.dispatch import Authorize, CallAborted, Dispatcher, Servicers
 from openspanner.http.openapi import openapi_document
 from openspanner.http.routes import Route, routes_of
 from openspanner.logging import get_logger
 
 log = get_logger(__name__)
 
-# Keeps error_details_pb2 imported: json_format resolves the `@type` of a
-# BadRequest detail through the default pool.
-_DETAIL_TYPES = (error_details_pb2.BadRequest,)
+# error_details_pb2 also puts BadRequest and RetryInfo in the default pool,
+# through which json_format resolves the `@type` of a status detail.
 _JSON_TYPES = ("application/json",)
-_FORWARDED_HEADERS = ("authorization",)
+_NANOS_PER_SECOND = 1_000_000_000
 
 Readiness = Callable[[], Awaitable[None]]
 
 
 @dataclass
 class HttpServer:
-    """A running HTTP listener; `stop` closes it and its gRPC channel."""
+    """A running HTTP listener; `stop` closes it once its requests in flight are answered."""
 
     runner: web.AppRunner
-    channel: grpc.aio.Channel
     port: int
 
     async def stop(self) -> None:
         await self.runner.cleanup()
-        await self.channel.close()
 
 
-async def start_http(
-    settings: Settings,
-    grpc_target: str,
-    services: Iterable[descriptor.ServiceDescriptor],
-    ready: Readiness,
-) -> HttpServer:
-    """Serve the annotated RPCs of `services`, calling the gRPC server at `grpc_target`."""
-    # A bulk body near the body limit, and its answer, must fit through the channel.
-    limit = max(settings.max_message_bytes, settings.http_max_body_bytes)
-    channel = grpc.aio.insecure_channel(
-        grpc_target,
-        options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)],
-    )
-    app = build_app(routes_of(services), channel, settings.http_max_body_bytes, ready)
+async def start_http(settings: Settings, servicers: Servicers, authorize: Authorize, ready: Readiness) -> HttpServer:
+    """Serve the annotated RPCs of the services in `servicers` by calling their servicers,
+    each call let through by `authorize` as the gRPC interceptor lets it through."""
+    routes = routes_of(servicers.keys())
+    app = build_app(routes, Dispatcher(routes, servicers, authorize), settings.http_max_body_bytes, ready)
     # On shutdown, requests in flight get the same grace as gRPC calls.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_grace_seconds)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host or None, settings.http_port)
     await site.start()
-    return HttpServer(runner, channel, _bound_port(runner))
+    return HttpServer(runner, _bound_port(runner))
 
 
 def _bound_port(runner: web.AppRunner) -> int:
@@ -88,11 +76,10 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("HTTP server bound no socket")
 
 
-def build_app(routes: list[Route], channel: grpc.aio.Channel, max_body_bytes: int, ready: Readiness) -> web.Application:
+def build_app(routes: list[Route], dispatcher: Dispatcher, max_body_bytes: int, ready: Readiness) -> web.Application:
     # One byte over the limit so aiohttp's own check never fires before ours.
     app = web.Application(client_max_size=max_body_bytes + 1)
     document = openapi_document(routes)
-    calls = {route.grpc_path: _unary_call(channel, route) for route in routes}
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(document)
@@ -112,14 +99,13 @@ def build_app(routes: list[Route], channel: grpc.aio.Channel, max_body_bytes: in
             route, path_params = _find_route(routes, request.method, request.path)
             body = await _read_body(request, route, max_body_bytes)
             message_in = bind(route, path_params, _query(request), body, request.headers)
-            metadata = tuple(
-                (name, request.headers[name]) for name in _FORWARDED_HEADERS if name in request.headers
-            )
-            reply = await calls[route.grpc_path](message_in, metadata=metadata)
+            # The key is checked once the request is bound, so a malformed
+            # request is told what is wrong with it whatever key it carries.
+            reply = await dispatcher.call(route, message_in, request.headers.get("Authorization"))
         except OpenSpannerError as error:
             return _error_response(http_status_of(error), rich_status(error))
-        except grpc.aio.AioRpcError as rpc_error:
-            return _rpc_error_response(rpc_error)
+        except CallAborted as aborted:
+            return _error_response(http_status(aborted.code), aborted.status())
         except Exception:
             # As in services/_rpc.py: logged here, never a traceback on the wire.
             log.exception("unhandled error in http transcoder", path=request.path)
@@ -132,14 +118,6 @@ def build_app(routes: list[Route], channel: grpc.aio.Channel, max_body_bytes: in
     app.router.add_get("/readyz", readyz)
     app.router.add_route("*", "/{tail:.*}", transcode)
     return app
-
-
-def _unary_call(channel: grpc.aio.Channel, route: Route) -> grpc.aio.UnaryUnaryMultiCallable:
-    return channel.unary_unary(
-        route.grpc_path,
-        request_serializer=lambda m: m.SerializeToString(),
-        response_deserializer=route.response_class.FromString,
-    )
 
 
 def _find_route(routes: list[Route], verb: str, path: str) -> tuple[Route, dict[str, str]]:
@@ -185,17 +163,9 @@ def _to_json(reply: message.Message) -> Any:
     )
 
 
-def _rpc_error_response(rpc_error: grpc.aio.AioRpcError) -> web.Response:
-    """The gRPC status as HTTP, with the field from the rich-status trailer if sent."""
-    status = status_pb2.Status(code=rpc_error.code().value[0], message=rpc_error.details() or "")
-    for key, value in rpc_error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            status.ParseFromString(value)
-    return _error_response(http_status(rpc_error.code()), status)
-
-
 def _error_response(http_code: int, status: status_pb2.Status) -> web.Response:
-    """Body {"code", "status", "message", "details"}: google.rpc.Status in JSON, HTTP code first."""
+    """Body {"code", "status", "message", "details"}: google.rpc.Status in JSON, HTTP code first;
+    a RetryInfo detail also becomes Retry-After, which HTTP clients and proxies act on."""
     code = next(c for c in grpc.StatusCode if c.value[0] == status.code)
     body = {
         "code": http_code,
@@ -203,7 +173,20 @@ def _error_response(http_code: int, status: status_pb2.Status) -> web.Response:
         "message": status.message,
         "details": [json_format.MessageToDict(d, preserving_proto_field_name=True) for d in status.details],
     }
-    return web.Response(status=http_code, text=json.dumps(body), content_type="application/json")
+    return web.Response(
+        status=http_code, text=json.dumps(body), content_type="application/json", headers=_retry_after(status)
+    )
+
+
+def _retry_after(status: status_pb2.Status) -> dict[str, str]:
+    """Retry-After from the first RetryInfo detail, in whole seconds rounded up
+    (the header has no fractions, and early retries only fail again), at least 1."""
+    for detail in status.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            seconds = -(-info.retry_delay.ToNanoseconds() // _NANOS_PER_SECOND)
+            return {"Retry-After": str(max(1, seconds))}
+    return {}
 
 
 async def storage_ready(check: Callable[[], Awaitable[object]]) -> None:
