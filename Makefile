@@ -25,12 +25,14 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
 
-# Prints ingest throughput, ack latency and memory, import rows/s, then query
-# latency over 10 million events; see README "Stream performance", "Importing
-# history" and "Queries".
+# Prints ingest throughput, ack latency and memory, import rows/s, unary and
+# bulk calls as ratios to limits measured in the same run, then query latency
+# over 10 million events; see README "Stream performance", "Importing
+# history", "Unary calls" and "Queries".
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/unary.py
 	$(BIN)/python bench/query.py
 
 lint: $(STAMP)
