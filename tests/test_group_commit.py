@@ -162,12 +162,13 @@ def test_past_the_pending_bound_a_unary_call_is_refused_with_a_retry_delay(tmp_p
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "max_pending_events" in refused.value.details()
             assert 0 < retry_delay_seconds(refused.value) <= 10
-            code, _headers, body = post_usage(
+            code, headers, body = post_usage(
                 server,
                 {"idempotency_key": "http-1", "subject": "org", "meter": "api_requests", "quantity": 1,
                  "metadata": {"region": "eu"}},
             )
             assert (code, body["status"]) == (429, "RESOURCE_EXHAUSTED"), body
+            assert int(headers["Retry-After"]) >= 1
             assert pending_bulk.result(timeout=30).accepted == bound
         # Room again: the refused event, sent again, is stored once.
         assert client.call(client.usage.RecordUsage, refused_event).outcome == usage_pb2.ACCEPTED
