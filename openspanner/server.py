@@ -113,6 +113,8 @@ async def start(settings: Settings) -> App:
             retry_seconds=settings.storage_retry_seconds,
         ),
         settings.stream_window_events,
+        # The embedded engine's data dir is locked to this process.
+        sole_writer=settings.uses_embedded_engine,
     )
     pipeline.start()
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from openspanner.storage.schema import MIGRATIONS, MIGRATIONS_TABLE_DDL, render
+from openspanner.storage.events import NO_CLIENT_TIME, EventRow, EventStore, key_hashes
+from openspanner.storage.schema import MIGRATIONS, MIGRATIONS_TABLE_DDL, migrate, render
 from openspanner.v1 import meter_pb2, usage_pb2
 from tests.harness import Client, running_server, storage, storage_at, stored_totals
 
@@ -55,31 +56,32 @@ def test_meters_and_events_survive_a_restart_and_duplicates_stay_out(tmp_path: P
         assert stored_totals(ch, "api_requests") == (3, 23.0)
 
 
-def test_an_event_is_its_meter_key_and_the_timestamp_its_client_sent(tmp_path: Path) -> None:
-    """A resent event carries its timestamp again; a key sent for another time is another event."""
+def test_a_key_is_one_event_within_its_meter_whatever_timestamp_it_is_sent_with(tmp_path: Path) -> None:
+    """A retry loop that stamps each attempt anew, or sends no timestamp, still counts once."""
     database = f"identity_{uuid.uuid4().hex[:8]}"
     hour = start_of_this_hour_us()
-    # Same subject and hour: copies of one event collapse on these, distinct events must not.
-    first, second = hour + 1_000_000, hour + 2_000_000
+    first, second = hour + 1_000_000, hour - 2 * 3600 * 1_000_000
     with running_server(tmp_path, database) as server:
         client = Client(server.address)
         client.call(client.meters.CreateMeter, json_format.ParseDict(METER, meter_pb2.Meter()))
         record = client.usage.RecordUsage
         assert client.call(record, usage("job-1", 5, at_us=first)).outcome == usage_pb2.ACCEPTED
-        assert client.call(record, usage("job-1", 5, at_us=first)).outcome == usage_pb2.DUPLICATE
-        assert client.call(record, usage("job-1", 7, at_us=second)).outcome == usage_pb2.ACCEPTED
-        assert client.call(record, usage("job-1", 11)).outcome == usage_pb2.ACCEPTED  # sent without a time
+        for resent in (usage("job-1", 5, at_us=first), usage("job-1", 7, at_us=second), usage("job-1", 11)):
+            assert client.call(record, resent).outcome == usage_pb2.DUPLICATE
+        assert client.call(record, usage("job-2", 3)).outcome == usage_pb2.ACCEPTED  # sent without a time
+        assert client.call(record, usage("job-2", 3, at_us=first)).outcome == usage_pb2.DUPLICATE
     with running_server(tmp_path, database) as server:
         client = Client(server.address)
         record = client.usage.RecordUsage
-        for resent in (usage("job-1", 5, at_us=first), usage("job-1", 7, at_us=second), usage("job-1", 11)):
+        for resent in (usage("job-1", 5, at_us=second), usage("job-1", 11), usage("job-2", 3, at_us=second)):
             assert client.call(record, resent).outcome == usage_pb2.DUPLICATE
     with storage(server) as ch:
-        assert stored_totals(ch, "api_requests") == (3, 23.0)
+        assert stored_totals(ch, "api_requests") == (2, 8.0)
 
 
 def test_events_stored_before_migration_3_are_recognised_after_it(tmp_path: Path) -> None:
-    """Keys of migration 2's key table are moved, both with and without their time."""
+    """Keys of migration 2's key table are moved, both with and without their time, and
+    migration 5 enters every stored key in the key table."""
     database = f"upgrade_{uuid.uuid4().hex[:8]}"
     at_us = start_of_this_hour_us() + 5_000_000
     with storage_at(tmp_path, database) as ch:
@@ -102,6 +104,8 @@ def test_events_stored_before_migration_3_are_recognised_after_it(tmp_path: Path
         record = client.usage.RecordUsage
         assert client.call(record, usage("sent-with-time", 2, at_us=at_us)).outcome == usage_pb2.DUPLICATE
         assert client.call(record, usage("sent-without-time", 3)).outcome == usage_pb2.DUPLICATE
+        # Migration 5: the key alone identifies the event.
+        assert client.call(record, usage("sent-with-time", 2, at_us=at_us + 7_000_000)).outcome == usage_pb2.DUPLICATE
         assert client.call(record, usage("new", 4)).outcome == usage_pb2.ACCEPTED
     with storage(server) as ch:
         assert stored_totals(ch, "api_requests") == (3, 9.0)
@@ -138,8 +142,8 @@ def test_a_stored_key_sharing_the_hash_of_a_new_key_does_not_make_it_a_duplicate
         # What a hash collision would leave: another key stored under the hash of
         # "fresh", also sent without a timestamp.
         ch.command(
-            "INSERT INTO event_identities"
-            " SELECT 'api_requests', 0, xxHash64('fresh'), 'someone-else', now64(6), 30"
+            "INSERT INTO idempotency_keys"
+            " SELECT 'api_requests', xxHash64('fresh'), 'someone-else', 'org_1', now64(6), 30"
         )
     with running_server(tmp_path, database) as server:
         client = Client(server.address)
@@ -215,9 +219,6 @@ def test_concurrent_repeats_of_one_keyed_bulk_call_get_one_answer(tmp_path: Path
 def test_the_look_up_finds_the_same_events_by_range_and_by_hash(tmp_path: Path) -> None:
     """Both ways of finding stored events (reading the batch's time ranges whole, or
     searching them by key hash once they are crowded) answer exactly the stored subset."""
-    from openspanner.storage.events import NO_CLIENT_TIME, EventRow, EventStore
-    from openspanner.storage.schema import migrate
-
     start_us = start_of_this_hour_us() - 3600 * 1_000_000
     stored = [(start_us + i * 10, f"k{i}") for i in range(3000)] + [(NO_CLIENT_TIME, f"timeless{i}") for i in range(5)]
     batch = (
@@ -241,3 +242,28 @@ def test_the_look_up_finds_the_same_events_by_range_and_by_hash(tmp_path: Path) 
         assert "m" in crowded._crowded_until  # 3,000 rows in range: searched by hash
         assert roomy.stored_identities("m", batch) == expected
         assert roomy.stored_identities("other", batch) == set()
+
+
+def test_stored_keys_are_found_whatever_their_time_with_the_filter_or_without(tmp_path: Path) -> None:
+    """The sole writer's filter rules keys out, a server sharing ClickHouse looks every key up:
+    both find exactly the stored keys, resent at their own time (time-local) or another (key table)."""
+    start_us = start_of_this_hour_us() - 3600 * 1_000_000
+    stored = [EventRow("m", f"k{i}", "org", start_us + i, 1.0, {}, 30, start_us + i) for i in range(500)]
+    stored.append(EventRow("m", "timeless", "org", start_us, 1.0, {}, 30, NO_CLIENT_TIME))
+
+    def resent(row: EventRow, at_us: int) -> EventRow:
+        return EventRow(row.meter, row.idempotency_key, row.subject, at_us, 2.0, {}, 30, at_us)
+
+    small_batch = [resent(stored[7], start_us + 99_000_000), resent(stored[-1], start_us + 5), stored[3]]
+    small_batch += [EventRow("m", f"new{i}", "org", start_us, 1.0, {}, 30, start_us) for i in range(20)]
+    resend = stored[:400] + [resent(row, start_us + 7) for row in stored[400:]] + small_batch[3:]
+    with storage_at(tmp_path, "keys") as client:
+        migrate(client)
+        writer_store = EventStore(client, sole_writer=True)
+        writer_store.insert(stored, start_us)
+        writer_store.remember("m", key_hashes(stored))
+        for store in (writer_store, EventStore(client, sole_writer=True), EventStore(client, sole_writer=False)):
+            assert store.stored_keys("m", small_batch, key_hashes(small_batch)) == {"k7", "timeless", "k3"}
+            expected = {row.idempotency_key for row in stored}
+            assert store.stored_keys("m", resend, key_hashes(resend)) == expected
+            assert store.stored_keys("other", resend, key_hashes(resend)) == set()

@@ -229,7 +229,7 @@ def module_client(shared_server: ServerProcess) -> Iterator[Client]:
 
 
 def store(client: Client, aggregation: str, events: list[Event]) -> tuple[str, list[Event]]:
-    """A new meter holding `events`; returns it and the events that count (first of each key and timestamp)."""
+    """A new meter holding `events`; returns it and the events that count (the first of each key)."""
     meter = f"p_{uuid.uuid4().hex[:12]}"
     client.call(client.meters.CreateMeter, json_format.ParseDict({
         "name": meter, "aggregation": aggregation, "event_retention_days": 3650,
@@ -243,10 +243,10 @@ def store(client: Client, aggregation: str, events: list[Event]) -> tuple[str, l
             message.timestamp.FromMicroseconds(e.ts_us)
             message.metadata.update(e.metadata)
         record_request(client, request)
-    first_of_identity: dict[tuple[str, int], Event] = {}
+    first_of_key: dict[str, Event] = {}
     for e in events:
-        first_of_identity.setdefault((e.key, e.ts_us), e)
-    return meter, list(first_of_identity.values())
+        first_of_key.setdefault(e.key, e)
+    return meter, list(first_of_key.values())
 
 
 def answer(client: Client, meter: str, q: Query) -> dict[RowKey, tuple[float | None, int]]:

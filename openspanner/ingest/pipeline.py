@@ -50,10 +50,13 @@ class IngestPipeline:
         bulk_key_retention_days: int,
         batch_settings: BatchSettings,
         stream_window_events: int,
+        *,
+        sole_writer: bool,
     ) -> None:
+        """`sole_writer`: no other process writes these events (the embedded engine), see EventStore."""
         self._storage = storage
         self._catalog = catalog
-        self._writer = EventWriter(EventStore(storage.client))
+        self._writer = EventWriter(EventStore(storage.client, sole_writer=sole_writer))
         self._batcher = Batcher(storage, self._writer, batch_settings)
         self._stream_window_events = stream_window_events
         # Set on shutdown: streams stop reading, get their acks, and end.

@@ -1,13 +1,12 @@
 """Stage 4, write: store a batch of valid events exactly once.
 
 For each event the writer decides ACCEPTED or DUPLICATE, and stores only the
-accepted ones. Within one server the decision is made under a lock, so two
-calls racing with one event cannot both be accepted. An event is identified
-by its meter, its idempotency key and the timestamp its client sent (none, for
-events sent without one). Across servers, two copies of one event share the
-table's sorting key (meter, subject, hour, key, client time), so ClickHouse
-keeps one of them, and every read uses FINAL, so such a copy is never counted
-(docs/storage.md).
+accepted ones. An event is identified by its meter and its idempotency key:
+a key stored for the meter, with whatever timestamp, makes the event a
+duplicate for as long as the meter retains it. Within one server the decision
+and the insert are made under one lock, so two calls racing with one event
+cannot both be accepted. What holds across servers is written down in
+docs/storage.md ("Exactly once").
 """
 
 from __future__ import annotations
@@ -18,8 +17,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from enum import Enum
 
+import numpy as np
+
 from openspanner.logging import get_logger
-from openspanner.storage.events import EventRow, EventStore, Identity
+from openspanner.storage.events import EventRow, EventStore, key_hashes
+from openspanner.storage.key_filter import Hashes
 
 log = get_logger(__name__)
 
@@ -40,15 +42,17 @@ class EventWriter:
         Returns only after the accepted rows are committed, so callers may
         acknowledge them.
         """
+        hashes = key_hashes(rows)
         with self._lock:
             started = time.perf_counter()
-            outcomes = self.classify(rows)
-            accepted = rows
-            if WriteOutcome.DUPLICATE in outcomes:
-                accepted = [row for row, o in zip(rows, outcomes, strict=True) if o is WriteOutcome.ACCEPTED]
+            outcomes = self._classify(rows, hashes)
+            accepted_at = np.fromiter((o is WriteOutcome.ACCEPTED for o in outcomes), dtype=bool, count=len(rows))
+            accepted = rows if accepted_at.all() else [row for row, new in zip(rows, accepted_at, strict=True) if new]
             classified = time.perf_counter()
             self._store.insert(accepted, ingested_at_us=time.time_ns() // 1000)
             inserted = time.perf_counter()
+            for meter, positions in _positions_by_meter(accepted).items():
+                self._store.remember(meter, hashes[accepted_at][positions])
         log.debug(
             "batch written",
             batch_id=batch_id,
@@ -64,19 +68,20 @@ class EventWriter:
     def classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
         """What `write` would answer for `rows`, storing nothing.
 
-        Blocking. `write` calls it under the lock; validate-only calls use it
-        without: their answer is advice, and a write racing with it may change
-        it, which a dry run accepts.
-
-        Most batches are all new, with each event once: that case is decided
-        with set operations instead of a Python step per event (this runs
-        with the GIL for every event of a stream, ~2 us each on our machine).
+        Blocking. Validate-only calls use it without the lock: their answer is
+        advice, and a write racing with it may change it, which a dry run accepts.
         """
-        entries = [(row.meter, row.identity) for row in rows]
-        stored = self._stored(entries)
+        return self._classify(rows, key_hashes(rows))
+
+    def _classify(self, rows: Sequence[EventRow], hashes: Hashes) -> list[WriteOutcome]:
+        """Most batches are all new, with each key once: that case is decided
+        with set operations instead of a Python step per event (this runs
+        with the GIL for every event of a stream, ~2 us each on our machine)."""
+        entries = [(row.meter, row.idempotency_key) for row in rows]
+        stored = self._stored(rows, hashes)
         if not stored and len(set(entries)) == len(entries):
             return [WriteOutcome.ACCEPTED] * len(entries)
-        seen_in_batch: set[tuple[str, Identity]] = set()
+        seen_in_batch: set[tuple[str, str]] = set()
         outcomes = []
         for entry in entries:
             if entry in stored or entry in seen_in_batch:
@@ -86,13 +91,24 @@ class EventWriter:
                 outcomes.append(WriteOutcome.ACCEPTED)
         return outcomes
 
-    def _stored(self, entries: list[tuple[str, Identity]]) -> set[tuple[str, Identity]]:
-        """The (meter, identity) entries already in storage, one look-up per meter."""
-        identities_by_meter: dict[str, list[Identity]] = defaultdict(list)
-        for meter, identity in entries:
-            identities_by_meter[meter].append(identity)
-        return {
-            (meter, identity)
-            for meter, identities in identities_by_meter.items()
-            for identity in self._store.stored_identities(meter, identities)
-        }
+    def _stored(self, rows: Sequence[EventRow], hashes: Hashes) -> set[tuple[str, str]]:
+        """The (meter, key) entries of `rows` already in storage, one look-up per meter."""
+        stored: set[tuple[str, str]] = set()
+        for meter, positions in _positions_by_meter(rows).items():
+            meter_rows = rows if len(positions) == len(rows) else [rows[i] for i in positions]
+            for key in self._store.stored_keys(meter, meter_rows, hashes[positions]):
+                stored.add((meter, key))
+        return stored
+
+
+def _positions_by_meter(rows: Sequence[EventRow]) -> dict[str, list[int]]:
+    """The positions of each meter's rows, found without a step per row when there is one meter (the usual batch)."""
+    if not rows:
+        return {}
+    first = rows[0].meter
+    if all(row.meter == first for row in rows):
+        return {first: list(range(len(rows)))}
+    positions: dict[str, list[int]] = defaultdict(list)
+    for index, row in enumerate(rows):
+        positions[row.meter].append(index)
+    return dict(positions)

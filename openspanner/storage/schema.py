@@ -19,6 +19,7 @@ log = get_logger(__name__)
 
 EVENTS_TABLE = "usage_events"
 EVENT_IDENTITIES_TABLE = "event_identities"
+IDEMPOTENCY_KEYS_TABLE = "idempotency_keys"
 METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
@@ -194,6 +195,47 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Its own migration: were it the last statement of 3, a server stopped
     # between it and the record of 3 would find no table to copy from.
     Migration(4, "drop the key table migration 3 copied", (f"DROP TABLE IF EXISTS {_EVENT_KEYS_TABLE} {ON_CLUSTER}",)),
+    Migration(
+        5,
+        "an idempotency key identifies its event within the meter, whatever its timestamp",
+        (
+            # Every stored key once, sorted by its hash: "is this key stored?"
+            # is a point look-up. Keys are read only for the few keys the
+            # server's filter cannot rule out (docs/storage.md, "Exactly
+            # once"), so granules and compressed blocks are small: a look-up
+            # reads one granule of 256 rows per key, not 8,192 of them.
+            # subject and timestamp say where the stored event sits in
+            # usage_events, for the answer to a duplicate.
+            f"""
+            CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_KEYS_TABLE} {ON_CLUSTER} (
+                meter LowCardinality(String),
+                key_hash UInt64,
+                idempotency_key String,
+                subject String,
+                timestamp DateTime64(6, 'UTC'),
+                retention_days UInt16
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            PRIMARY KEY (meter, key_hash)
+            ORDER BY (meter, key_hash, idempotency_key)
+            TTL toDateTime(timestamp) + toIntervalDay(retention_days)
+            SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384,
+                merge_selector_base = {MERGE_SELECTOR_BASE}
+            """,
+            f"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {IDEMPOTENCY_KEYS_TABLE}_mv {ON_CLUSTER} TO {IDEMPOTENCY_KEYS_TABLE}
+            AS SELECT meter, xxHash64(idempotency_key) AS key_hash, idempotency_key, subject, timestamp, retention_days
+            FROM {EVENTS_TABLE}
+            """,
+            # The keys stored so far. Events written while this runs are copied
+            # twice and collapse with their copy; a key stored twice before (with
+            # two timestamps, two events then) is one key from now on.
+            f"""
+            INSERT INTO {IDEMPOTENCY_KEYS_TABLE}
+            SELECT meter, xxHash64(idempotency_key), idempotency_key, subject, timestamp, retention_days
+            FROM {EVENTS_TABLE}
+            """,
+        ),
+    ),
 )
 
 
