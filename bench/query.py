@@ -87,10 +87,11 @@ def load(data_dir: Path, events: int) -> float:
                 },
                 retention_days=365,
                 client_time_us=first_us + i * step_us,
+                received_us=now_us,
             )
             for i in range(offset, min(offset + BATCH, events))
         ]
-        store.insert(rows, now_us)
+        store.insert(rows)
         done = min(offset + BATCH, events)
         print(f"  loaded {done:,} events, {time.perf_counter() - started:.0f} s", flush=True)
     elapsed = time.perf_counter() - started

@@ -231,7 +231,7 @@ def test_the_look_up_finds_the_same_events_by_range_and_by_hash(tmp_path: Path) 
     with storage_at(tmp_path, "lookups") as client:
         migrate(client)
         EventStore(client).insert(
-            [EventRow("m", key, "org", at_us or start_us, 1.0, {}, 30, at_us) for at_us, key in stored], start_us
+            [EventRow("m", key, "org", at_us or start_us, 1.0, {}, 30, at_us, start_us) for at_us, key in stored]
         )
         roomy = EventStore(client, range_read_min_rows=1_000_000)
         crowded = EventStore(client, range_read_min_rows=10)
@@ -248,19 +248,19 @@ def test_stored_keys_are_found_whatever_their_time_with_the_filter_or_without(tm
     """The sole writer's filter rules keys out, a server sharing ClickHouse looks every key up:
     both find exactly the stored keys, resent at their own time (time-local) or another (key table)."""
     start_us = start_of_this_hour_us() - 3600 * 1_000_000
-    stored = [EventRow("m", f"k{i}", "org", start_us + i, 1.0, {}, 30, start_us + i) for i in range(500)]
-    stored.append(EventRow("m", "timeless", "org", start_us, 1.0, {}, 30, NO_CLIENT_TIME))
+    stored = [EventRow("m", f"k{i}", "org", start_us + i, 1.0, {}, 30, start_us + i, start_us) for i in range(500)]
+    stored.append(EventRow("m", "timeless", "org", start_us, 1.0, {}, 30, NO_CLIENT_TIME, start_us))
 
     def resent(row: EventRow, at_us: int) -> EventRow:
-        return EventRow(row.meter, row.idempotency_key, row.subject, at_us, 2.0, {}, 30, at_us)
+        return EventRow(row.meter, row.idempotency_key, row.subject, at_us, 2.0, {}, 30, at_us, at_us)
 
     small_batch = [resent(stored[7], start_us + 99_000_000), resent(stored[-1], start_us + 5), stored[3]]
-    small_batch += [EventRow("m", f"new{i}", "org", start_us, 1.0, {}, 30, start_us) for i in range(20)]
+    small_batch += [EventRow("m", f"new{i}", "org", start_us, 1.0, {}, 30, start_us, start_us) for i in range(20)]
     resend = stored[:400] + [resent(row, start_us + 7) for row in stored[400:]] + small_batch[3:]
     with storage_at(tmp_path, "keys") as client:
         migrate(client)
         writer_store = EventStore(client, sole_writer=True)
-        writer_store.insert(stored, start_us)
+        writer_store.insert(stored)
         writer_store.remember("m", key_hashes(stored))
         for store in (writer_store, EventStore(client, sole_writer=True), EventStore(client, sole_writer=False)):
             assert store.stored_keys("m", small_batch, key_hashes(small_batch)) == {"k7", "timeless", "k3"}

@@ -179,8 +179,11 @@ def test_seed_curl_commands_run_verbatim(server: ServerProcess, grpc_client: Cli
     if not within_retention(usage, sent_meter):
         assert code == 400 and answer["details"][0]["field_violations"][0]["field"] == "timestamp"
         return
-    assert (code, answer) == (200, {"idempotency_key": usage["idempotency_key"], "outcome": "ACCEPTED"})
-    duplicate = {"idempotency_key": usage["idempotency_key"], "outcome": "DUPLICATE"}
+    assert (code, answer["idempotency_key"], answer["outcome"]) == (200, usage["idempotency_key"], "ACCEPTED")
+    stored = answer["event"]
+    sent = {k: usage[k] for k in ("idempotency_key", "subject", "meter", "quantity", "metadata")}
+    assert {k: stored[k] for k in sent} == sent
+    duplicate = {**answer, "outcome": "DUPLICATE"}
     assert run_curl(server, record_usage) == (200, duplicate)
 
     # gRPC sees the same meter and the same stored event.

@@ -132,8 +132,10 @@ def test_http_and_grpc_answer_alike(server: ServerProcess, grpc_client: Client, 
     sent = event(meter)
     over_http = http(server, "POST", "/v1/usages", sent)
     again = grpc_client.call(grpc_client.usage.RecordUsage, json_format.ParseDict(sent, usage_pb2.UsageEvent()))
-    assert over_http == (200, {"idempotency_key": sent["idempotency_key"], "outcome": "ACCEPTED"})
+    code, answer = over_http
+    assert (code, answer["idempotency_key"], answer["outcome"]) == (200, sent["idempotency_key"], "ACCEPTED")
     assert again.outcome == usage_pb2.DUPLICATE
+    assert answer["event"] == json_format.MessageToDict(again.event, preserving_proto_field_name=True)
 
 
 def test_a_body_at_the_limit_is_served(server: ServerProcess, meter: str) -> None:

@@ -191,3 +191,26 @@ def test_bulk_backfill_spanning_ten_years_of_months_is_stored(
     assert (first.accepted, first.rejected) == (len(events), 0)
     again = client.call(client.usage.RecordUsages, request)
     assert again.duplicates == len(events)
+
+
+def test_bulk_events_sharing_metadata_are_each_judged_against_their_own_meter(
+    client: Client, make_meter: Callable[..., meter_pb2.Meter]
+) -> None:
+    """A batch's metadata is checked once per distinct value and meter; every event still gets its own answer."""
+    first = make_meter().name
+    second = make_meter(dimensions=[{"name": "region", "type": "number"}]).name
+    shared = {"region": "eu"}
+    events = [
+        event(first, metadata=shared), event(first, metadata={"region": 5}), event(second, metadata=shared),
+        event(first, metadata=shared), event(first, metadata={"region": 5}), event(second, metadata={"region": 5}),
+    ]
+    answer = client.call(client.usage.RecordUsages, usage_pb2.RecordUsagesRequest(events=events))
+    outcomes = [r.outcome for r in answer.results]
+    assert outcomes == [usage_pb2.ACCEPTED, usage_pb2.REJECTED, usage_pb2.REJECTED,
+                        usage_pb2.ACCEPTED, usage_pb2.REJECTED, usage_pb2.ACCEPTED]
+    rejections = [(r.index, r.rejection.field, r.rejection.message) for r in answer.results if r.rejection.field]
+    assert rejections == [
+        (1, "metadata.region", "must be a string, got the number 5.0"),
+        (2, "metadata.region", "must be a number, got a string"),
+        (4, "metadata.region", "must be a string, got the number 5.0"),
+    ]

@@ -7,11 +7,13 @@ is committed, so an ACCEPTED answer always means "stored".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from openspanner.errors import OpenSpannerError, status_name
-from openspanner.v1 import usage_pb2
+from openspanner.storage.events import NO_CLIENT_TIME, EventRow
+from openspanner.storage.queries import EventRecord
+from openspanner.v1 import event_pb2, usage_pb2
 
 
 @dataclass(slots=True)
@@ -20,6 +22,34 @@ class EventResult:
     idempotency_key: str
     outcome: usage_pb2.Outcome
     error: OpenSpannerError | None = None
+    # The event as stored (of a duplicate: the one stored first), when the answer carries it.
+    event: event_pb2.StoredEvent | None = None
+    conflicting_fields: list[str] = field(default_factory=list)
+
+
+def record_of(row: EventRow) -> EventRecord:
+    """An accepted row as it is now stored."""
+    return EventRecord(row.idempotency_key, row.subject, row.timestamp_us, row.quantity, row.metadata, row.received_us)
+
+
+def conflicting_fields(resent: EventRow, stored: EventRecord) -> list[str]:
+    """The fields of a resent event that differ from the stored one, as the event names them.
+
+    A resend without a timestamp does not conflict on it: it was stamped with
+    its receive time, which is not what the client said.
+    """
+    differing = [
+        name
+        for name, differs in (
+            ("subject", resent.subject != stored.subject),
+            ("quantity", resent.quantity != stored.quantity),
+            ("timestamp", resent.client_time_us != NO_CLIENT_TIME and resent.timestamp_us != stored.timestamp_us),
+        )
+        if differs
+    ]
+    names = sorted(resent.metadata.keys() | stored.metadata.keys())
+    differing.extend(f"metadata.{name}" for name in names if resent.metadata.get(name) != stored.metadata.get(name))
+    return differing
 
 
 def rejection(error: OpenSpannerError) -> usage_pb2.Rejection:
@@ -38,6 +68,9 @@ def bulk_response(results: Sequence[EventResult]) -> usage_pb2.RecordUsagesRespo
         )
         if result.error is not None:
             item.rejection.CopyFrom(rejection(result.error))
+        if result.event is not None:
+            item.event.CopyFrom(result.event)
+            item.conflicting_fields.extend(result.conflicting_fields)
     response.accepted = counts[usage_pb2.ACCEPTED]
     response.duplicates = counts[usage_pb2.DUPLICATE]
     response.rejected = counts[usage_pb2.REJECTED]

@@ -34,7 +34,9 @@ class DecodedEvent:
     quantity: float
     # Microseconds since the epoch, or None when the client sent no timestamp.
     timestamp_us: int | None
-    metadata: dict[str, MetadataValue]
+    # Decoded, or the message's Struct as sent: the validator decodes each
+    # distinct Struct of a batch once (validate.MetadataCache).
+    metadata: dict[str, MetadataValue] | struct_pb2.Struct
 
 
 def read_timestamp_us(message: Any, field: str) -> int | None:
@@ -52,7 +54,7 @@ def decode_event(message: usage_pb2.UsageEvent) -> DecodedEvent:
         meter=message.meter,
         quantity=message.quantity,
         timestamp_us=read_timestamp_us(message, "timestamp"),
-        metadata=decode_struct(message.metadata),
+        metadata=message.metadata,
     )
 
 

@@ -20,17 +20,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from openspanner.catalog import MeterCatalog
+from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
-from openspanner.ingest.acknowledge import EventResult, bulk_response
+from openspanner.ingest.acknowledge import EventResult, bulk_response, conflicting_fields, record_of
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
 from openspanner.ingest.decode import decode_event
 from openspanner.ingest.streams import Adapter, StreamSession
-from openspanner.ingest.validate import MAX_KEY_LENGTH, validate_event
+from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
+from openspanner.services.convert import stored_event_to_proto
 from openspanner.storage.bulk_requests import BulkRequestStore
 from openspanner.storage.client import Storage
 from openspanner.storage.events import EventRow, EventStore
+from openspanner.storage.queries import EventRecord
 from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
@@ -56,7 +59,8 @@ class IngestPipeline:
         """`sole_writer`: no other process writes these events (the embedded engine), see EventStore."""
         self._storage = storage
         self._catalog = catalog
-        self._writer = EventWriter(EventStore(storage.client, sole_writer=sole_writer))
+        self._events = EventStore(storage.client, sole_writer=sole_writer)
+        self._writer = EventWriter(self._events)
         self._batcher = Batcher(storage, self._writer, batch_settings)
         self._stream_window_events = stream_window_events
         # Set on shutdown: streams stop reading, get their acks, and end.
@@ -96,27 +100,35 @@ class IngestPipeline:
             self._open_streams.discard(task)
 
     async def ingest(
-        self, messages: Sequence[usage_pb2.UsageEvent], batch_id: str, *, store: bool = True
+        self,
+        messages: Sequence[usage_pb2.UsageEvent],
+        batch_id: str,
+        *,
+        store: bool = True,
+        answer_accepted: bool = False,
     ) -> list[EventResult]:
         """One result per message, in order; returns after accepted events are committed.
 
-        With `store=False` nothing is written: the same validation and the same
-        duplicate check answer what storing would have answered.
+        A DUPLICATE result carries the stored event and the fields that differ
+        from it; with `answer_accepted`, an ACCEPTED one carries the event as
+        stored too. With `store=False` nothing is written: the same validation
+        and the same duplicate check answer what storing would have answered.
         """
         now_us = time.time_ns() // 1000
         results: list[EventResult | None] = [None] * len(messages)
         rows: list[EventRow] = []
         row_positions: list[int] = []
+        meters: dict[str, Meter | None] = {}
+        metadata_cache = MetadataCache()
         for index, message in enumerate(messages):
             event = decode_event(message)
             try:
-                meter = await self._catalog.lookup(event.meter) if event.meter else None
-                rows.append(validate_event(event, meter, now_us))
+                if event.meter and event.meter not in meters:
+                    meters[event.meter] = await self._catalog.lookup(event.meter)
+                rows.append(validate_event(event, meters.get(event.meter), now_us, metadata_cache))
                 row_positions.append(index)
             except OpenSpannerError as error:
-                results[index] = EventResult(
-                    index, event.idempotency_key, usage_pb2.REJECTED, error
-                )
+                results[index] = EventResult(index, event.idempotency_key, usage_pb2.REJECTED, error)
         outcomes: Sequence[BatchOutcome]
         if store:
             outcomes = await self._batcher.submit(rows, wait_for_room=False)
@@ -125,20 +137,46 @@ class IngestPipeline:
         if RETRY in outcomes:
             # A submission is written in one block, so all its events share this fate.
             raise Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
+        stored = await self._stored_events_of_duplicates(rows, outcomes)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
-            results[position] = EventResult(position, row.idempotency_key, _OUTCOME[outcome])
+            result = EventResult(position, row.idempotency_key, _OUTCOME[outcome])
+            meter = meters[row.meter]
+            assert meter is not None  # the row was validated against it
+            if outcome is WriteOutcome.DUPLICATE and (record := stored.get((row.meter, row.idempotency_key))):
+                result.event = stored_event_to_proto(meter, record)
+                result.conflicting_fields = conflicting_fields(row, record)
+            elif outcome is WriteOutcome.ACCEPTED and answer_accepted and store:
+                result.event = stored_event_to_proto(meter, record_of(row))
+            results[position] = result
         rejected = len(messages) - len(rows)
         if rejected:
             log.info("events rejected", batch_id=batch_id, rejected=rejected, events=len(messages))
         return [r for r in results if r is not None]
 
+    async def _stored_events_of_duplicates(
+        self, rows: Sequence[EventRow], outcomes: Sequence[BatchOutcome]
+    ) -> dict[tuple[str, str], EventRecord]:
+        """The stored event of each duplicate, by (meter, key), read once the batch is committed."""
+        keys_by_meter: dict[str, list[str]] = {}
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome is WriteOutcome.DUPLICATE:
+                keys_by_meter.setdefault(row.meter, []).append(row.idempotency_key)
+        stored: dict[tuple[str, str], EventRecord] = {}
+        for meter, keys in keys_by_meter.items():
+            found = await self._storage.run(self._events.stored_events, meter, keys)
+            stored.update(((meter, key), record) for key, record in found.items())
+        return stored
+
     async def record_one(self, message: usage_pb2.UsageEvent) -> usage_pb2.RecordUsageResponse:
         """A single event: a refused event raises its error instead of a result."""
-        (result,) = await self.ingest([message], batch_id=_new_batch_id())
+        (result,) = await self.ingest([message], batch_id=_new_batch_id(), answer_accepted=True)
         if result.error is not None:
             raise result.error
         return usage_pb2.RecordUsageResponse(
-            idempotency_key=result.idempotency_key, outcome=result.outcome
+            idempotency_key=result.idempotency_key,
+            outcome=result.outcome,
+            event=result.event,
+            conflicting_fields=result.conflicting_fields,
         )
 
     async def record_bulk(

@@ -23,8 +23,8 @@ from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import stream_ack, uniform_stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
-from openspanner.ingest.decode import DecodedEvent, decode_event, decode_struct, read_timestamp_us
-from openspanner.ingest.validate import EventColumns, validate_columns, validate_event
+from openspanner.ingest.decode import DecodedEvent, decode_event, read_timestamp_us
+from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
 from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.events import EventRow
@@ -232,7 +232,7 @@ class WebSocketSessionAdapter:
             meter=meter,
             quantity=quantity,
             timestamp_us=timestamp_us,
-            metadata=decode_struct(event.metadata),
+            metadata=event.metadata,
         )
 
     @staticmethod
@@ -337,13 +337,14 @@ class StreamSession:
         rows: list[EventRow] = []
         offsets: list[int] = []
         rejected: list[tuple[int, OpenSpannerError]] = []
+        metadata_cache = MetadataCache()
         for offset, event in enumerate(events):
             try:
                 if isinstance(event, OpenSpannerError):
                     raise event
                 if event.meter not in meters:
                     meters[event.meter] = await self._catalog.lookup(event.meter)
-                rows.append(validate_event(event, meters[event.meter], now_us))
+                rows.append(validate_event(event, meters[event.meter], now_us, metadata_cache))
                 offsets.append(offset)
             except OpenSpannerError as error:
                 error.field = self._adapter.field_names.get(error.field, error.field)

@@ -49,7 +49,7 @@ class EventWriter:
             accepted_at = np.fromiter((o is WriteOutcome.ACCEPTED for o in outcomes), dtype=bool, count=len(rows))
             accepted = rows if accepted_at.all() else [row for row, new in zip(rows, accepted_at, strict=True) if new]
             classified = time.perf_counter()
-            self._store.insert(accepted, ingested_at_us=time.time_ns() // 1000)
+            self._store.insert(accepted)
             inserted = time.perf_counter()
             for meter, positions in _positions_by_meter(accepted).items():
                 self._store.remember(meter, hashes[accepted_at][positions])

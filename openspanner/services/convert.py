@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
+from openspanner.domain.queries import typed_value
 from openspanner.errors import InvalidArgument
-from openspanner.v1 import meter_pb2
+from openspanner.storage.queries import EventRecord
+from openspanner.v1 import event_pb2, meter_pb2
+
+# Namespace of event ids (uuid5 of meter and key); never change it, or every id changes.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c4f5e-3b7a-4c2e-9a51-0b6d2f3e8a90")
 
 
 def meter_from_proto(message: meter_pb2.Meter, *, aggregation_required: bool = True) -> Meter:
@@ -67,3 +73,31 @@ def timestamp(value: datetime) -> Timestamp:
     message = Timestamp()
     message.FromDatetime(value)
     return message
+
+
+def event_id(meter: str, idempotency_key: str) -> str:
+    """The id of the event a meter stores under a key: derived, not stored, because the
+    meter and key identify the event, so every server and every answer give the same id."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{meter}\x00{idempotency_key}"))
+
+
+def stored_event_to_proto(meter: Meter, record: EventRecord) -> event_pb2.StoredEvent:
+    message = event_pb2.StoredEvent(
+        id=event_id(meter.name, record.idempotency_key),
+        idempotency_key=record.idempotency_key,
+        subject=record.subject,
+        meter=meter.name,
+        quantity=record.quantity,
+        timestamp=timestamp_of_us(record.timestamp_us),
+        ingest_time=timestamp_of_us(record.ingested_at_us),
+    )
+    dimensions = meter.dimensions_by_name
+    message.metadata.update({
+        key: typed_value(text, dimensions[key].type if key in dimensions else DimensionType.STRING)
+        for key, text in record.metadata.items()
+    })
+    return message
+
+
+def timestamp_of_us(us: int) -> Timestamp:
+    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)

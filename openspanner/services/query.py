@@ -7,10 +7,9 @@ from collections.abc import Iterable
 
 import grpc
 from google.protobuf import struct_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from openspanner.catalog import MeterCatalog
-from openspanner.domain.meters import DimensionType, Meter
+from openspanner.domain.meters import Meter
 from openspanner.domain.queries import (
     Cursor,
     RawFilter,
@@ -19,15 +18,15 @@ from openspanner.domain.queries import (
     next_page_token,
     plan_event_listing,
     plan_usage_query,
-    typed_value,
     usage_rows,
 )
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
 from openspanner.ingest.decode import read_timestamp_us
 from openspanner.services._rpc import rpc
+from openspanner.services.convert import stored_event_to_proto, timestamp_of_us
 from openspanner.storage.client import Storage
-from openspanner.storage.queries import EventRecord, QueryStore
+from openspanner.storage.queries import QueryStore
 from openspanner.v1 import query_pb2, query_pb2_grpc
 
 
@@ -64,8 +63,8 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
         )
         for row in usage_rows(query, groups):
             message = response.rows.add(
-                window_start=_timestamp(row.window.start_us),
-                window_end=_timestamp(row.window.end_us),
+                window_start=timestamp_of_us(row.window.start_us),
+                window_end=timestamp_of_us(row.window.end_us),
                 subject=row.subject or "",
                 event_count=row.count,
             )
@@ -92,7 +91,7 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
         )
         records = await self._storage.run(self._store.events, listing)
         page = records[: listing.page_size]
-        response = query_pb2.ListEventsResponse(events=[_event(meter, r) for r in page])
+        response = query_pb2.ListEventsResponse(events=[stored_event_to_proto(meter, r) for r in page])
         if len(records) > listing.page_size:
             last = page[-1]
             response.next_page_token = next_page_token(listing, Cursor(last.timestamp_us, last.idempotency_key))
@@ -125,24 +124,3 @@ def _value(value: struct_pb2.Value) -> RawValue | Unsupported:
     if kind == "list_value":
         return Unsupported("a list")
     return None
-
-
-def _event(meter: Meter, record: EventRecord) -> query_pb2.StoredEvent:
-    message = query_pb2.StoredEvent(
-        idempotency_key=record.idempotency_key,
-        subject=record.subject,
-        meter=meter.name,
-        quantity=record.quantity,
-        timestamp=_timestamp(record.timestamp_us),
-        ingest_time=_timestamp(record.ingested_at_us),
-    )
-    dimensions = meter.dimensions_by_name
-    message.metadata.update({
-        key: typed_value(text, dimensions[key].type if key in dimensions else DimensionType.STRING)
-        for key, text in record.metadata.items()
-    })
-    return message
-
-
-def _timestamp(us: int) -> Timestamp:
-    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)

@@ -23,6 +23,7 @@ from clickhouse_connect.driver.client import Client
 
 from openspanner.logging import get_logger
 from openspanner.storage.key_filter import Hashes, KeyFilter
+from openspanner.storage.queries import EventRecord
 from openspanner.storage.schema import EVENT_IDENTITIES_TABLE, EVENTS_TABLE, IDEMPOTENCY_KEYS_TABLE
 
 log = get_logger(__name__)
@@ -78,6 +79,8 @@ class EventRow:
     # The timestamp the client sent, or NO_CLIENT_TIME. Copies of one event
     # sent with one timestamp share it, so they collapse under FINAL.
     client_time_us: int
+    # When the server received it (stored as ingested_at).
+    received_us: int
 
     @property
     def identity(self) -> Identity:
@@ -181,6 +184,48 @@ class EventStore:
         ).result_rows
         return keys.intersection(row[0] for row in rows)
 
+    def stored_events(self, meter: str, keys: Sequence[str]) -> dict[str, EventRecord]:
+        """The stored event of each of `keys` that has one: what a duplicate is answered with.
+
+        The key table says where each event sits in usage_events (subject and
+        hour lead its sorting key), so this reads a granule per key there too.
+        Only duplicates of unary and bulk calls ask, which are few.
+        """
+        if not keys:
+            return {}
+        hashes = [xxhash.xxh64_intdigest(key.encode()) for key in keys]
+        located = self._client.query(
+            "SELECT idempotency_key, subject, toStartOfHour(timestamp) FROM {table:Identifier}"
+            " WHERE meter = {meter:String} AND key_hash IN {hashes:Array(UInt64)}",
+            parameters={"table": IDEMPOTENCY_KEYS_TABLE, "meter": meter, "hashes": hashes},
+        ).result_rows
+        wanted = set(keys)
+        places = [(key, subject, hour) for key, subject, hour in located if key in wanted]
+        if not places:
+            return {}
+        rows = self._client.query(
+            "SELECT idempotency_key, subject, toUnixTimestamp64Micro(timestamp), quantity, metadata,"
+            " toUnixTimestamp64Micro(ingested_at)"
+            " FROM {table:Identifier} FINAL"
+            " WHERE meter = {meter:String} AND subject IN {subjects:Array(String)}"
+            " AND toStartOfHour(timestamp) IN {hours:Array(DateTime('UTC'))}"
+            " AND idempotency_key IN {keys:Array(String)}"
+            " ORDER BY ingested_at"
+            " SETTINGS do_not_merge_across_partitions_select_final = 1",
+            parameters={
+                "table": EVENTS_TABLE,
+                "meter": meter,
+                "subjects": sorted({subject for _, subject, _ in places}),
+                "hours": sorted({hour for _, _, hour in places}),
+                "keys": sorted({key for key, _, _ in places}),
+            },
+        ).result_rows
+        found: dict[str, EventRecord] = {}
+        for key, subject, timestamp_us, quantity, metadata, ingested_at_us in rows:
+            # Events stored twice under one key before migration 5: the first counts as the stored one.
+            found.setdefault(key, EventRecord(key, subject, timestamp_us, quantity, dict(metadata), ingested_at_us))
+        return found
+
     def stored_identities(self, meter: str, identities: Sequence[Identity]) -> set[Identity]:
         """The subset of `identities` (client time, key) stored for `meter` at that client time.
 
@@ -218,7 +263,7 @@ class EventStore:
         rows = self._client.query(f"{query} AND key_hash IN {_UNPACKED_HASHES}", parameters=parameters).result_rows
         return wanted.intersection(rows)
 
-    def insert(self, rows: Sequence[EventRow], ingested_at_us: int) -> None:
+    def insert(self, rows: Sequence[EventRow]) -> None:
         """Insert in one block; returns once ClickHouse has written it."""
         if not rows:
             return
@@ -229,7 +274,7 @@ class EventStore:
             [r.idempotency_key for r in rows],
             [r.quantity for r in rows],
             [r.metadata for r in rows],
-            [ingested_at_us] * len(rows),
+            [r.received_us for r in rows],
             [r.retention_days for r in rows],
             [r.client_time_us for r in rows],
         ]

@@ -28,9 +28,9 @@ if _version_not_supported:
 class QueryServiceStub:
     """Reads stored usage back: totals, time series and breakdowns (QueryUsage)
     and the raw events (ListEvents). Every answer counts each stored event
-    exactly once: an event is identified by its meter, idempotency_key and
-    the timestamp its client sent (if any), and copies of it are never counted
-    twice, whether or not storage has merged them yet.
+    exactly once: an event is identified by its meter and idempotency_key,
+    and copies of it sent with one timestamp are never counted twice, whether
+    or not storage has merged them yet (docs/storage.md, "Exactly once").
     """
 
     def __init__(self, channel):
@@ -54,9 +54,9 @@ class QueryServiceStub:
 class QueryServiceServicer:
     """Reads stored usage back: totals, time series and breakdowns (QueryUsage)
     and the raw events (ListEvents). Every answer counts each stored event
-    exactly once: an event is identified by its meter, idempotency_key and
-    the timestamp its client sent (if any), and copies of it are never counted
-    twice, whether or not storage has merged them yet.
+    exactly once: an event is identified by its meter and idempotency_key,
+    and copies of it sent with one timestamp are never counted twice, whether
+    or not storage has merged them yet (docs/storage.md, "Exactly once").
     """
 
     def QueryUsage(self, request, context):
@@ -104,9 +104,9 @@ def add_QueryServiceServicer_to_server(servicer, server):
 class QueryService:
     """Reads stored usage back: totals, time series and breakdowns (QueryUsage)
     and the raw events (ListEvents). Every answer counts each stored event
-    exactly once: an event is identified by its meter, idempotency_key and
-    the timestamp its client sent (if any), and copies of it are never counted
-    twice, whether or not storage has merged them yet.
+    exactly once: an event is identified by its meter and idempotency_key,
+    and copies of it sent with one timestamp are never counted twice, whether
+    or not storage has merged them yet (docs/storage.md, "Exactly once").
     """
 
     @staticmethod

@@ -3,6 +3,7 @@ import datetime
 from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from openspanner.v1 import event_pb2 as _event_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -52,12 +53,16 @@ class Rejection(_message.Message):
     def __init__(self, code: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RecordUsageResponse(_message.Message):
-    __slots__ = ("idempotency_key", "outcome")
+    __slots__ = ("idempotency_key", "outcome", "event", "conflicting_fields")
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTING_FIELDS_FIELD_NUMBER: _ClassVar[int]
     idempotency_key: str
     outcome: Outcome
-    def __init__(self, idempotency_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ...) -> None: ...
+    event: _event_pb2.StoredEvent
+    conflicting_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, idempotency_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., event: _Optional[_Union[_event_pb2.StoredEvent, _Mapping]] = ..., conflicting_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RecordUsagesRequest(_message.Message):
     __slots__ = ("idempotency_key", "events", "validate_only")
@@ -70,16 +75,20 @@ class RecordUsagesRequest(_message.Message):
     def __init__(self, idempotency_key: _Optional[str] = ..., events: _Optional[_Iterable[_Union[UsageEvent, _Mapping]]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class EventResult(_message.Message):
-    __slots__ = ("index", "idempotency_key", "outcome", "rejection")
+    __slots__ = ("index", "idempotency_key", "outcome", "rejection", "event", "conflicting_fields")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REJECTION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    CONFLICTING_FIELDS_FIELD_NUMBER: _ClassVar[int]
     index: int
     idempotency_key: str
     outcome: Outcome
     rejection: Rejection
-    def __init__(self, index: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., rejection: _Optional[_Union[Rejection, _Mapping]] = ...) -> None: ...
+    event: _event_pb2.StoredEvent
+    conflicting_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, index: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., rejection: _Optional[_Union[Rejection, _Mapping]] = ..., event: _Optional[_Union[_event_pb2.StoredEvent, _Mapping]] = ..., conflicting_fields: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RecordUsagesResponse(_message.Message):
     __slots__ = ("results", "accepted", "duplicates", "rejected")
