@@ -10,8 +10,8 @@ xxHash64, the same hash the key table sorts by.
 The filter never forgets a key (expired or deleted keys only cost false
 positives, which the look-up then rules out), and it grows as a scalable
 Bloom filter: when a layer holds its capacity, a layer twice as large is
-added, so the false-positive rate stays bounded while memory is ~1.5 bytes
-per key.
+added. A full layer has BITS_PER_KEY bits per key (~0.35% false positives);
+its size is rounded up to a power of two, so memory is 2-4 bytes per key.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class _Layer:
     """
 
     def __init__(self, capacity: int) -> None:
+        """Room for at least `capacity` keys; rounding the size up to 2^n words rounds the capacity up too."""
         word_bits = max(int(capacity * BITS_PER_KEY // 64 - 1).bit_length(), 1)
-        self.capacity = capacity
+        self.capacity = (64 << word_bits) // BITS_PER_KEY
         self.count = 0
         self._index_shift = np.uint64(64 - word_bits)
         self._words = np.zeros(1 << word_bits, dtype=np.uint64)
@@ -73,7 +74,8 @@ class KeyFilter:
     """The stored keys of one meter, as a scalable Bloom filter of their hashes."""
 
     def __init__(self, expected_keys: int = 0) -> None:
-        self._layers = [_Layer(max(MIN_CAPACITY, 2 * expected_keys))]
+        """Sized for `expected_keys` plus a quarter more, so keys added after loading fit in the first layer."""
+        self._layers = [_Layer(max(MIN_CAPACITY, expected_keys + expected_keys // 4))]
 
     def add(self, hashes: Hashes) -> None:
         while len(hashes):
