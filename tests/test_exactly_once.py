@@ -267,3 +267,30 @@ def test_stored_keys_are_found_whatever_their_time_with_the_filter_or_without(tm
             expected = {row.idempotency_key for row in stored}
             assert store.stored_keys("m", resend, key_hashes(resend)) == expected
             assert store.stored_keys("other", resend, key_hashes(resend)) == set()
+
+
+def test_a_server_sharing_clickhouse_finds_keys_another_server_stored_after_its_filter_loaded(
+    tmp_path: Path,
+) -> None:
+    """Two stores on one ClickHouse, as two servers: each catches up on the other's inserts before deciding."""
+    start_us = start_of_this_hour_us()
+
+    def rows(prefix: str, count: int) -> list[EventRow]:
+        return [EventRow("m", f"{prefix}{i}", "org", start_us, 1.0, {}, 30, start_us, start_us) for i in range(count)]
+
+    with storage_at(tmp_path, "shared") as client:
+        migrate(client)
+        first, second = EventStore(client), EventStore(client)
+        early = rows("early-", 10)
+        second.insert(early)
+        assert first.stored_keys("m", early, key_hashes(early)) == {row.idempotency_key for row in early}
+        for wave in range(3):
+            late = rows(f"late-{wave}-", 100)
+            second.insert(late)
+            second.remember("m", key_hashes(late))
+            if wave == 1:
+                client.command("OPTIMIZE TABLE idempotency_keys FINAL")  # merged parts: blocks already read
+            assert first.stored_keys("m", late, key_hashes(late)) == {row.idempotency_key for row in late}
+        new = rows("new-", 50)
+        assert first.stored_keys("m", new, key_hashes(new)) == set()
+        assert second.stored_keys("m", new, key_hashes(new)) == set()

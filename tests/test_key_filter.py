@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openspanner.storage.key_filter import MIN_CAPACITY, KeyFilter
+from openspanner.storage.key_filter import MIN_CAPACITY, CoveredBlocks, KeyFilter
 
 hashes_64 = st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=500)
 
@@ -46,3 +46,15 @@ def test_growing_past_its_capacity_keeps_every_key_and_a_low_false_positive_rate
 def test_memory_is_a_few_bytes_per_key() -> None:
     key_filter = KeyFilter(expected_keys=1_000_000)
     assert key_filter.nbytes <= 1_000_000 * 2 * 64 // 8  # at most 64 bits per expected key, rounding up to 2^n
+
+
+def test_covered_blocks_join_ranges_and_see_a_late_lower_block() -> None:
+    covered = CoveredBlocks()
+    covered.add("all", 1, 5)
+    covered.add("all", 7, 7)
+    assert covered.covers("all", 1, 5) and covered.covers("all", 7, 7)
+    assert not covered.covers("all", 1, 7), "block 6 committed late has not been read"
+    assert not covered.covers("other", 1, 1)
+    covered.add("all", 6, 6)
+    assert covered.covers("all", 1, 7)  # a merge of blocks 1-7 is skipped
+    assert not covered.covers("all", 1, 8)

@@ -22,7 +22,7 @@ import xxhash
 from clickhouse_connect.driver.client import Client
 
 from openspanner.logging import get_logger
-from openspanner.storage.key_filter import Hashes, KeyFilter
+from openspanner.storage.key_filter import CoveredBlocks, Hashes, KeyFilter
 from openspanner.storage.queries import EventRecord
 from openspanner.storage.schema import EVENT_IDENTITIES_TABLE, EVENTS_TABLE, IDEMPOTENCY_KEYS_TABLE
 
@@ -94,14 +94,33 @@ def key_hashes(rows: Sequence[EventRow]) -> Hashes:
     )
 
 
+@dataclass(slots=True)
+class _Part:
+    name: str
+    partition: str
+    first_block: int
+    last_block: int
+
+
+@dataclass(slots=True)
+class _MeterKeys:
+    """A meter's key filter, and the insert blocks of the key table it holds."""
+
+    key_filter: KeyFilter
+    covered: CoveredBlocks
+
+
 class EventStore:
     """Writes events and finds stored keys.
 
-    With `sole_writer` (the embedded engine, whose data dir only this process
-    may open), every stored key of a meter is in this process's KeyFilter:
-    the keys stored when it was loaded and every key this store inserted
-    since, so "surely new" from the filter is final. With a ClickHouse server
-    other servers may insert too, and every key is looked up.
+    Each meter's stored keys are held in a KeyFilter, which answers "surely
+    not stored" for most new keys. With `sole_writer` (the embedded engine,
+    whose data dir only this process may open) the filter holds every stored
+    key: those stored when it was loaded and every key this store inserted
+    since. With a ClickHouse server, other servers insert too: before each
+    look-up the filter catches up on the key table's parts it has not read
+    (CoveredBlocks), so it holds every key committed by then, wherever it
+    was inserted.
     """
 
     def __init__(
@@ -113,10 +132,10 @@ class EventStore:
         # Meters whose recent look-up ranges held too many rows to read whole,
         # until when (monotonic seconds) their look-ups go straight to hashes.
         self._crowded_until: dict[str, float] = {}
-        self._filters: dict[str, KeyFilter] = {}
-        # Held while a meter's filter is loaded, so it is loaded once and never
-        # replaced by a copy missing keys inserted meanwhile.
-        self._filters_loading = threading.Lock()
+        self._meter_keys: dict[str, _MeterKeys] = {}
+        # Held while a meter's filter is loaded or catches up, so it is loaded
+        # once and never replaced by a copy missing keys inserted meanwhile.
+        self._filters_lock = threading.Lock()
 
     def stored_keys(self, meter: str, rows: Sequence[EventRow], hashes: Hashes) -> set[str]:
         """The idempotency keys of `rows` (all of `meter`, `hashes` their key_hashes) already stored.
@@ -126,9 +145,7 @@ class EventStore:
         out is looked up at the rows' client times when there is much of it
         (a resent batch), then by key hash (docs/storage.md, "Exactly once").
         """
-        candidates: Sequence[int] = range(len(rows))
-        if self._sole_writer:
-            candidates = np.flatnonzero(self._filter(meter).might_contain(hashes)).tolist()
+        candidates = np.flatnonzero(self._current_filter(meter).might_contain(hashes)).tolist()
         if not candidates:
             return set()
         found: set[str] = set()
@@ -141,31 +158,52 @@ class EventStore:
         return found
 
     def remember(self, meter: str, hashes: Hashes) -> None:
-        """Add the keys of rows just inserted for `meter` to its filter."""
-        if self._sole_writer and len(hashes):
-            self._filter(meter).add(hashes)
+        """Add the keys of rows just inserted for `meter` to its filter.
 
-    def _filter(self, meter: str) -> KeyFilter:
-        key_filter = self._filters.get(meter)
-        if key_filter is None:
-            with self._filters_loading:
-                key_filter = self._filters.get(meter) or self._load_filter(meter)
-                self._filters[meter] = key_filter
-        return key_filter
+        Without `sole_writer` the filter reads them back from the key table at
+        its next catch-up anyway; adding them now keeps the batch right after
+        this one from looking them up.
+        """
+        if len(hashes):
+            key_filter = self._current_filter(meter, catch_up=False)
+            with self._filters_lock:
+                key_filter.add(hashes)
 
-    def _load_filter(self, meter: str) -> KeyFilter:
-        """Every stored key of `meter`, read a block at a time (~12 million keys a second here)."""
+    def _current_filter(self, meter: str, *, catch_up: bool = True) -> KeyFilter:
+        """The meter's filter, loaded on first use; without `sole_writer`, caught up first.
+
+        Every change to a filter is made under the lock: numpy's in-place OR
+        of two threads on one word could lose a bit, and a lost bit would
+        count a stored key again. Tests may run alongside a change, since bits
+        are only ever set.
+        """
+        state = self._meter_keys.get(meter)
+        if state is not None and (self._sole_writer or not catch_up):
+            return state.key_filter
+        with self._filters_lock:
+            state = self._meter_keys.get(meter)
+            if state is None:
+                state = self._meter_keys[meter] = self._load(meter)
+            elif catch_up:
+                self._catch_up(meter, state)
+        return state.key_filter
+
+    def _load(self, meter: str) -> _MeterKeys:
+        """Every stored key of `meter`, read a block at a time (~10 million keys a second here).
+
+        The parts are listed first: whatever the read then finds, it holds at
+        least their keys, so marking their blocks covered never skips a key.
+        """
         started = time.perf_counter()
+        covered = CoveredBlocks()
+        for part in self._key_table_parts():
+            covered.add(part.partition, part.first_block, part.last_block)
         parameters = {"table": IDEMPOTENCY_KEYS_TABLE, "meter": meter}
         stored = self._client.query(
             "SELECT count() FROM {table:Identifier} WHERE meter = {meter:String}", parameters=parameters
         ).result_rows[0][0]
         key_filter = KeyFilter(expected_keys=int(stored))
-        with self._client.query_np_stream(
-            "SELECT key_hash FROM {table:Identifier} WHERE meter = {meter:String}", parameters=parameters
-        ) as blocks:
-            for block in blocks:
-                key_filter.add(np.ascontiguousarray(block, dtype=np.uint64).reshape(-1))
+        self._read_hashes_into(key_filter, "", parameters)
         log.info(
             "key filter loaded",
             meter=meter,
@@ -173,7 +211,44 @@ class EventStore:
             megabytes=round(key_filter.nbytes / 1e6, 1),
             seconds=round(time.perf_counter() - started, 2),
         )
-        return key_filter
+        return _MeterKeys(key_filter, covered)
+
+    def _catch_up(self, meter: str, state: _MeterKeys) -> None:
+        """Add the keys of the key table's parts with blocks the filter has not read.
+
+        Those are recent inserts, this server's own among them; parts that
+        merges or mutations rewrote from blocks already read are skipped.
+        """
+        new_parts = [
+            part
+            for part in self._key_table_parts()
+            if not state.covered.covers(part.partition, part.first_block, part.last_block)
+        ]
+        if not new_parts:
+            return
+        self._read_hashes_into(
+            state.key_filter,
+            " AND _part IN {parts:Array(String)}",
+            {"table": IDEMPOTENCY_KEYS_TABLE, "meter": meter, "parts": [part.name for part in new_parts]},
+        )
+        for part in new_parts:
+            state.covered.add(part.partition, part.first_block, part.last_block)
+
+    def _read_hashes_into(self, key_filter: KeyFilter, condition: str, parameters: dict[str, Any]) -> None:
+        with self._client.query_np_stream(
+            "SELECT key_hash FROM {table:Identifier} WHERE meter = {meter:String}" + condition,
+            parameters=parameters,
+        ) as blocks:
+            for block in blocks:
+                key_filter.add(np.ascontiguousarray(block, dtype=np.uint64).reshape(-1))
+
+    def _key_table_parts(self) -> list[_Part]:
+        rows = self._client.query(
+            "SELECT name, partition_id, min_block_number, max_block_number FROM system.parts"
+            " WHERE database = currentDatabase() AND table = {table:String} AND active",
+            parameters={"table": IDEMPOTENCY_KEYS_TABLE},
+        ).result_rows
+        return [_Part(*row) for row in rows]
 
     def _stored_by_key_hash(self, meter: str, keys: set[str], hashes: Hashes) -> set[str]:
         """Which of `keys` the key table holds: a point look-up per hash, then the key itself decides."""

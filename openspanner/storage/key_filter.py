@@ -101,3 +101,32 @@ class KeyFilter:
     @property
     def nbytes(self) -> int:
         return sum(layer.nbytes for layer in self._layers)
+
+
+class CoveredBlocks:
+    """The insert blocks of a table whose keys a filter already holds, per partition.
+
+    Every INSERT into a MergeTree table gets a block number, increasing per
+    partition (on a replicated table, from Keeper, the same on every
+    replica), and each part names the range of blocks it holds. A filter
+    that other servers' inserts may have outdated catches up by reading only
+    the parts with a block it has not read: new inserts, not the merges that
+    rewrite old ones. Ranges, not a maximum, because a block allocated
+    earlier may commit later than a higher one.
+    """
+
+    def __init__(self) -> None:
+        self._ranges: dict[str, list[tuple[int, int]]] = {}
+
+    def covers(self, partition: str, first: int, last: int) -> bool:
+        return any(lo <= first and last <= hi for lo, hi in self._ranges.get(partition, ()))
+
+    def add(self, partition: str, first: int, last: int) -> None:
+        """Mark [first, last] read, joining it with the ranges it touches."""
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted([*self._ranges.get(partition, ()), (first, last)]):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        self._ranges[partition] = merged
