@@ -102,7 +102,7 @@ class EventWriter:
 
 
 def _positions_by_meter(rows: Sequence[EventRow]) -> dict[str, list[int]]:
-    """The positions of each meter's rows, found without a step per row when there is one meter (the usual batch)."""
+    """The positions of each meter's rows; the usual batch, of one meter, skips building the lists row by row."""
     if not rows:
         return {}
     first = rows[0].meter

@@ -4,14 +4,14 @@ Deciding DUPLICATE means finding a key among every key the meter retains,
 which for a key sorted table costs one read per key (docs/storage.md, "Exactly
 once"). Most keys of a batch are new, and the filter answers "surely not
 stored" for them from memory; only the few it cannot rule out (real
-resends, and ~0.3% false positives) are looked up. It works on the keys'
+resends, and ~0.03% false positives) are looked up. It works on the keys'
 xxHash64, the same hash the key table sorts by.
 
 The filter never forgets a key (expired or deleted keys only cost false
 positives, which the look-up then rules out), and it grows as a scalable
 Bloom filter: when a layer holds its capacity, a layer twice as large is
-added. A full layer has BITS_PER_KEY bits per key (~0.35% false positives);
-its size is rounded up to a power of two, so memory is 2-4 bytes per key.
+added. A full layer has BITS_PER_KEY bits per key (~0.03% false positives),
+so memory is 4-5 bytes per key.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import numpy.typing as npt
 
 Hashes = npt.NDArray[np.uint64]
 
-BITS_PER_KEY = 16
+BITS_PER_KEY = 32
 HASH_FUNCTIONS = 8
 MIN_CAPACITY = 1 << 16
 # Mixes a key's hash into a second one for the bit positions (Fibonacci hashing).
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _SIX_BITS = np.uint64(63)
 _ONE = np.uint64(1)
+_THIRTY_TWO = np.uint64(32)
 
 
 class _Layer:
@@ -35,25 +36,26 @@ class _Layer:
 
     One memory access per key to test and one to set, so testing a batch of
     20,000 keys and loading millions at start-up stay vectorized numpy work;
-    it needs a few more bits per key than a classic Bloom filter for the same
-    false-positive rate (~0.3% at BITS_PER_KEY).
+    it needs more bits per key than a classic Bloom filter for the same
+    false-positive rate (~0.03% when full, at BITS_PER_KEY). Each false
+    positive costs a point look-up in every part of the key table, which is
+    what grows with history, so the filter spends memory to keep them rare.
     """
 
     def __init__(self, capacity: int) -> None:
-        """Room for at least `capacity` keys; rounding the size up to 2^n words rounds the capacity up too."""
-        word_bits = max(int(capacity * BITS_PER_KEY // 64 - 1).bit_length(), 1)
-        self.capacity = (64 << word_bits) // BITS_PER_KEY
+        self.capacity = capacity
         self.count = 0
-        self._index_shift = np.uint64(64 - word_bits)
-        self._words = np.zeros(1 << word_bits, dtype=np.uint64)
+        self._word_count = np.uint64(max(1, -(-capacity * BITS_PER_KEY // 64)))
+        self._words = np.zeros(int(self._word_count), dtype=np.uint64)
 
     def _locate(self, hashes: Hashes) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-        """(word index, bit mask) of each hash: the word from its top bits, the bits from a remix."""
+        """(word index, bit mask) of each hash: the word from its top 32 bits scaled to
+        the word count (no rounding of the size to a power of two), the bits from a remix."""
         mixed = hashes * _MIX
         mask = np.zeros(len(hashes), dtype=np.uint64)
         for function in range(HASH_FUNCTIONS):
             mask |= _ONE << ((mixed >> np.uint64(6 * function)) & _SIX_BITS)
-        return hashes >> self._index_shift, mask
+        return ((hashes >> _THIRTY_TWO) * self._word_count) >> _THIRTY_TWO, mask
 
     def add(self, hashes: Hashes) -> None:
         words, masks = self._locate(hashes)
@@ -74,8 +76,8 @@ class KeyFilter:
     """The stored keys of one meter, as a scalable Bloom filter of their hashes."""
 
     def __init__(self, expected_keys: int = 0) -> None:
-        """Sized for `expected_keys` plus a quarter more, so keys added after loading fit in the first layer."""
-        self._layers = [_Layer(max(MIN_CAPACITY, expected_keys + expected_keys // 4))]
+        """Sized for `expected_keys` plus an eighth more, so keys added after loading fit in the first layer."""
+        self._layers = [_Layer(max(MIN_CAPACITY, expected_keys + expected_keys // 8))]
 
     def add(self, hashes: Hashes) -> None:
         while len(hashes):
