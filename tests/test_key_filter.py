@@ -36,7 +36,7 @@ def test_growing_past_its_capacity_keeps_every_key_and_a_low_false_positive_rate
         key_filter.add(chunk)
     assert key_filter.might_contain(stored).all()
     new = rng.integers(0, 2**64, size=200_000, dtype=np.uint64, endpoint=False)
-    assert key_filter.might_contain(new).mean() < 0.02  # three layers, each under 0.4% at capacity
+    assert key_filter.might_contain(new).mean() < 0.003  # three layers, each ~0.04% at capacity
     sized = KeyFilter(expected_keys=len(stored))
     sized.add(stored)
     assert sized.might_contain(stored).all()

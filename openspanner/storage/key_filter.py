@@ -23,7 +23,8 @@ Hashes = npt.NDArray[np.uint64]
 
 BITS_PER_KEY = 32
 HASH_FUNCTIONS = 8
-MIN_CAPACITY = 1 << 16
+# A new meter's first layer (~1 MB): a growing meter adds few layers, each adding false positives.
+MIN_CAPACITY = 1 << 18
 # Mixes a key's hash into a second one for the bit positions (Fibonacci hashing).
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _SIX_BITS = np.uint64(63)
@@ -48,28 +49,30 @@ class _Layer:
         self._word_count = np.uint64(max(1, -(-capacity * BITS_PER_KEY // 64)))
         self._words = np.zeros(int(self._word_count), dtype=np.uint64)
 
-    def _locate(self, hashes: Hashes) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-        """(word index, bit mask) of each hash: the word from its top 32 bits scaled to
-        the word count (no rounding of the size to a power of two), the bits from a remix."""
-        mixed = hashes * _MIX
-        mask = np.zeros(len(hashes), dtype=np.uint64)
-        for function in range(HASH_FUNCTIONS):
-            mask |= _ONE << ((mixed >> np.uint64(6 * function)) & _SIX_BITS)
-        return ((hashes >> _THIRTY_TWO) * self._word_count) >> _THIRTY_TWO, mask
+    def _words_of(self, hashes: Hashes) -> npt.NDArray[np.uint64]:
+        """Each hash's word: its top 32 bits scaled to the word count (no rounding of the size to a power of two)."""
+        return ((hashes >> _THIRTY_TWO) * self._word_count) >> _THIRTY_TWO
 
-    def add(self, hashes: Hashes) -> None:
-        words, masks = self._locate(hashes)
-        np.bitwise_or.at(self._words, words, masks)
+    def add(self, hashes: Hashes, masks: npt.NDArray[np.uint64]) -> None:
+        np.bitwise_or.at(self._words, self._words_of(hashes), masks)
         self.count += len(hashes)
 
-    def might_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
-        words, masks = self._locate(hashes)
-        result: npt.NDArray[np.bool_] = (self._words[words] & masks) == masks
+    def might_contain(self, hashes: Hashes, masks: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        result: npt.NDArray[np.bool_] = (self._words[self._words_of(hashes)] & masks) == masks
         return result
 
     @property
     def nbytes(self) -> int:
         return int(self._words.nbytes)
+
+
+def _bit_masks(hashes: Hashes) -> npt.NDArray[np.uint64]:
+    """Each hash's HASH_FUNCTIONS bits within its word, from a remix of the hash; the same in every layer."""
+    mixed = hashes * _MIX
+    masks = np.zeros(len(hashes), dtype=np.uint64)
+    for function in range(HASH_FUNCTIONS):
+        masks |= _ONE << ((mixed >> np.uint64(6 * function)) & _SIX_BITS)
+    return masks
 
 
 class KeyFilter:
@@ -80,20 +83,22 @@ class KeyFilter:
         self._layers = [_Layer(max(MIN_CAPACITY, expected_keys + expected_keys // 8))]
 
     def add(self, hashes: Hashes) -> None:
+        masks = _bit_masks(hashes)
         while len(hashes):
             layer = self._layers[-1]
             room = layer.capacity - layer.count
             if room <= 0:
                 self._layers.append(_Layer(2 * layer.capacity))
                 continue
-            layer.add(hashes[:room])
-            hashes = hashes[room:]
+            layer.add(hashes[:room], masks[:room])
+            hashes, masks = hashes[room:], masks[room:]
 
     def might_contain(self, hashes: Hashes) -> npt.NDArray[np.bool_]:
         """False where the key is surely not stored; True where it may be."""
-        found = self._layers[0].might_contain(hashes)
+        masks = _bit_masks(hashes)
+        found = self._layers[0].might_contain(hashes, masks)
         for layer in self._layers[1:]:
-            found |= layer.might_contain(hashes)
+            found |= layer.might_contain(hashes, masks)
         return found
 
     @property
