@@ -11,9 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openspanner.errors import OpenSpannerError, status_name
+from openspanner.ingest.write import WriteOutcome
 from openspanner.storage.events import NO_CLIENT_TIME, EventRow
 from openspanner.storage.queries import EventRecord
 from openspanner.v1 import event_pb2, usage_pb2
+
+# The answer of each writer outcome (RETRY is answered by the caller: a stream resends, a call fails).
+OUTCOME_OF: dict[object, usage_pb2.Outcome] = {
+    WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED,
+    WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE,
+}
 
 
 @dataclass(slots=True)

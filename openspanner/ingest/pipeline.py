@@ -22,7 +22,7 @@ from typing import Any
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
-from openspanner.ingest.acknowledge import EventResult, bulk_response, conflicting_fields, record_of
+from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
 from openspanner.ingest.decode import decode_event
 from openspanner.ingest.streams import Adapter, StreamSession
@@ -38,10 +38,6 @@ from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
 
-_OUTCOME: dict[object, usage_pb2.Outcome] = {
-    WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED,
-    WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE,
-}
 
 
 class IngestPipeline:
@@ -139,7 +135,7 @@ class IngestPipeline:
             raise Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
         stored = await self._stored_events_of_duplicates(rows, outcomes)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
-            result = EventResult(position, row.idempotency_key, _OUTCOME[outcome])
+            result = EventResult(position, row.idempotency_key, OUTCOME_OF[outcome])
             meter = meters[row.meter]
             assert meter is not None  # the row was validated against it
             if outcome is WriteOutcome.DUPLICATE and (record := stored.get((row.meter, row.idempotency_key))):

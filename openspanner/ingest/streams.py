@@ -21,11 +21,10 @@ from typing import Any, Protocol
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
-from openspanner.ingest.acknowledge import stream_ack, uniform_stream_ack
+from openspanner.ingest.acknowledge import OUTCOME_OF, stream_ack, uniform_stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
 from openspanner.ingest.decode import DecodedEvent, decode_event, read_timestamp_us
 from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
-from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.events import EventRow
 from openspanner.v1 import usage_pb2
@@ -258,7 +257,6 @@ class _Pending:
     outcomes: asyncio.Task[list[BatchOutcome]]
 
 
-_OUTCOME = {WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED, WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE}
 
 
 class StreamSession:
@@ -357,7 +355,7 @@ class StreamSession:
         retry = Unavailable("storage unavailable; send again")
 
         def answer(outcome: BatchOutcome) -> tuple[Any, OpenSpannerError | None]:
-            return (usage_pb2.RETRY, retry) if outcome == RETRY else (_OUTCOME[outcome], None)  # type: ignore[index]
+            return (usage_pb2.RETRY, retry) if outcome == RETRY else (OUTCOME_OF[outcome], None)
 
         if not pending.rejected and len(set(outcomes)) == 1:
             # The usual message: all its events stored, or all to be resent. One
