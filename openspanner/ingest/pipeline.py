@@ -176,9 +176,19 @@ class IngestPipeline:
         )
 
     async def record_bulk(
-        self, request: usage_pb2.RecordUsagesRequest
+        self,
+        request: usage_pb2.RecordUsagesRequest,
+        *,
+        answer_accepted: bool = False,
+        replay_reused_key: bool = False,
     ) -> usage_pb2.RecordUsagesResponse:
-        """Many events; a keyed call repeated later returns the first answer unchanged."""
+        """Many events; a keyed call repeated later returns the first answer unchanged.
+
+        A key reused for a different batch is refused, unless `replay_reused_key`:
+        the product's REST and gRPC contract answers it with the first answer,
+        whatever the new body (its clients rebuild a retried batch, with new
+        timestamps). `answer_accepted`: accepted results carry the stored event.
+        """
         if len(request.events) > self._max_bulk_events:
             raise InvalidArgument(
                 f"at most {self._max_bulk_events} per call, got {len(request.events)}",
@@ -188,7 +198,9 @@ class IngestPipeline:
             return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id(), store=False))
         key = request.idempotency_key
         if not key:
-            return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id()))
+            return bulk_response(
+                await self.ingest(request.events, batch_id=_new_batch_id(), answer_accepted=answer_accepted)
+            )
         if len(key) > MAX_KEY_LENGTH:
             raise InvalidArgument(
                 f"must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key"
@@ -197,7 +209,7 @@ class IngestPipeline:
         self._bulk_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                return await self._record_keyed_bulk(key, request)
+                return await self._record_keyed_bulk(key, request, answer_accepted, replay_reused_key)
         finally:
             lock, users = self._bulk_locks[key]
             if users == 1:
@@ -206,12 +218,12 @@ class IngestPipeline:
                 self._bulk_locks[key] = (lock, users - 1)
 
     async def _record_keyed_bulk(
-        self, key: str, request: usage_pb2.RecordUsagesRequest
+        self, key: str, request: usage_pb2.RecordUsagesRequest, answer_accepted: bool, replay_reused_key: bool
     ) -> usage_pb2.RecordUsagesResponse:
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
         stored = await self._storage.run(self._bulk_answers.get, key)
         if stored is not None:
-            if stored.request_sha256 != digest:
+            if stored.request_sha256 != digest and not replay_reused_key:
                 raise InvalidArgument(
                     f"{key!r} was already used for a different batch; use a new key",
                     field="idempotency_key",
@@ -219,7 +231,7 @@ class IngestPipeline:
             log.info("bulk call repeated, first answer returned", bulk_key=key)
             first: usage_pb2.RecordUsagesResponse = usage_pb2.RecordUsagesResponse.FromString(stored.response)
             return first
-        response = bulk_response(await self.ingest(request.events, batch_id=key))
+        response = bulk_response(await self.ingest(request.events, batch_id=key, answer_accepted=answer_accepted))
         await self._storage.run(
             self._bulk_answers.save, key, digest, response.SerializeToString()
         )
