@@ -7,6 +7,7 @@ server reads them from a RefreshingTable (see refresh.py).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -62,12 +63,23 @@ class MeterCatalog:
             raise NotFound(f"meter {name!r} does not exist", field=field)
         return meter
 
-    def page(self, page_size: int, page_token: str) -> tuple[list[Meter], str]:
-        """Meters after `page_token` (the last name of the previous page), by name."""
+    async def get_by_reference(self, reference: str, field: str = "id") -> Meter:
+        """The meter whose id, or else name, is `reference`: the REST resource is addressed
+        by id as in the product, and by name as our users and the seeds address it."""
+        for meter in self._meters.values():
+            if meter.id == reference:
+                return meter
+        return await self.get(reference, field=field)
+
+    def page(
+        self, page_size: int, page_token: str, *, name: str = "", size_field: str = "page_size"
+    ) -> tuple[list[Meter], str]:
+        """Meters after `page_token` (the last name of the previous page), by name;
+        only the one called `name` when given."""
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
-            raise InvalidArgument(f"must be between 0 and {MAX_PAGE_SIZE}", field="page_size")
+            raise InvalidArgument(f"must be between 0 and {MAX_PAGE_SIZE}", field=size_field)
         size = page_size or DEFAULT_PAGE_SIZE
-        names = sorted(name for name in self._meters if name > page_token)
+        names = sorted(n for n in self._meters if n > page_token and (not name or n == name))
         selected = names[:size]
         next_token = selected[-1] if len(names) > size else ""
         return [self._meters[name] for name in selected], next_token
@@ -79,7 +91,7 @@ class MeterCatalog:
             if meter.name in self._meters:
                 raise AlreadyExists(f"meter {meter.name!r} already exists", field="name")
             now = datetime.now(UTC)
-            meter = replace(meter, create_time=now, update_time=now)
+            meter = replace(meter, id=str(uuid.uuid4()), create_time=now, update_time=now)
             await self._storage.run(self._store.save, meter)
             self._table.put(meter.name, meter)
         log.info("meter created", meter=meter.name, aggregation=meter.aggregation.value)
@@ -88,7 +100,8 @@ class MeterCatalog:
     async def update(self, requested: Meter, fields: tuple[str, ...]) -> Meter:
         async with self._change_lock:
             current = await self.get(requested.name)
-            updated = apply_update(current, requested, fields or UPDATABLE_FIELDS)
+            has_events = await self._storage.run(self._events.has_events, current.name)
+            updated = apply_update(current, requested, fields or UPDATABLE_FIELDS, has_events=has_events)
             updated = replace(updated, update_time=datetime.now(UTC))
             await self._storage.run(self._store.save, updated)
             if updated.event_retention_days != current.event_retention_days:

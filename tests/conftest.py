@@ -38,8 +38,8 @@ def make_meter(client: Client) -> Callable[..., meter_pb2.Meter]:
             "unit": "request",
             "dimensions": [
                 {"name": "region", "type": "string", "required": True},
-                {"name": "cached", "type": "boolean"},
-                {"name": "tokens.in", "type": "number"},
+                {"name": "cached", "type": "boolean", "required": False},
+                {"name": "tokens.in", "type": "number", "required": False},
             ],
         }
         definition.update(fields)

@@ -165,7 +165,8 @@ def test_update_with_mask_changes_only_the_named_fields(
         ({"aggregation": meter_pb2.max}, grpc.StatusCode.FAILED_PRECONDITION, "totals already reported"),
         (
             {"dimensions": [{"name": "region", "type": "number", "required": True},
-                            {"name": "cached", "type": "boolean"}, {"name": "tokens.in", "type": "number"}]},
+                            {"name": "cached", "type": "boolean", "required": False},
+                            {"name": "tokens.in", "type": "number", "required": False}]},
             grpc.StatusCode.FAILED_PRECONDITION,
             "type of 'region' cannot change",
         ),
@@ -176,7 +177,8 @@ def test_update_with_mask_changes_only_the_named_fields(
         ),
         (
             {"dimensions": [{"name": "region", "type": "string", "required": True},
-                            {"name": "cached", "type": "boolean"}, {"name": "tokens.in", "type": "number"},
+                            {"name": "cached", "type": "boolean", "required": False},
+                            {"name": "tokens.in", "type": "number", "required": False},
                             {"name": "plan", "type": "string", "required": True}]},
             grpc.StatusCode.FAILED_PRECONDITION,
             "must be optional",
@@ -184,7 +186,7 @@ def test_update_with_mask_changes_only_the_named_fields(
         (
             {"dimensions": [{"name": "region", "type": "string", "required": True},
                             {"name": "cached", "type": "boolean", "required": True},
-                            {"name": "tokens.in", "type": "number"}]},
+                            {"name": "tokens.in", "type": "number", "required": False}]},
             grpc.StatusCode.FAILED_PRECONDITION,
             "cannot become required",
         ),
@@ -196,6 +198,7 @@ def test_update_refuses_changes_that_break_stored_events(
     change: dict[str, Any], code: grpc.StatusCode, words: str,
 ) -> None:
     current = make_meter()
+    record(client, current.name, "stored")
     with pytest.raises(grpc.RpcError) as caught:
         update(client, current, **change)
     assert caught.value.code() == code
@@ -203,9 +206,41 @@ def test_update_refuses_changes_that_break_stored_events(
     assert client.call(client.meters.GetMeter, meter_pb2.GetMeterRequest(name=current.name)) == current
 
 
+def test_a_meter_without_events_may_change_its_aggregation_and_dimensions(
+    client: Client, make_meter: Callable[..., meter_pb2.Meter]
+) -> None:
+    current = make_meter()
+    updated = update(
+        client, current, aggregation=meter_pb2.max,
+        dimensions=[{"name": "region", "type": "number"}, {"name": "plan", "type": "string"}],
+    )
+    assert updated.aggregation == meter_pb2.max
+    assert [(d.name, d.type, d.required) for d in updated.dimensions] == [
+        ("region", meter_pb2.number, True), ("plan", meter_pb2.string, True)
+    ]
+
+
+def test_a_dimension_is_required_unless_said_otherwise_and_gets_a_label(
+    client: Client, make_meter: Callable[..., meter_pb2.Meter]
+) -> None:
+    created = make_meter(dimensions=[
+        {"name": "import_batch", "type": "string"},
+        {"name": "plan", "type": "string", "required": False, "display_name": "Plan tier",
+         "description": "billing plan", "deprecated": True},
+    ])
+    batch, plan = created.dimensions
+    assert (batch.required, batch.display_name) == (True, "Import batch")
+    assert (plan.required, plan.display_name, plan.description, plan.deprecated) == (
+        False, "Plan tier", "billing plan", True
+    )
+    uuid.UUID(created.id)
+    by_id = client.call(client.meters.GetMeter, meter_pb2.GetMeterRequest(name=created.id))
+    assert by_id == created
+
+
 def test_update_mask_cannot_name_fixed_fields(client: Client, make_meter: Callable[..., meter_pb2.Meter]) -> None:
     current = make_meter()
-    for path in ("name", "aggregation"):
+    for path in ("name", "create_time"):
         with pytest.raises(grpc.RpcError) as caught:
             update(client, current, [path])
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -26,7 +26,7 @@ DEFAULT_RETENTION_DAYS = 90
 MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 3650
 BUILT_IN_DIMENSIONS = frozenset({"subject"})
-UPDATABLE_FIELDS = ("description", "unit", "event_retention_days", "dimensions")
+UPDATABLE_FIELDS = ("description", "unit", "aggregation", "event_retention_days", "dimensions")
 
 
 class Aggregation(StrEnum):
@@ -50,13 +50,23 @@ class DimensionType(StrEnum):
 class Dimension:
     name: str
     type: DimensionType
-    required: bool = False
+    # True when a request omits it, as in the product: a declared key is
+    # expected on every event unless said otherwise.
+    required: bool = True
+    # Shown in the dashboard; made from the name when empty.
+    display_name: str = ""
+    description: str = ""
+    # Still accepted on events; tells clients and the dashboard to stop using it.
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
 class Meter:
     name: str
     aggregation: Aggregation
+    # A UUID given at creation; the REST resource /v1/meters/{id} is addressed
+    # by it (or by name). Events and queries name the meter by `name`.
+    id: str = ""
     description: str = ""
     unit: str = ""
     event_retention_days: int = DEFAULT_RETENTION_DAYS
@@ -89,23 +99,34 @@ def validate_meter(meter: Meter) -> Meter:
             field="event_retention_days",
         )
     _check_dimensions(meter.dimensions)
-    return replace(meter, event_retention_days=retention)
+    dimensions = tuple(
+        replace(d, display_name=d.display_name or display_name_of(d.name)) for d in meter.dimensions
+    )
+    return replace(meter, event_retention_days=retention, dimensions=dimensions)
 
 
-def apply_update(current: Meter, requested: Meter, fields: tuple[str, ...]) -> Meter:
+def display_name_of(name: str) -> str:
+    """"import_batch" -> "Import batch": the product's default label of a dimension."""
+    words = re.split(r"[_.\-]+", name)
+    text = " ".join(w for w in words if w)
+    return text[:1].upper() + text[1:]
+
+
+def apply_update(current: Meter, requested: Meter, fields: tuple[str, ...], *, has_events: bool = True) -> Meter:
     """The meter after an update of `fields`, or the rule it would break.
 
-    Only changes that keep already-stored events meaningful are allowed:
-    description, unit, retention, and new optional dimensions.
+    Once events are stored, only changes that keep them meaningful are
+    allowed: description, unit, retention, dimension labels, and new optional
+    dimensions. A meter without events may change in any way but its name.
     """
     unknown = sorted(set(fields) - set(UPDATABLE_FIELDS))
     if unknown:
         raise InvalidArgument(
             f"cannot update {', '.join(unknown)}; updatable fields are {', '.join(UPDATABLE_FIELDS)}"
-            " (name and aggregation are fixed once events reference the meter)",
+            " (the name is fixed, and the aggregation too once the meter has events)",
             field="update_mask",
         )
-    if requested.aggregation is not None and requested.aggregation != current.aggregation:
+    if has_events and requested.aggregation is not None and requested.aggregation != current.aggregation:
         # A full replacement may repeat the aggregation (or omit it); it may not change it.
         raise FailedPrecondition(
             f"cannot change from {current.aggregation} to {requested.aggregation}: totals already"
@@ -114,8 +135,10 @@ def apply_update(current: Meter, requested: Meter, fields: tuple[str, ...]) -> M
         )
     updated = current
     for name in fields:
+        if name == "aggregation" and requested.aggregation is None:
+            continue  # a full replacement may omit the aggregation
         updated = replace(updated, **{name: getattr(requested, name)})
-    if "dimensions" in fields:
+    if "dimensions" in fields and has_events:
         _check_dimension_change(current.dimensions, requested.dimensions)
     return validate_meter(updated)
 
@@ -157,6 +180,8 @@ def _check_dimensions(dimensions: tuple[Dimension, ...]) -> None:
         if dimension.name in seen:
             raise InvalidArgument(f"{dimension.name!r} is declared twice", field=where)
         seen.add(dimension.name)
+        _check_text(f"dimensions[{index}].display_name", dimension.display_name, MAX_UNIT_LENGTH)
+        _check_text(f"dimensions[{index}].description", dimension.description, MAX_DESCRIPTION_LENGTH)
 
 
 def _check_dimension_change(old: tuple[Dimension, ...], new: tuple[Dimension, ...]) -> None:

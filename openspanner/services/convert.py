@@ -42,12 +42,16 @@ def _dimension(index: int, message: meter_pb2.Dimension) -> Dimension:
     return Dimension(
         name=message.name,
         type=DimensionType(meter_pb2.DimensionType.Name(message.type)),
-        required=message.required,
+        required=message.required if message.HasField("required") else True,
+        display_name=message.display_name,
+        description=message.description,
+        deprecated=message.deprecated,
     )
 
 
 def meter_to_proto(meter: Meter) -> meter_pb2.Meter:
     message = meter_pb2.Meter(
+        id=meter.id,
         name=meter.name,
         description=meter.description,
         unit=meter.unit,
@@ -58,6 +62,9 @@ def meter_to_proto(meter: Meter) -> meter_pb2.Meter:
                 name=d.name,
                 type=d.type.value,
                 required=d.required,
+                display_name=d.display_name,
+                description=d.description,
+                deprecated=d.deprecated,
             )
             for d in meter.dimensions
         ],

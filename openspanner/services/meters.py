@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import grpc
 
 from openspanner.catalog import MeterCatalog
@@ -24,7 +26,7 @@ class MeterService(meter_pb2_grpc.MeterServiceServicer):
     async def GetMeter(
         self, request: meter_pb2.GetMeterRequest, context: grpc.aio.ServicerContext
     ) -> meter_pb2.Meter:
-        return meter_to_proto(await self._catalog.get(request.name))
+        return meter_to_proto(await self._catalog.get_by_reference(request.name, field="name"))
 
     @rpc
     async def ListMeters(
@@ -40,6 +42,8 @@ class MeterService(meter_pb2_grpc.MeterServiceServicer):
         self, request: meter_pb2.UpdateMeterRequest, context: grpc.aio.ServicerContext
     ) -> meter_pb2.Meter:
         requested = meter_from_proto(request.meter, aggregation_required=False)
+        current = await self._catalog.get_by_reference(request.meter.name, field="meter.name")
+        requested = replace(requested, name=current.name)
         fields = tuple(request.update_mask.paths)
         return meter_to_proto(await self._catalog.update(requested, fields))
 
@@ -47,5 +51,6 @@ class MeterService(meter_pb2_grpc.MeterServiceServicer):
     async def DeleteMeter(
         self, request: meter_pb2.DeleteMeterRequest, context: grpc.aio.ServicerContext
     ) -> meter_pb2.DeleteMeterResponse:
-        deleted = await self._catalog.delete(request.name, request.force)
+        meter = await self._catalog.get_by_reference(request.name, field="name")
+        deleted = await self._catalog.delete(meter.name, request.force)
         return meter_pb2.DeleteMeterResponse(deleted_events=deleted)

@@ -381,6 +381,14 @@ class EventStore:
         )
         return int(result.result_rows[0][0])
 
+    def has_events(self, meter: str) -> bool:
+        """Whether a meter has stored any event; stops at the first one, however many there are."""
+        result = self._client.query(
+            f"SELECT 1 FROM {EVENTS_TABLE} WHERE meter = {{meter:String}} LIMIT 1",
+            parameters={"meter": meter},
+        )
+        return bool(result.result_rows)
+
     def delete_meter_events(self, meter: str) -> None:
         """Remove every event of a meter and its keys (the meter is deleted with force).
 

@@ -45,7 +45,7 @@ boolean: DimensionType
 number: DimensionType
 
 class Meter(_message.Message):
-    __slots__ = ("name", "description", "unit", "aggregation", "event_retention_days", "dimensions", "create_time", "update_time")
+    __slots__ = ("name", "description", "unit", "aggregation", "event_retention_days", "dimensions", "create_time", "update_time", "id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class Meter(_message.Message):
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     unit: str
@@ -62,17 +63,24 @@ class Meter(_message.Message):
     dimensions: _containers.RepeatedCompositeFieldContainer[Dimension]
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., unit: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., event_retention_days: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    id: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., unit: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., event_retention_days: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
 
 class Dimension(_message.Message):
-    __slots__ = ("name", "type", "required")
+    __slots__ = ("name", "type", "required", "display_name", "description", "deprecated")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DEPRECATED_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: DimensionType
     required: bool
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[DimensionType, str]] = ..., required: _Optional[bool] = ...) -> None: ...
+    display_name: str
+    description: str
+    deprecated: bool
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[DimensionType, str]] = ..., required: _Optional[bool] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., deprecated: _Optional[bool] = ...) -> None: ...
 
 class GetMeterRequest(_message.Message):
     __slots__ = ("name",)

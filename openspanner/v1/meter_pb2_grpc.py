@@ -87,7 +87,9 @@ class MeterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateMeter(self, request, context):
-        """Changes description, unit, retention, or adds optional dimensions.
+        """Changes description, unit, retention, dimension labels, or adds optional
+        dimensions; a meter without events may also change its aggregation and
+        dimensions. FAILED_PRECONDITION for a change stored events forbid.
         Scope: admin.
         Over HTTP: PATCH /v1/meters/{name} with the meter as body and
         `?update_mask=description,unit` as the mask.
