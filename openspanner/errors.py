@@ -1,7 +1,7 @@
 """Typed errors of Open Spanner and their one mapping to gRPC and HTTP status codes.
 
-Domain and storage code raise these; only `grpc_status` (and, for the HTTP/JSON
-API, `http_status` of that gRPC code) decides what a client sees. Anything
+Domain and storage code raise these; only `grpc_status` (gRPC) and
+`rest_error` (the REST API) decide what a client sees. Anything
 else that escapes a handler becomes INTERNAL with a generic message (see
 services/_rpc.py), so internals never reach the wire.
 """
@@ -57,11 +57,19 @@ class PermissionDenied(OpenSpannerError):
     """The key is valid but its scope does not allow the call."""
 
 
-class Unavailable(OpenSpannerError):
+class _Retryable(OpenSpannerError):
+    """An error always answered with a retry delay (1 s unless known better), since
+    the product's clients and proxies act on RetryInfo and Retry-After."""
+
+    def __init__(self, message: str, *, field: str = "", retry_after_seconds: float | None = 1.0) -> None:
+        super().__init__(message, field=field, retry_after_seconds=retry_after_seconds)
+
+
+class Unavailable(_Retryable):
     """Storage cannot be reached; the client should retry."""
 
 
-class ResourceExhausted(OpenSpannerError):
+class ResourceExhausted(_Retryable):
     """The server holds as many pending events as it may (max_pending_events); retry after the delay."""
 
 
@@ -74,7 +82,19 @@ class UnsupportedMediaType(InvalidArgument):
 
 
 class MethodNotAllowed(OpenSpannerError):
-    """An HTTP path that exists, called with a method no RPC is declared for."""
+    """An HTTP path that exists, called with a method it does not serve; `allow` lists those it does."""
+
+    def __init__(self, message: str, *, allow: str = "") -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class InvalidJson(InvalidArgument):
+    """A request body that is not JSON at all."""
+
+
+class NotImplementedYet(OpenSpannerError):
+    """A route of the product's API this server does not serve yet (plans, entitlements)."""
 
 
 class ConfigError(Exception):
@@ -92,40 +112,61 @@ _STATUS_BY_TYPE: dict[type[OpenSpannerError], grpc.StatusCode] = {
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     RequestTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     MethodNotAllowed: grpc.StatusCode.UNIMPLEMENTED,
+    NotImplementedYet: grpc.StatusCode.UNIMPLEMENTED,
 }
 
-# google.rpc.Code's documented HTTP mapping (code.proto), so HTTP clients see
-# the codes every Google-style JSON API uses. FAILED_PRECONDITION is 400 there,
-# not 412: the request must change, not be retried with a different ETag.
-_HTTP_BY_GRPC: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500,
+# The REST API's status and error code of each error, as the product's REST
+# contract names them (`{"error": {"code": "invalid_input", ...}}`). Unlike
+# google.rpc's HTTP mapping, FAILED_PRECONDITION is 409 conflict there.
+_REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
+    InvalidArgument: (400, "invalid_input"),
+    InvalidJson: (400, "invalid_json"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
+    NotFound: (404, "not_found"),
+    AlreadyExists: (409, "conflict"),
+    FailedPrecondition: (409, "conflict"),
+    Unauthenticated: (401, "unauthorized"),
+    PermissionDenied: (403, "forbidden"),
+    ResourceExhausted: (429, "rate_limited"),
+    RequestTooLarge: (413, "payload_too_large"),
+    Unavailable: (503, "unavailable"),
+    MethodNotAllowed: (405, "method_not_allowed"),
+    NotImplementedYet: (501, "not_implemented"),
 }
+# Parameters whose invalid value has a code of its own in the product: invalid_from, ...
+_OWN_CODE_FIELDS = frozenset({"timestamp", "from", "to", "limit", "cursor"})
+# The product's message prefix of each code ("invalid input: quantity must be ...").
+_REST_PREFIX = {"invalid_input": "invalid input: ", "not_found": "not found: ", "conflict": "conflict: "}
+INTERNAL_REST_ERROR = (500, "internal_error", "internal server error")
 
-# HTTP-only errors whose gRPC code has a more precise HTTP meaning.
-_HTTP_BY_TYPE: dict[type[OpenSpannerError], int] = {
-    RequestTooLarge: 413,
-    UnsupportedMediaType: 415,
-    MethodNotAllowed: 405,
-}
+
+def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
+    """HTTP status, product error code and message of an error."""
+    status, code = 500, "internal_error"
+    for error_type in type(error).__mro__:
+        if error_type in _REST_BY_TYPE:
+            status, code = _REST_BY_TYPE[error_type]
+            break
+    if code == "invalid_input" and error.field in _OWN_CODE_FIELDS:
+        code = f"invalid_{error.field}"
+    return status, code, _REST_PREFIX.get(code, "") + str(error)
+
 
 # Trailer of gRPC's rich error model: a serialized google.rpc.Status.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def rest_code_of_rejection(status_name: str, field: str, message: str) -> tuple[str, str]:
+    """The product's code and message of one refused event of a bulk call, from its Rejection
+    (a gRPC code name): not_found for an unknown meter, invalid_timestamp, else invalid_input."""
+    if status_name == grpc.StatusCode.NOT_FOUND.name:
+        code = "not_found"
+    elif field == "timestamp":
+        code = "invalid_timestamp"
+    else:
+        code = "invalid_input"
+    text = f"{field}: {message}" if field else message
+    return code, _REST_PREFIX.get(code, "") + text
 
 
 def grpc_status(error: OpenSpannerError) -> grpc.StatusCode:
@@ -139,19 +180,6 @@ def grpc_status(error: OpenSpannerError) -> grpc.StatusCode:
 def status_name(error: OpenSpannerError) -> str:
     """Code name for per-event rejections, e.g. "INVALID_ARGUMENT"."""
     return str(grpc_status(error).name)
-
-
-def http_status(code: grpc.StatusCode) -> int:
-    """The HTTP status of a gRPC status code (google.rpc mapping)."""
-    return _HTTP_BY_GRPC.get(code, 500)
-
-
-def http_status_of(error: OpenSpannerError) -> int:
-    """The HTTP status of an error raised by the HTTP layer itself."""
-    for error_type in type(error).__mro__:
-        if error_type in _HTTP_BY_TYPE:
-            return _HTTP_BY_TYPE[error_type]
-    return http_status(grpc_status(error))
 
 
 def rich_status(error: OpenSpannerError) -> status_pb2.Status:

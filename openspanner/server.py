@@ -1,9 +1,9 @@
 """Build, start, drain and stop the gRPC server and its HTTP/JSON front.
 
 Start-up: open storage, migrate the schema, load meters and keys, then serve.
-The HTTP/JSON API listens on its own port and calls the same servicer
-objects in process, behind the same key check, so both share auth,
-servicers and errors.
+The REST API (openspanner/http) listens on its own port and calls the same
+in-process services (catalog, pipeline, reader) as the gRPC servicers,
+behind the same key check.
 Shutdown (SIGTERM or SIGINT): health turns NOT_SERVING so load balancers stop
 sending, the HTTP listener closes (finishing its in-flight requests),
 in-flight calls get `shutdown_grace_seconds` to finish, then storage
@@ -17,17 +17,19 @@ import functools
 import gc
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from openspanner.auth import ApiKeys, AuthInterceptor, authorize
+from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
-from openspanner.http.dispatch import Servicers
-from openspanner.http.server import HttpServer, start_http, storage_ready
+from openspanner.errors import OpenSpannerError, Unavailable
+from openspanner.http.app import HttpServer, start_http
+from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
@@ -37,6 +39,7 @@ from openspanner.services.query import QueryService
 from openspanner.services.usage import UsageService
 from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
+from openspanner.usage_reader import UsageReader
 from openspanner.v1 import (
     api_key_pb2,
     api_key_pb2_grpc,
@@ -50,7 +53,7 @@ from openspanner.v1 import (
 
 log = get_logger(__name__)
 
-# The services whose annotated RPCs the HTTP/JSON API serves.
+# Our gRPC services, as reflection and health name them.
 MESSAGE_SERVICES = (
     meter_pb2.DESCRIPTOR.services_by_name["MeterService"],
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
@@ -118,7 +121,8 @@ async def start(settings: Settings) -> App:
     )
     pipeline.start()
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))
-    servicers = _add_servicers(server, storage, catalog, keys, pipeline)
+    reader = UsageReader(catalog, storage)
+    _add_servicers(server, catalog, keys, pipeline, reader)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -130,12 +134,9 @@ async def start(settings: Settings) -> App:
     await server.start()
     app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
     try:
-        app.http = await start_http(
-            settings,
-            servicers,
-            functools.partial(authorize, keys),
-            lambda: storage_ready(lambda: storage.run(storage.client.command, "SELECT 1")),
-        )
+        select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
+        services = Services(catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one))
+        app.http = await start_http(settings, services)
     except BaseException:
         await app.stop(0)
         raise
@@ -152,18 +153,26 @@ async def start(settings: Settings) -> App:
     return app
 
 
+async def storage_ready(check: Callable[[], Awaitable[object]]) -> None:
+    """Readiness as an OpenSpannerError, so /ready answers like every other error."""
+    try:
+        await check()
+    except OpenSpannerError:
+        raise
+    except Exception as exc:
+        raise Unavailable(f"storage is not reachable: {type(exc).__name__}") from None
+
+
 def _add_servicers(
-    server: grpc.aio.Server, storage: Storage, catalog: MeterCatalog, keys: ApiKeys, pipeline: IngestPipeline
-) -> Servicers:
-    """Serve one servicer per service over gRPC; the same objects, by service, serve HTTP."""
+    server: grpc.aio.Server, catalog: MeterCatalog, keys: ApiKeys, pipeline: IngestPipeline, reader: UsageReader
+) -> None:
     meters, usage, api_keys, query = (
-        MeterService(catalog), UsageService(pipeline), ApiKeyService(keys), QueryService(catalog, storage)
+        MeterService(catalog), UsageService(pipeline), ApiKeyService(keys), QueryService(reader)
     )
     meter_pb2_grpc.add_MeterServiceServicer_to_server(meters, server)  # type: ignore[no-untyped-call]
     usage_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(api_keys, server)  # type: ignore[no-untyped-call]
     query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
-    return dict(zip(MESSAGE_SERVICES, (meters, usage, api_keys, query), strict=True))
 
 
 def channel_options(settings: Settings) -> list[tuple[str, int]]:

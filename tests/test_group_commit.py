@@ -136,9 +136,14 @@ def post_usage(server: ServerProcess, event: dict[str, Any]) -> tuple[int, dict[
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return response.status, _lower(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
+        return error.code, _lower(error.headers), json.loads(error.read())
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    """Header names are case-insensitive; the server sends them in lowercase."""
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def test_past_the_pending_bound_a_unary_call_is_refused_with_a_retry_delay(tmp_path: Path) -> None:
@@ -167,8 +172,9 @@ def test_past_the_pending_bound_a_unary_call_is_refused_with_a_retry_delay(tmp_p
                 {"idempotency_key": "http-1", "subject": "org", "meter": "api_requests", "quantity": 1,
                  "metadata": {"region": "eu"}},
             )
-            assert (code, body["status"]) == (429, "RESOURCE_EXHAUSTED"), body
-            assert int(headers["Retry-After"]) >= 1
+            assert (code, body["error"]["code"]) == (429, "rate_limited"), body
+            assert body["error"]["retry_after_seconds"] > 0
+            assert int(headers["retry-after"]) >= 1
             assert pending_bulk.result(timeout=30).accepted == bound
         # Room again: the refused event, sent again, is stored once.
         assert client.call(client.usage.RecordUsage, refused_event).outcome == usage_pb2.ACCEPTED

@@ -1,5 +1,6 @@
-"""The HTTP/JSON API on a real server: the seeds' curl commands run verbatim,
-HTTP and gRPC see one API, and every error class has its HTTP code.
+"""The REST API on a real server: the seeds' curl commands run verbatim, the
+product's REST contract (status codes, shapes, error codes), and HTTP and gRPC
+seeing one API.
 
 The curl commands are read from the product documents themselves, kept
 verbatim in tests/seed_payloads/documents, so each example is tested as it
@@ -23,17 +24,14 @@ from typing import Any
 
 import grpc
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from google.protobuf import json_format, timestamp_pb2
 from openapi_spec_validator import validate
 
-from openspanner.errors import Unavailable, http_status
-from openspanner.http.binding import bind
-from openspanner.http.dispatch import Dispatcher
-from openspanner.http.routes import routes_of
-from openspanner.http.server import build_app, storage_ready
-from openspanner.server import MESSAGE_SERVICES
+from openspanner.config import Settings
+from openspanner.errors import Unavailable
+from openspanner.http.app import start_http
+from openspanner.http.context import Services
+from openspanner.server import storage_ready
 from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
 from tests.test_seeds import within_retention
@@ -92,8 +90,34 @@ def run_curl(server: ServerProcess, command: str, key: str = ADMIN_KEY) -> tuple
     return int(code), json.loads(body)
 
 
+def request(
+    server: ServerProcess | str,
+    method: str,
+    path: str,
+    body: Any = None,
+    key: str | None = ADMIN_KEY,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and raw body of one request."""
+    base = server if isinstance(server, str) else server.base_url
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    message = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        message.add_header("Content-Type", "application/json")
+    if key:
+        message.add_header("Authorization", f"Bearer {key}")
+    for name, value in (headers or {}).items():
+        message.add_header(name, value)
+    try:
+        with urllib.request.urlopen(message, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
 def http(
-    server: ServerProcess,
+    server: ServerProcess | str,
     method: str,
     path: str,
     body: Any = None,
@@ -101,19 +125,9 @@ def http(
     headers: dict[str, str] | None = None,
     raw: bytes | None = None,
 ) -> tuple[int, Any]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(server.base_url + path, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Authorization", f"Bearer {key}")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """Status and JSON body (None when empty)."""
+    code, _, content = request(server, method, path, body, key, headers, raw)
+    return code, json.loads(content) if content else None
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +152,7 @@ def new_meter(server: ServerProcess) -> str:
         "aggregation": "sum",
         "dimensions": [{"name": "region", "type": "string", "required": True}],
     })
-    assert code == 200, body
+    assert code == 201, body
     return name
 
 
@@ -151,6 +165,15 @@ def event(meter: str, key: str | None = None, **fields: Any) -> dict[str, Any]:
         "metadata": {"region": "eu"},
         **fields,
     }
+
+
+
+def error_of(answer: tuple[int, Any]) -> tuple[int, str, str | None]:
+    """(status, error.code, error.field) of an error answer in the product's body."""
+    code, body = answer
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    return code, body["error"]["code"], body["error"].get("field")
 
 
 def test_seed_documents_contain_the_curl_examples() -> None:
@@ -166,34 +189,37 @@ def test_seed_documents_contain_the_curl_examples() -> None:
 def test_seed_curl_commands_run_verbatim(server: ServerProcess, grpc_client: Client, seed: str) -> None:
     create_meter, record_usage = seed_commands()[seed]
     code, meter = run_curl(server, create_meter)
-    assert code == 200, meter
+    assert code == 201, meter
     sent_meter = json.loads(shlex.split(create_meter)[-1])
     expected = json.loads(json.dumps(sent_meter))
     for dimension in expected["dimensions"]:
-        dimension.setdefault("required", False)  # answers show every field
-    assert {k: meter[k] for k in sent_meter} == expected
-    assert meter["create_time"]
+        dimension.setdefault("required", True)  # as in the product: declared means required
+    assert {k: meter[k] for k in sent_meter if k != "dimensions"} == {
+        k: v for k, v in expected.items() if k != "dimensions"
+    }
+    assert [{k: d[k] for k in ("name", "type", "required")} for d in meter["dimensions"]] == expected["dimensions"]
+    uuid.UUID(meter["id"])
+    assert meter["created_at"].endswith("Z")
 
     usage = json.loads(shlex.split(record_usage)[-1])
     code, answer = run_curl(server, record_usage)
     if not within_retention(usage, sent_meter):
-        assert code == 400 and answer["details"][0]["field_violations"][0]["field"] == "timestamp"
+        assert code == 400 and answer["error"]["field"] == "timestamp"
         return
-    assert (code, answer["idempotency_key"], answer["outcome"]) == (200, usage["idempotency_key"], "ACCEPTED")
-    stored = answer["event"]
+    assert (code, answer["idempotency_key"], answer["outcome"]) == (201, usage["idempotency_key"], "accepted")
     sent = {k: usage[k] for k in ("idempotency_key", "subject", "meter", "quantity", "metadata")}
-    assert {k: stored[k] for k in sent} == sent
-    duplicate = {**answer, "outcome": "DUPLICATE"}
-    assert run_curl(server, record_usage) == (200, duplicate)
+    assert {k: answer[k] for k in sent} == sent
+    uuid.UUID(answer["id"])
+    # A replay is 201 with the stored event.
+    assert run_curl(server, record_usage) == (201, {**answer, "outcome": "duplicate"})
 
     # gRPC sees the same meter and the same stored event.
-    got = grpc_client.call(grpc_client.meters.GetMeter, meter_pb2.GetMeterRequest(name=sent_meter["name"]))
-    over_grpc = json_format.MessageToDict(
-        got, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    got = grpc_client.call(grpc_client.meters.GetMeter, meter_pb2.GetMeterRequest(name=meter["id"]))
+    assert (got.name, got.id, [d.name for d in got.dimensions]) == (
+        sent_meter["name"], meter["id"], [d["name"] for d in meter["dimensions"]]
     )
-    assert over_grpc == meter
     again = grpc_client.call(grpc_client.usage.RecordUsage, json_format.ParseDict(usage, usage_pb2.UsageEvent()))
-    assert again.outcome == usage_pb2.DUPLICATE
+    assert again.outcome == usage_pb2.DUPLICATE and again.event.id == answer["id"]
     now = datetime.now(UTC)
     when = datetime.fromisoformat(usage["timestamp"].replace("Z", "+00:00")) if "timestamp" in usage else now
     total = grpc_client.call(grpc_client.query.QueryUsage, query_pb2.QueryUsageRequest(
@@ -208,13 +234,13 @@ def _ts(moment: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def test_query_routes_answer_as_grpc_does(server: ServerProcess, grpc_client: Client) -> None:
+def test_our_query_routes_answer_as_grpc_does(server: ServerProcess, grpc_client: Client) -> None:
     meter = f"q_{uuid.uuid4().hex[:10]}"
     code, _ = http(server, "POST", "/v1/meters", {
         "name": meter, "aggregation": "sum",
         "dimensions": [{"name": "model", "type": "string"}, {"name": "cached", "type": "boolean"}],
     })
-    assert code == 200
+    assert code == 201
     day = (datetime.now(UTC) - timedelta(days=2)).date()
     start, end, base = f"{day}T00:00:00Z", f"{day + timedelta(days=2)}T00:00:00Z", f"{day}T10:00:00Z"
     events = [
@@ -226,13 +252,13 @@ def test_query_routes_answer_as_grpc_does(server: ServerProcess, grpc_client: Cl
             ("org_3", 13, {"model": "a", "cached": True}),
         ]
     ]
-    code, body = http(server, "POST", "/v1/usages/bulk", {"events": events})
-    assert code == 200 and body["accepted"] == 4, body
+    code, body = http(server, "POST", "/v1/usages/bulk", events)
+    assert code == 201 and body["accepted"] == 4, body
     window = f"start_time={start}&end_time={end}"
     code, answer = http(
         server, "GET",
         f"/v1/meters/{meter}/usage?{window}&window_size=day&time_zone=Europe/Berlin"
-        "&subject=org_1&subject=org_2&group_by=model&filter.cached=true",
+        "&subject=org_1&subject=org_2&group_by=model&filter=cached:true",
     )
     assert code == 200, answer
     over_grpc = grpc_client.call(grpc_client.query.QueryUsage, json_format.ParseDict({
@@ -240,183 +266,206 @@ def test_query_routes_answer_as_grpc_does(server: ServerProcess, grpc_client: Cl
         "window_size": "day", "time_zone": "Europe/Berlin", "subjects": ["org_1", "org_2"], "group_by": ["model"],
         "filters": [{"dimension": "cached", "values": [True]}],
     }, query_pb2.QueryUsageRequest()))
-    assert answer == json_format.MessageToDict(
-        over_grpc, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    assert [
+        (row["window_start"], row["window_end"], row["group"], row["value"], row["event_count"])
+        for row in answer["rows"]
+    ] == [
+        (_rfc3339(r.window_start), _rfc3339(r.window_end), json_format.MessageToDict(r.group), r.value, r.event_count)
+        for r in over_grpc.rows
+    ]
     assert sorted((row["group"]["model"], row["value"]) for row in answer["rows"]) == [("a", 5.0), ("b", 7.0)]
+    assert (answer["aggregation"], answer["time_zone"]) == ("sum", "Europe/Berlin")
 
-    code, page = http(server, "GET", f"/v1/meters/{meter}/events?{window}&page_size=3&filter.model=a")
-    assert code == 200, page
-    assert sorted(e["quantity"] for e in page["events"]) == [5, 11, 13]
-    code, refused = http(server, "GET", f"/v1/meters/{meter}/usage?{window}&filter.cached=yes")
-    assert (code, refused["status"]) == (400, "INVALID_ARGUMENT"), refused
+    code, page = http(server, "GET", f"/v1/meters/{meter}/events?{window}&limit=2&filter=model:a")
+    assert code == 200 and len(page["items"]) == 2 and page["next_cursor"], page
+    code, rest = http(
+        server, "GET", f"/v1/meters/{meter}/events?{window}&limit=2&filter=model:a&cursor={page['next_cursor']}"
+    )
+    assert code == 200 and "next_cursor" not in rest, rest
+    assert sorted(e["quantity"] for e in page["items"] + rest["items"]) == [5, 11, 13]
+    assert error_of(http(server, "GET", f"/v1/meters/{meter}/usage?{window}&filter=cached:yes"))[:2] == (
+        400, "invalid_input"
+    )
+
+
+def _rfc3339(stamp: timestamp_pb2.Timestamp) -> str:
+    return stamp.ToDatetime(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_seed_curl_without_a_key_is_refused(server: ServerProcess) -> None:
     create_meter = next(iter(seed_commands().values()))[0]
-    code, body = run_curl(server, create_meter, key="not-a-key")
-    assert code == 401 and body["status"] == "UNAUTHENTICATED"
+    assert error_of(run_curl(server, create_meter, key="not-a-key")) == (401, "unauthorized", None)
 
 
-def test_meter_created_over_http_is_read_over_grpc_and_back(server: ServerProcess, grpc_client: Client) -> None:
-    over_http = new_meter(server)
-    got = grpc_client.call(grpc_client.meters.GetMeter, meter_pb2.GetMeterRequest(name=over_http))
-    assert got.name == over_http and got.aggregation == meter_pb2.sum
+def test_meters_by_id_or_name_put_patch_and_delete(server: ServerProcess, grpc_client: Client) -> None:
+    name = new_meter(server)
+    code, created = http(server, "GET", f"/v1/meters/{name}")
+    assert code == 200
+    assert http(server, "GET", f"/v1/meters/{created['id']}") == (200, created)
 
-    over_grpc = f"g_{uuid.uuid4().hex[:10]}"
-    grpc_client.call(grpc_client.meters.CreateMeter, meter_pb2.Meter(name=over_grpc, aggregation=meter_pb2.count))
-    code, body = http(server, "GET", f"/v1/meters/{over_grpc}")
-    assert code == 200 and body["name"] == over_grpc and body["aggregation"] == "count"
+    code, listed = http(server, "GET", f"/v1/meters?name={name}")
+    assert (code, listed) == (200, {"items": [created]})
+    code, first = http(server, "GET", "/v1/meters?limit=1")
+    assert code == 200 and len(first["items"]) == 1 and first["next_cursor"], first
+    code, second = http(server, "GET", f"/v1/meters?limit=1&cursor={first['next_cursor']}")
+    assert code == 200 and second["items"][0]["name"] > first["items"][0]["name"]
 
-    code, listed = http(server, "GET", "/v1/meters?page_size=1000")
-    assert code == 200 and {over_http, over_grpc} <= {m["name"] for m in listed["meters"]}
+    # PUT changes only what the body carries; PATCH is the same.
+    code, updated = http(server, "PUT", f"/v1/meters/{created['id']}", {"description": "jobs"})
+    assert code == 200, updated
+    assert (updated["description"], updated["unit"], updated["id"]) == ("jobs", created["unit"], created["id"])
+    assert updated["created_at"] == created["created_at"] and updated["updated_at"] > created["updated_at"]
+    code, patched = http(server, "PATCH", f"/v1/meters/{name}", {"unit": "job"})
+    assert (code, patched["unit"], patched["description"]) == (200, "job", "jobs")
+    got = grpc_client.call(grpc_client.meters.GetMeter, meter_pb2.GetMeterRequest(name=name))
+    assert (got.description, got.unit) == ("jobs", "job")
 
-    code, updated = http(
-        server, "PATCH", f"/v1/meters/{over_grpc}?update_mask=description", {"description": "jobs", "unit": "x"}
-    )
-    assert code == 200 and (updated["description"], updated["unit"]) == ("jobs", "")
-    got = grpc_client.call(grpc_client.meters.GetMeter, meter_pb2.GetMeterRequest(name=over_grpc))
-    assert got.description == "jobs"
+    # With events stored, a change that would break them is a conflict.
+    assert http(server, "POST", "/v1/usages", event(name))[0] == 201
+    refused = http(server, "PUT", f"/v1/meters/{name}", {"dimensions": [{"name": "region", "type": "number"}]})
+    assert error_of(refused) == (409, "conflict", "dimensions")
+    assert error_of(http(server, "PUT", f"/v1/meters/{name}", {"name": "other"})) == (400, "invalid_input", "name")
 
-    code, deleted = http(server, "DELETE", f"/v1/meters/{over_grpc}")
-    assert (code, deleted) == (200, {"deleted_events": "0"})
-    with pytest.raises(grpc.RpcError) as refused:
-        grpc_client.call(grpc_client.meters.GetMeter, meter_pb2.GetMeterRequest(name=over_grpc))
-    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
-
-
-def test_delete_with_events_needs_force(server: ServerProcess) -> None:
-    meter = new_meter(server)
-    assert http(server, "POST", "/v1/usages", event(meter))[0] == 200
-    code, body = http(server, "DELETE", f"/v1/meters/{meter}")
-    assert (code, body["status"]) == (400, "FAILED_PRECONDITION")
-    assert body["details"][0]["field_violations"][0]["field"] == "force"
-    code, body = http(server, "DELETE", f"/v1/meters/{meter}?force=true")
-    assert (code, body) == (200, {"deleted_events": "1"})
+    assert error_of(http(server, "DELETE", f"/v1/meters/{created['id']}")) == (409, "conflict", "force")
+    assert http(server, "DELETE", f"/v1/meters/{created['id']}?force=true") == (204, None)
+    assert error_of(http(server, "GET", f"/v1/meters/{created['id']}"))[:2] == (404, "not_found")
+    assert error_of(http(server, "DELETE", f"/v1/meters/{name}"))[:2] == (404, "not_found")
 
 
-def test_bulk_retries_with_the_same_idempotency_key_store_nothing_twice(tmp_path: Path) -> None:
+def test_bulk_is_a_bare_array_and_its_key_replays_the_first_answer(tmp_path: Path) -> None:
     meter = "bulk_http"
     with running_server(tmp_path) as server:
         code, _ = http(server, "POST", "/v1/meters", {"name": meter, "aggregation": "sum"})
-        assert code == 200
+        assert code == 201
         events = [event(meter, key=f"e{i}", quantity=i, metadata={}) for i in range(1, 6)]
+        bad = event("no_such_meter", key="lost")
         header = {"Idempotency-Key": "batch-2026-q1-001"}
-        first = http(server, "POST", "/v1/usages/bulk", {"events": events}, headers=header)
-        assert first[0] == 200 and first[1]["accepted"] == 5
-        assert http(server, "POST", "/v1/usages/bulk", {"events": events}, headers=header) == first
-        # The header is the batch key: a different batch under it is refused.
-        code, body = http(server, "POST", "/v1/usages/bulk", {"events": events[:2]}, headers=header)
-        assert code == 400 and body["status"] == "INVALID_ARGUMENT", body
-        # Without the header the events are still answered by their own keys.
-        code, body = http(server, "POST", "/v1/usages/bulk", {"events": events})
-        assert code == 200 and (body["accepted"], body["duplicates"]) == (0, 5)
-        code, body = http(
-            server, "POST", "/v1/usages/bulk", {"idempotency_key": "other", "events": events}, headers=header
+        code, first = http(server, "POST", "/v1/usages/bulk", [*events, bad], headers=header)
+        assert code == 201, first
+        assert (first["accepted"], first["duplicates"], first["failed"]) == (5, 0, 1)
+        assert [e["idempotency_key"] for e in first["accepted_items"]] == [f"e{i}" for i in range(1, 6)]
+        assert first["failed_items"] == [{
+            "index": 5, "code": "not_found", "field": "meter",
+            "message": "not found: meter: meter 'no_such_meter' does not exist",
+        }]
+        # The batch key replays the first answer, whatever the body now says (as in the product).
+        assert http(server, "POST", "/v1/usages/bulk", events, headers=header) == (201, first)
+        assert http(server, "POST", "/v1/usages/bulk", events[:2], headers=header) == (201, first)
+        # Without the header, each event is answered by its own key: the stored events come back.
+        code, again = http(server, "POST", "/v1/usages/bulk", [{**e, "quantity": 99} for e in events])
+        assert code == 201 and (again["accepted"], again["duplicates"]) == (0, 5)
+        assert again["duplicate_items"] == first["accepted_items"]
+        # A body that is not an array of events is refused whole, naming the element and field.
+        assert error_of(http(server, "POST", "/v1/usages/bulk", [bad, {**bad, "quantity": "x"}])) == (
+            400, "invalid_input", "[1].quantity"
         )
-        assert code == 400 and body["details"][0]["field_violations"][0]["field"] == "idempotency_key"
+        # Every event refused: 400, with the result and an error.
+        code, body = http(server, "POST", "/v1/usages/bulk", [bad])
+        assert (code, body["failed"], body["error"]["field"]) == (400, 1, "body")
+        assert error_of(http(server, "POST", "/v1/usages/bulk", [])) == (400, "invalid_input", "body")
+        code, checked = http(server, "POST", "/v1/usages/bulk?validate_only=true", [event(meter, key="new", metadata={})])
+        assert (code, checked["accepted"]) == (201, 1)
     assert server.process.returncode == 0
     with storage(server) as client:
         assert stored_totals(client, meter) == (5, 15.0)
 
 
-def test_error_classes(server: ServerProcess, grpc_client: Client) -> None:
+def test_every_error_answers_the_products_error_body(server: ServerProcess, grpc_client: Client) -> None:
     meter = new_meter(server)
     ingest = grpc_client.call(
         grpc_client.keys.CreateApiKey, api_key_pb2.CreateApiKeyRequest(scope=api_key_pb2.INGEST, name="http")
     ).secret
 
-    def check(answer: tuple[int, Any], code: int, status: str, field: str | None = None) -> None:
-        got_code, body = answer
-        assert (got_code, body["code"], body["status"]) == (code, code, status), body
-        assert isinstance(body["message"], str) and body["message"]
-        if field is not None:
-            assert body["message"].startswith(field + ":"), body
-            assert body["details"][0]["field_violations"][0]["field"] == field
-
-    check(http(server, "POST", "/v1/usages", raw=b'{"subject": '), 400, "INVALID_ARGUMENT", "body")
-    check(http(server, "POST", "/v1/usages", raw=b"[1, 2]"), 400, "INVALID_ARGUMENT", "body")
-    check(http(server, "POST", "/v1/usages", event(meter, quantity="lots")), 400, "INVALID_ARGUMENT", "quantity")
-    check(http(server, "POST", "/v1/usages", event(meter, metadata={})), 400, "INVALID_ARGUMENT", "metadata.region")
-    check(http(server, "POST", "/v1/usages", event(meter, colour="red")), 400, "INVALID_ARGUMENT", "colour")
-    check(http(server, "GET", "/v1/meters?page_size=ten"), 400, "INVALID_ARGUMENT", "page_size")
-    check(http(server, "GET", "/v1/meters?colour=red"), 400, "INVALID_ARGUMENT", "colour")
-    check(
-        http(server, "POST", "/v1/usages", headers={"Content-Type": "text/plain"}, raw=b"x"),
-        415, "INVALID_ARGUMENT", "body",
+    assert error_of(http(server, "POST", "/v1/usages", raw=b'{"subject": ')) == (400, "invalid_json", "body")
+    assert error_of(http(server, "POST", "/v1/usages", raw=b"[1, 2]")) == (400, "invalid_input", "body")
+    assert error_of(http(server, "POST", "/v1/usages", event(meter, quantity="lots"))) == (
+        400, "invalid_input", "quantity"
     )
-    check(http(server, "POST", "/v1/usages/bulk", raw=b" " * (MAX_BODY_BYTES + 1)), 413, "RESOURCE_EXHAUSTED", "body")
-    check(http(server, "GET", "/v1/meters", key=None), 401, "UNAUTHENTICATED")
-    check(http(server, "GET", "/v1/meters", key="osk_nope_nope"), 401, "UNAUTHENTICATED")
-    check(http(server, "POST", "/v1/meters", {"name": "x_forbidden", "aggregation": "sum"}, key=ingest),
-          403, "PERMISSION_DENIED")
-    assert http(server, "POST", "/v1/usages", event(meter), key=ingest)[0] == 200
-    check(http(server, "GET", "/v1/meters/no_such_meter"), 404, "NOT_FOUND")
-    check(http(server, "POST", "/v1/usages", event("no_such_meter")), 404, "NOT_FOUND", "meter")
-    check(http(server, "POST", "/v1/meters", {"name": meter, "aggregation": "sum"}), 409, "ALREADY_EXISTS", "name")
-    check(http(server, "GET", "/v2/nothing"), 404, "NOT_FOUND")
-    check(http(server, "PUT", "/v1/meters", {}), 405, "UNIMPLEMENTED")
+    assert error_of(http(server, "POST", "/v1/usages", event(meter, metadata={}))) == (
+        400, "invalid_input", "metadata.region"
+    )
+    code, body = http(server, "POST", "/v1/usages", event(meter, metadata={}))
+    assert body["error"]["message"].startswith("invalid input: metadata.region: ")
+    assert error_of(http(server, "POST", "/v1/usages", event(meter, colour="red"))) == (
+        400, "invalid_input", "colour"
+    )
+    assert error_of(http(server, "POST", "/v1/usages", event(meter, timestamp="yesterday"))) == (
+        400, "invalid_timestamp", "timestamp"
+    )
+    assert error_of(http(server, "POST", "/v1/usages", event(meter, timestamp="2026-01-01T00:00:00"))) == (
+        400, "invalid_timestamp", "timestamp"
+    )
+    assert error_of(http(server, "POST", "/v1/meters", {"name": "x", "aggregation": "sum",
+                                                        "dimensions": [{"name": "a", "type": "text"}]})) == (
+        400, "invalid_input", "dimensions[0].type"
+    )
+    assert error_of(http(server, "GET", "/v1/meters?limit=ten")) == (400, "invalid_limit", "limit")
+    assert error_of(http(server, "GET", "/v1/meters?limit=0")) == (400, "invalid_limit", "limit")
+    assert error_of(http(server, "POST", "/v1/usages", headers={"Content-Type": "text/plain"}, raw=b"x")) == (
+        415, "unsupported_media_type", "body"
+    )
+    assert error_of(http(server, "POST", "/v1/usages/bulk", raw=b" " * (MAX_BODY_BYTES + 1))) == (
+        413, "payload_too_large", "body"
+    )
+    assert error_of(http(server, "GET", "/v1/meters", key=None)) == (401, "unauthorized", None)
+    assert error_of(http(server, "GET", "/v1/meters", key="osk_nope_nope")) == (401, "unauthorized", None)
+    assert error_of(http(server, "POST", "/v1/meters", {"name": "x_forbidden", "aggregation": "sum"}, key=ingest)) == (
+        403, "forbidden", None
+    )
+    assert http(server, "POST", "/v1/usages", event(meter), key=ingest)[0] == 201
+    assert error_of(http(server, "GET", "/v1/meters/no_such_meter")) == (404, "not_found", "id")
+    assert error_of(http(server, "POST", "/v1/usages", event("no_such_meter"))) == (404, "not_found", "meter")
+    assert error_of(http(server, "POST", "/v1/meters", {"name": meter, "aggregation": "sum"})) == (
+        409, "conflict", "name"
+    )
+    assert error_of(http(server, "GET", "/v2/nothing")) == (404, "not_found", None)
+    code, headers, content = request(server, "PUT", "/v1/meters", {})
+    assert (code, headers["allow"], json.loads(content)["error"]["code"]) == (405, "GET, POST", "method_not_allowed")
+    for method, path in [("GET", "/v1/plans/subjects/org_1/progress"), ("POST", "/v1/entitlements/consume")]:
+        assert error_of(http(server, method, path, {} if method == "POST" else None)) == (
+            501, "not_implemented", None
+        )
 
 
-def test_grpc_codes_map_to_the_google_rpc_http_codes() -> None:
-    expected = {
-        grpc.StatusCode.INVALID_ARGUMENT: 400,
-        grpc.StatusCode.NOT_FOUND: 404,
-        grpc.StatusCode.ALREADY_EXISTS: 409,
-        grpc.StatusCode.FAILED_PRECONDITION: 400,
-        grpc.StatusCode.UNAUTHENTICATED: 401,
-        grpc.StatusCode.PERMISSION_DENIED: 403,
-        grpc.StatusCode.UNAVAILABLE: 503,
-        grpc.StatusCode.INTERNAL: 500,
-        grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-        grpc.StatusCode.UNIMPLEMENTED: 501,
-    }
-    assert {code: http_status(code) for code in expected} == expected
+def test_health_and_readiness_answer_204(server: ServerProcess) -> None:
+    for path in ("/health", "/ready", "/healthz", "/readyz"):
+        assert request(server, "GET", path, key=None)[::2] == (204, b"")
 
 
-def test_health_and_readiness(server: ServerProcess) -> None:
-    assert http(server, "GET", "/healthz", key=None) == (200, {"status": "ok"})
-    assert http(server, "GET", "/readyz", key=None) == (200, {"status": "ok"})
-
-
-def test_openapi_document_validates_and_lists_every_route(server: ServerProcess) -> None:
+def test_openapi_document_validates_and_describes_the_contract(server: ServerProcess) -> None:
     code, document = http(server, "GET", "/openapi.json", key=None)
     assert code == 200
     validate(document)
     served = {(verb, path) for path, operations in document["paths"].items() for verb in operations}
-    assert served == {
+    assert {
         ("post", "/v1/meters"),
         ("get", "/v1/meters"),
-        ("get", "/v1/meters/{name}"),
-        ("patch", "/v1/meters/{name}"),
-        ("delete", "/v1/meters/{name}"),
+        ("get", "/v1/meters/{id}"),
+        ("put", "/v1/meters/{id}"),
+        ("patch", "/v1/meters/{id}"),
+        ("delete", "/v1/meters/{id}"),
         ("post", "/v1/usages"),
         ("post", "/v1/usages/bulk"),
-        ("get", "/v1/meters/{meter}/usage"),
-        ("get", "/v1/meters/{meter}/events"),
-        ("get", "/healthz"),
-        ("get", "/readyz"),
-        ("get", "/openapi.json"),
-    }
-    usage_event = document["components"]["schemas"]["openspanner_v1_UsageEvent"]["properties"]
-    assert usage_event["timestamp"] == {"type": "string", "format": "date-time"}
-    delete = document["paths"]["/v1/meters/{name}"]["delete"]
-    assert {p["name"] for p in delete["parameters"]} == {"name", "force"}
-
-
-def test_binding_reads_path_query_and_body() -> None:
-    routes = {r.grpc_path: r for r in routes_of(MESSAGE_SERVICES)}
-    update = bind(
-        routes["/openspanner.v1.MeterService/UpdateMeter"],
-        {"meter.name": "jobs"}, {"update_mask": ["description,unit"]}, {"description": "d"}, {},
-    )
-    assert json_format.MessageToDict(update, preserving_proto_field_name=True) == {
-        "meter": {"name": "jobs", "description": "d"}, "update_mask": "description,unit"
-    }
-    delete = bind(routes["/openspanner.v1.MeterService/DeleteMeter"], {"name": "m"}, {"force": ["true"]}, {}, {})
-    assert delete.force is True  # type: ignore[attr-defined]
-    bulk = bind(routes["/openspanner.v1.UsageService/RecordUsages"], {}, {}, {"events": []}, {"Idempotency-Key": "k"})
-    assert bulk.idempotency_key == "k"  # type: ignore[attr-defined]
+        ("get", "/v1/meters/{id}/usage"),
+        ("get", "/v1/meters/{id}/events"),
+        ("get", "/health"),
+        ("get", "/ready"),
+    } <= served
+    for path, operations in document["paths"].items():
+        for verb, operation in operations.items():
+            assert operation.get("tags") and operation.get("summary"), (verb, path)
+    assert "201" in document["paths"]["/v1/meters"]["post"]["responses"]
+    assert "204" in document["paths"]["/v1/meters/{id}"]["delete"]["responses"]
+    bulk_body = document["paths"]["/v1/usages/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert bulk_body["type"] == "array"
+    create = document["components"]["schemas"]["UsageCreateRequest"]
+    assert create["required"] == ["quantity"] and create["additionalProperties"] is False
+    assert create["properties"]["timestamp"]["anyOf"][0] == {"type": "string", "format": "date-time"}
+    usage = {p["name"]: p for p in document["paths"]["/v1/meters/{id}/usage"]["get"]["parameters"]}
+    # Declared as the server reads them: a repeated `filter=dimension:value`, not a deepObject.
+    assert usage["filter"]["in"] == "query" and usage["filter"]["schema"]["type"] == "array"
+    assert "style" not in usage["filter"] or usage["filter"]["style"] == "form"
+    assert usage["start_time"]["required"] is True
 
 
 @pytest.mark.parametrize(
@@ -424,30 +473,23 @@ def test_binding_reads_path_query_and_body() -> None:
     [Unavailable("storage is unavailable, retry later"), ConnectionRefusedError(111, "Connection refused")],
 )
 def test_readiness_answers_503_naming_storage_when_storage_is_unreachable(failure: Exception) -> None:
-    """What /readyz answers when the server's `SELECT 1` fails: the typed error the
+    """What /ready answers when the server's `SELECT 1` fails: the typed error the
     storage layer raises for an unreachable ClickHouse, or any other exception."""
 
     async def failing_check() -> None:
         raise failure
 
-    app = build_app([], Dispatcher([], {}, allow_every_key), MAX_BODY_BYTES, lambda: storage_ready(failing_check))
-    status, _, body = get_from_app(app, "/readyz")
-    assert status == 503
-    assert body["status"] == "UNAVAILABLE" and "storage" in body["message"]
+    async def ask() -> tuple[int, dict[str, str], bytes]:
+        services = Services(
+            None, None, None, None, lambda: storage_ready(failing_check)  # type: ignore[arg-type]
+        )
+        served = await start_http(Settings(http_host="127.0.0.1", http_port=0), services)
+        try:
+            return await asyncio.to_thread(request, f"http://127.0.0.1:{served.port}", "GET", "/ready", key=None)
+        finally:
+            await served.stop()
 
-
-async def allow_every_key(method: str, authorization: str | None) -> None:
-    """For apps built without a key store: lets every call through."""
-
-
-def get_from_app(
-    app: web.Application, path: str, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], Any]:
-    """GET `path` from `app` served on a real socket: status, headers, JSON body."""
-
-    async def get() -> tuple[int, dict[str, str], Any]:
-        async with TestClient(TestServer(app)) as client:
-            response = await client.get(path, headers=headers)
-            return response.status, dict(response.headers), await response.json()
-
-    return asyncio.run(get())
+    code, headers, content = asyncio.run(ask())
+    body = json.loads(content)
+    assert (code, body["error"]["code"]) == (503, "unavailable")
+    assert "storage" in body["error"]["message"] and int(headers["retry-after"]) >= 1

@@ -33,8 +33,8 @@ def meter_definition(name: str) -> dict[str, Any]:
         "event_retention_days": 365,
         "dimensions": [
             {"name": "region", "type": "string", "required": True},
-            {"name": "cached", "type": "boolean"},
-            {"name": "tokens.in", "type": "number"},
+            {"name": "cached", "type": "boolean", "required": False},
+            {"name": "tokens.in", "type": "number", "required": False},
         ],
     }
 

@@ -233,7 +233,7 @@ def store(client: Client, aggregation: str, events: list[Event]) -> tuple[str, l
     meter = f"p_{uuid.uuid4().hex[:12]}"
     client.call(client.meters.CreateMeter, json_format.ParseDict({
         "name": meter, "aggregation": aggregation, "event_retention_days": 3650,
-        "dimensions": [{"name": n, "type": t} for n, t in DIMENSIONS.items()],
+        "dimensions": [{"name": n, "type": t, "required": False} for n, t in DIMENSIONS.items()],
     }, meter_pb2.Meter()))
     halves = [events[: len(events) // 2], events[len(events) // 2 :]]  # dedup within and across calls
     for part in filter(None, halves):

@@ -52,11 +52,13 @@ def test_meter_definition_seed_is_accepted_unchanged(tmp_path: Path) -> None:
         text = seed_json("meter_definition.meter.json")
         created = client.call(client.meters.CreateMeter, json_format.Parse(text, meter_pb2.Meter()))
         echoed = json_format.MessageToDict(created, preserving_proto_field_name=True)
-        for key in ("create_time", "update_time"):
+        for key in ("create_time", "update_time", "id"):
             echoed.pop(key)
-        for dimension in echoed["dimensions"]:
-            dimension.setdefault("required", False)
-        assert echoed == json.loads(text)
+        expected = json.loads(text)
+        for sent, answered in zip(expected["dimensions"], echoed["dimensions"], strict=True):
+            sent.setdefault("required", True)  # as in the product: declared means required
+            assert answered.pop("display_name")
+        assert echoed == expected
 
 
 @pytest.mark.parametrize("seed", SEEDS_WITH_USAGE)

@@ -8,44 +8,31 @@ from collections.abc import Iterable
 import grpc
 from google.protobuf import struct_pb2
 
-from openspanner.catalog import MeterCatalog
-from openspanner.domain.meters import Meter
 from openspanner.domain.queries import (
-    Cursor,
     RawFilter,
     RawValue,
     Unsupported,
-    next_page_token,
     plan_event_listing,
     plan_usage_query,
-    usage_rows,
 )
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
 from openspanner.ingest.decode import read_timestamp_us
 from openspanner.services._rpc import rpc
 from openspanner.services.convert import stored_event_to_proto, timestamp_of_us
-from openspanner.storage.client import Storage
-from openspanner.storage.queries import QueryStore
+from openspanner.usage_reader import UsageReader
 from openspanner.v1 import query_pb2, query_pb2_grpc
 
 
 class QueryService(query_pb2_grpc.QueryServiceServicer):
-    def __init__(self, catalog: MeterCatalog, storage: Storage) -> None:
-        self._catalog = catalog
-        self._storage = storage
-        self._store = QueryStore(storage.client)
-
-    async def _meter(self, name: str) -> Meter:
-        if not name:
-            raise InvalidArgument("is required", field="meter")
-        return await self._catalog.get(name, field="meter")
+    def __init__(self, reader: UsageReader) -> None:
+        self._reader = reader
 
     @rpc
     async def QueryUsage(
         self, request: query_pb2.QueryUsageRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.QueryUsageResponse:
-        meter = await self._meter(request.meter)
+        meter = await self._reader.meter(request.meter)
         query = plan_usage_query(
             meter,
             start_us=read_timestamp_us(request, "start_time"),
@@ -57,11 +44,10 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
             group_by=list(request.group_by),
             fill=request.fill,
         )
-        groups = await self._storage.run(self._store.usage, query)
         response = query_pb2.QueryUsageResponse(
             aggregation=meter.aggregation.value, time_zone=query.time_zone
         )
-        for row in usage_rows(query, groups):
+        for row in await self._reader.usage(query):
             message = response.rows.add(
                 window_start=timestamp_of_us(row.window.start_us),
                 window_end=timestamp_of_us(row.window.end_us),
@@ -78,7 +64,7 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
     async def ListEvents(
         self, request: query_pb2.ListEventsRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.ListEventsResponse:
-        meter = await self._meter(request.meter)
+        meter = await self._reader.meter(request.meter)
         listing = plan_event_listing(
             meter,
             start_us=read_timestamp_us(request, "start_time"),
@@ -89,13 +75,10 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
             page_token=request.page_token,
             now_us=time.time_ns() // 1000,
         )
-        records = await self._storage.run(self._store.events, listing)
-        page = records[: listing.page_size]
-        response = query_pb2.ListEventsResponse(events=[stored_event_to_proto(meter, r) for r in page])
-        if len(records) > listing.page_size:
-            last = page[-1]
-            response.next_page_token = next_page_token(listing, Cursor(last.timestamp_us, last.idempotency_key))
-        return response
+        page, next_token = await self._reader.events(listing)
+        return query_pb2.ListEventsResponse(
+            events=[stored_event_to_proto(meter, r) for r in page], next_page_token=next_token
+        )
 
 
 def _window_size(value: int) -> WindowSize | None:

@@ -1,0 +1,48 @@
+"""What a REST handler reaches: the server's in-process services, and the key check.
+
+The handlers call the same catalog, pipeline and readers as the gRPC
+servicers, and a route is let through by `auth.authorize` under the gRPC
+method it mirrors, so one scope table decides for both APIs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from openspanner.auth import ApiKeys, authorize
+from openspanner.catalog import MeterCatalog
+from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.usage_reader import UsageReader
+
+Readiness = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Services:
+    catalog: MeterCatalog
+    pipeline: IngestPipeline
+    reader: UsageReader
+    keys: ApiKeys
+    # Raises Unavailable when storage cannot answer.
+    ready: Readiness
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def authorized(grpc_method: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing the request unless its key may call `grpc_method`."""
+
+    async def check(request: Request) -> None:
+        await authorize(services_of(request).keys, grpc_method, request.headers.get("authorization"))
+
+    return check
+
+
+Deps = Annotated[Services, Depends(services_of)]

@@ -1,0 +1,139 @@
+"""/v1/usages and /v1/usages/bulk: recording usage, as the product's REST contract has it.
+
+Both go through the one ingest pipeline, as gRPC calls and streams do. An
+event whose meter and idempotency_key are stored already is answered 201 with
+the event stored first (a replay), never counted twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from openspanner.errors import InvalidArgument, rest_code_of_rejection
+from openspanner.http.context import Deps, authorized
+from openspanner.http.problems import ErrorResponse, error_response
+from openspanner.http.wire import Strict, UsageEvent, usage_event
+from openspanner.v1 import usage_pb2
+
+router = APIRouter(prefix="/v1/usages", tags=["usages"])
+_SERVICE = "/openspanner.v1.UsageService"
+_OUTCOME_NAMES: dict[int, Literal["accepted", "duplicate"]] = {
+    usage_pb2.ACCEPTED: "accepted",
+    usage_pb2.DUPLICATE: "duplicate",
+}
+
+
+class UsageCreateRequest(Strict):
+    idempotency_key: str = Field(
+        "", description="Identifies the event within its meter: reusing it replays the stored event."
+    )
+    subject: str = Field("", description="Who the usage is billed to.")
+    meter: str = Field("", description="Name of an existing meter.")
+    quantity: float
+    timestamp: AwareDatetime | None = Field(
+        None, description="When the usage happened (RFC 3339 with an offset); defaults to the receive time."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Values of the meter's dimensions.")
+
+
+class UsageCreateResponse(UsageEvent):
+    outcome: Literal["accepted", "duplicate"] = Field(
+        description="accepted: stored now; duplicate: this meter and key were stored before, and that event "
+        "is the one answered (and counted)."
+    )
+    conflicting_fields: list[str] = Field(
+        description="Of a duplicate: the fields of this request that differ from the stored event."
+    )
+
+
+class UsageBulkFailure(BaseModel):
+    index: int = Field(description="Position in the request array.")
+    code: str = Field(description="invalid_input, not_found (unknown meter) or invalid_timestamp.")
+    message: str
+    field: str = Field(description="The event field that was refused.")
+
+
+class UsageBulkResult(BaseModel):
+    accepted: int
+    duplicates: int
+    failed: int
+    accepted_items: list[UsageEvent]
+    duplicate_items: list[UsageEvent] = Field(description="The events stored first under those keys.")
+    failed_items: list[UsageBulkFailure]
+
+
+def event_message(body: UsageCreateRequest) -> usage_pb2.UsageEvent:
+    message = usage_pb2.UsageEvent(
+        idempotency_key=body.idempotency_key, subject=body.subject, meter=body.meter, quantity=body.quantity
+    )
+    if body.timestamp is not None:
+        message.timestamp.FromDatetime(body.timestamp)
+    if body.metadata:
+        message.metadata.update(body.metadata)
+    return message
+
+
+@router.post(
+    "", status_code=201, response_model=UsageCreateResponse, summary="Record one usage event",
+    dependencies=[Depends(authorized(f"{_SERVICE}/RecordUsage"))],
+    responses={404: {"model": ErrorResponse, "description": "No such meter."}},
+)
+async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateResponse:
+    answer = await services.pipeline.record_one(event_message(body))
+    return UsageCreateResponse(
+        **usage_event(answer.event).model_dump(),
+        outcome=_OUTCOME_NAMES[answer.outcome],
+        conflicting_fields=list(answer.conflicting_fields),
+    )
+
+
+@router.post(
+    "/bulk", status_code=201, response_model=UsageBulkResult, summary="Record many usage events",
+    description="A bare JSON array of events. One refused event does not refuse the others; when every "
+    "event is refused the answer is 400 with this body and an `error`.",
+    dependencies=[Depends(authorized(f"{_SERVICE}/RecordUsages"))],
+    responses={400: {"model": ErrorResponse}},
+)
+async def create_usage_bulk(
+    body: list[UsageCreateRequest],
+    services: Deps,
+    idempotency_key: Annotated[
+        str, Header(alias="Idempotency-Key", description="Batch key: reusing it returns the first answer.")
+    ] = "",
+    validate_only: Annotated[bool, Query(description="Check the events and answer, storing nothing.")] = False,
+) -> UsageBulkResult | JSONResponse:
+    if not body:
+        raise InvalidArgument("must hold at least one event", field="body")
+    request = usage_pb2.RecordUsagesRequest(
+        idempotency_key=idempotency_key, events=[event_message(e) for e in body], validate_only=validate_only
+    )
+    answer = await services.pipeline.record_bulk(request, answer_accepted=True, replay_reused_key=True)
+    result = bulk_result(answer)
+    if result.failed == len(body):
+        refused = InvalidArgument("every event was refused; see failed_items", field="body")
+        return error_response(refused, extra=result.model_dump())
+    return result
+
+
+def bulk_result(answer: usage_pb2.RecordUsagesResponse) -> UsageBulkResult:
+    accepted: list[UsageEvent] = []
+    duplicates: list[UsageEvent] = []
+    failed: list[UsageBulkFailure] = []
+    for item in answer.results:
+        if item.outcome == usage_pb2.REJECTED:
+            code, message = rest_code_of_rejection(item.rejection.code, item.rejection.field, item.rejection.message)
+            failed.append(UsageBulkFailure(index=item.index, code=code, message=message, field=item.rejection.field))
+        elif item.HasField("event"):
+            (accepted if item.outcome == usage_pb2.ACCEPTED else duplicates).append(usage_event(item.event))
+    return UsageBulkResult(
+        accepted=answer.accepted,
+        duplicates=answer.duplicates,
+        failed=answer.rejected,
+        accepted_items=accepted,
+        duplicate_items=duplicates,
+        failed_items=failed,
+    )

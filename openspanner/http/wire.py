@@ -1,0 +1,67 @@
+"""JSON forms shared by the REST resources: times as RFC 3339, and the event answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, ConfigDict, Field
+
+from openspanner.v1 import event_pb2
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def rfc3339_us(us: int) -> str:
+    """2026-06-19T12:00:00Z, with a fraction only when there is one (the product sends whole seconds)."""
+    moment = datetime.fromtimestamp(us / 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def rfc3339(moment: datetime) -> str:
+    return rfc3339_us(round(moment.timestamp() * 1_000_000))
+
+
+def us_of(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, exactly (no float rounding)."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def timestamp_us(message: Timestamp) -> int:
+    return int(message.seconds) * 1_000_000 + int(message.nanos) // 1000
+
+
+class UsageEvent(BaseModel):
+    """A stored usage event, as the product answers it."""
+
+    id: str = Field(description="UUID of the event, derived from its meter and idempotency_key.")
+    idempotency_key: str
+    subject: str
+    meter: str
+    quantity: float
+    timestamp: str = Field(description="When the usage happened (RFC 3339).")
+    received_at: str = Field(description="When the server first received it (RFC 3339).")
+    metadata: dict[str, Any] = Field(description="Dimension values, typed as the meter declares them.")
+
+
+def usage_event(stored: event_pb2.StoredEvent) -> UsageEvent:
+    return UsageEvent(
+        id=stored.id,
+        idempotency_key=stored.idempotency_key,
+        subject=stored.subject,
+        meter=stored.meter,
+        quantity=stored.quantity,
+        timestamp=rfc3339_us(timestamp_us(stored.timestamp)),
+        received_at=rfc3339_us(timestamp_us(stored.ingest_time)),
+        metadata=json_format.MessageToDict(stored.metadata),
+    )

@@ -1,0 +1,40 @@
+"""Reading usage back: the one service behind QueryService and the REST read routes.
+
+A request is planned against its meter in domain/queries.py and run by
+storage/queries.py; this module only joins the two and pages, so gRPC and
+REST answer the same rows for the same request.
+"""
+
+from __future__ import annotations
+
+from openspanner.catalog import MeterCatalog
+from openspanner.domain.meters import Meter
+from openspanner.domain.queries import Cursor, EventListing, UsageQuery, UsageRow, next_page_token, usage_rows
+from openspanner.errors import InvalidArgument
+from openspanner.storage.client import Storage
+from openspanner.storage.queries import EventRecord, QueryStore
+
+
+class UsageReader:
+    def __init__(self, catalog: MeterCatalog, storage: Storage) -> None:
+        self._catalog = catalog
+        self._storage = storage
+        self._store = QueryStore(storage.client)
+
+    async def meter(self, name: str, field: str = "meter") -> Meter:
+        if not name:
+            raise InvalidArgument("is required", field=field)
+        return await self._catalog.get(name, field=field)
+
+    async def usage(self, query: UsageQuery) -> list[UsageRow]:
+        groups = await self._storage.run(self._store.usage, query)
+        return usage_rows(query, groups)
+
+    async def events(self, listing: EventListing) -> tuple[list[EventRecord], str]:
+        """One page of events, newest first, and the token of the next page ("" on the last)."""
+        records = await self._storage.run(self._store.events, listing)
+        page = records[: listing.page_size]
+        if len(records) <= listing.page_size:
+            return page, ""
+        last = page[-1]
+        return page, next_page_token(listing, Cursor(last.timestamp_us, last.idempotency_key))
