@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import json_format, timestamp_pb2
 from openapi_spec_validator import validate
@@ -363,7 +362,8 @@ def test_bulk_is_a_bare_array_and_its_key_replays_the_first_answer(tmp_path: Pat
         code, body = http(server, "POST", "/v1/usages/bulk", [bad])
         assert (code, body["failed"], body["error"]["field"]) == (400, 1, "body")
         assert error_of(http(server, "POST", "/v1/usages/bulk", [])) == (400, "invalid_input", "body")
-        code, checked = http(server, "POST", "/v1/usages/bulk?validate_only=true", [event(meter, key="new", metadata={})])
+        unstored = [event(meter, key="new", metadata={})]
+        code, checked = http(server, "POST", "/v1/usages/bulk?validate_only=true", unstored)
         assert (code, checked["accepted"]) == (201, 1)
     assert server.process.returncode == 0
     with storage(server) as client:
