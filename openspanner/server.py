@@ -33,6 +33,8 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.services.api_keys import ApiKeyService
 from openspanner.services.meters import MeterService
+from openspanner.services.product_convert import bulk_limit
+from openspanner.services.product_usage import ProductUsageService
 from openspanner.services.query import QueryService
 from openspanner.services.usage import UsageService
 from openspanner.storage.client import Storage, open_client
@@ -42,6 +44,8 @@ from openspanner.v1 import (
     api_key_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
+    open_spanner_usage_pb2,
+    open_spanner_usage_pb2_grpc,
     query_pb2,
     query_pb2_grpc,
     usage_pb2,
@@ -57,7 +61,11 @@ MESSAGE_SERVICES = (
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 )
-SERVICE_NAMES = tuple(service.full_name for service in MESSAGE_SERVICES)
+# The product's gRPC API (open_spanner.v1.UsageService), for its official
+# client; gRPC only, so not among the services HTTP/JSON serves.
+PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
+# Every service this server answers over gRPC, for reflection and health.
+SERVICE_NAMES = (*(service.full_name for service in MESSAGE_SERVICES), PRODUCT_SERVICE.full_name)
 
 
 @dataclass
@@ -119,6 +127,8 @@ async def start(settings: Settings) -> App:
     pipeline.start()
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))
     servicers = _add_servicers(server, storage, catalog, keys, pipeline)
+    product_usage = ProductUsageService(pipeline, bulk_limit(settings.max_bulk_events))
+    open_spanner_usage_pb2_grpc.add_UsageServiceServicer_to_server(product_usage, server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
