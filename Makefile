@@ -5,8 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(wildcard proto/openspanner/v1/*.proto)
+# The product's official Python client, in a virtual environment of its own:
+# it pins protobuf<7 and our stubs need 7.35+, so the two cannot share one.
+PRODUCT_CLIENT_VENV ?= .venv-product-client
+PRODUCT_CLIENT := open-spanner==0.1.13
+PRODUCT_CLIENT_STAMP := $(PRODUCT_CLIENT_VENV)/.installed-stamp
 
-.PHONY: run test proto lint bench clean
+.PHONY: run test proto lint bench clean product-client
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +43,18 @@ bench: $(STAMP)
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/dedup.py
 
+# The compatibility tests (tests/product_client.py) run their scripts in it,
+# and make it through this target when it is missing.
+product-client: $(PRODUCT_CLIENT_STAMP)
+
+$(PRODUCT_CLIENT_STAMP): Makefile
+	$(PYTHON) -m venv $(PRODUCT_CLIENT_VENV)
+	$(PRODUCT_CLIENT_VENV)/bin/python -m pip install --quiet '$(PRODUCT_CLIENT)'
+	touch $(PRODUCT_CLIENT_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check openspanner tests bench
 	$(BIN)/mypy openspanner
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) $(PRODUCT_CLIENT_VENV) data .pytest_cache

@@ -60,6 +60,10 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/openspanner.v1.UsageService/StreamDeviceTelemetry": _INGEST,
     "/openspanner.v1.UsageService/StreamWebSocketSessions": _INGEST,
     "/openspanner.v1.UsageService/StreamQueueThroughput": _INGEST,
+    # The product's API for its official client (services/product_usage.py).
+    "/open_spanner.v1.UsageService/CreateUsage": _INGEST,
+    "/open_spanner.v1.UsageService/CreateUsageBulk": _INGEST,
+    "/open_spanner.v1.UsageService/StreamUsage": _INGEST,
     "/openspanner.v1.QueryService/QueryUsage": _READ,
     "/openspanner.v1.QueryService/ListEvents": _READ,
 }

@@ -35,6 +35,8 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.services.api_keys import ApiKeyService
 from openspanner.services.meters import MeterService
+from openspanner.services.product_convert import bulk_limit
+from openspanner.services.product_usage import ProductUsageService
 from openspanner.services.query import QueryService
 from openspanner.services.usage import UsageService
 from openspanner.storage.client import Storage, open_client
@@ -45,6 +47,8 @@ from openspanner.v1 import (
     api_key_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
+    open_spanner_usage_pb2,
+    open_spanner_usage_pb2_grpc,
     query_pb2,
     query_pb2_grpc,
     usage_pb2,
@@ -60,7 +64,10 @@ MESSAGE_SERVICES = (
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
 )
-SERVICE_NAMES = tuple(service.full_name for service in MESSAGE_SERVICES)
+# The product's gRPC API (open_spanner.v1.UsageService), for its official client.
+PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
+# Every service this server answers over gRPC, for reflection and health.
+SERVICE_NAMES = (*(service.full_name for service in MESSAGE_SERVICES), PRODUCT_SERVICE.full_name)
 
 
 @dataclass
@@ -122,7 +129,7 @@ async def start(settings: Settings) -> App:
     pipeline.start()
     server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))
     reader = UsageReader(catalog, storage)
-    _add_servicers(server, catalog, keys, pipeline, reader)
+    _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -164,11 +171,18 @@ async def storage_ready(check: Callable[[], Awaitable[object]]) -> None:
 
 
 def _add_servicers(
-    server: grpc.aio.Server, catalog: MeterCatalog, keys: ApiKeys, pipeline: IngestPipeline, reader: UsageReader
+    server: grpc.aio.Server,
+    catalog: MeterCatalog,
+    keys: ApiKeys,
+    pipeline: IngestPipeline,
+    reader: UsageReader,
+    product_bulk_limit: int,
 ) -> None:
     meters, usage, api_keys, query = (
         MeterService(catalog), UsageService(pipeline), ApiKeyService(keys), QueryService(reader)
     )
+    product_usage = ProductUsageService(pipeline, product_bulk_limit)
+    open_spanner_usage_pb2_grpc.add_UsageServiceServicer_to_server(product_usage, server)  # type: ignore[no-untyped-call]
     meter_pb2_grpc.add_MeterServiceServicer_to_server(meters, server)  # type: ignore[no-untyped-call]
     usage_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(api_keys, server)  # type: ignore[no-untyped-call]
