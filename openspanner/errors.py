@@ -136,7 +136,14 @@ _REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
 # Parameters whose invalid value has a code of its own in the product: invalid_from, ...
 _OWN_CODE_FIELDS = frozenset({"timestamp", "from", "to", "limit", "cursor"})
 # The product's message prefix of each code ("invalid input: quantity must be ...").
-_REST_PREFIX = {"invalid_input": "invalid input: ", "not_found": "not found: ", "conflict": "conflict: "}
+_REST_PREFIX = {"not_found": "not found: ", "conflict": "conflict: "}
+
+
+def _prefix(code: str) -> str:
+    """Every invalid_<field> code is the product's invalid-input sentinel too; invalid_json is not."""
+    if code.startswith("invalid_") and code != "invalid_json":
+        return "invalid input: "
+    return _REST_PREFIX.get(code, "")
 INTERNAL_REST_ERROR = (500, "internal_error", "internal server error")
 
 
@@ -149,7 +156,7 @@ def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
             break
     if code == "invalid_input" and error.field in _OWN_CODE_FIELDS:
         code = f"invalid_{error.field}"
-    return status, code, _REST_PREFIX.get(code, "") + str(error)
+    return status, code, _prefix(code) + str(error)
 
 
 # Trailer of gRPC's rich error model: a serialized google.rpc.Status.
@@ -166,7 +173,7 @@ def rest_code_of_rejection(status_name: str, field: str, message: str) -> tuple[
     else:
         code = "invalid_input"
     text = f"{field}: {message}" if field else message
-    return code, _REST_PREFIX.get(code, "") + text
+    return code, _prefix(code) + text
 
 
 def grpc_status(error: OpenSpannerError) -> grpc.StatusCode:

@@ -162,8 +162,7 @@ def test_a_refused_event_names_the_field_in_status_and_trailer(
         errors = {}
         for name, sent in (("unknown_meter", event("k1", meter="no_such_meter")),
                            ("missing_dimension", event("k2", metadata={"cached": False})),
-                           # The client's default key is empty; the product would store it.
-                           ("no_key", event(""))):
+                           ("no_key", event("", meter="no_such_meter"))):
             try:
                 client.track(sent)
             except grpc.RpcError as error:
@@ -177,9 +176,20 @@ def test_a_refused_event_names_the_field_in_status_and_trailer(
         "INVALID_ARGUMENT", f"metadata.region: is required by meter '{meter_name}'"
     )
     assert bad_request_fields(missing) == ["metadata.region"]
-    no_key = errors["no_key"]
-    assert (no_key["code"], no_key["details"]) == ("INVALID_ARGUMENT", "idempotency_key: is required")
+    assert errors["no_key"]["code"] == "NOT_FOUND"
     assert totals(client, meter_name) == (0, 0)
+
+
+def test_an_event_without_a_key_is_stored_under_a_new_key_as_in_the_product(
+    shared_server: ServerProcess, client: Client, meter_name: str
+) -> None:
+    """The client's default key is empty; the product stores such an event, each send anew."""
+    answers = run_client(shared_server, """
+        emit([client.track(event("", 2)), client.track(event("", 2))])
+    """, METER=meter_name)
+    keys = [answer["idempotency_key"] for answer in answers]
+    assert all(key.startswith("generated:") for key in keys) and keys[0] != keys[1]
+    assert totals(client, meter_name) == (4.0, 2)
 
 
 def test_track_bulk_answers_accepted_duplicates_and_failures_with_the_products_codes(

@@ -17,6 +17,7 @@ from openspanner.errors import InvalidArgument, rest_code_of_rejection
 from openspanner.http.context import Deps, authorized
 from openspanner.http.problems import ErrorResponse, error_response
 from openspanner.http.wire import Strict, UsageEvent, usage_event
+from openspanner.ingest.decode import key_or_generated
 from openspanner.v1 import usage_pb2
 
 router = APIRouter(prefix="/v1/usages", tags=["usages"])
@@ -29,7 +30,9 @@ _OUTCOME_NAMES: dict[int, Literal["accepted", "duplicate"]] = {
 
 class UsageCreateRequest(Strict):
     idempotency_key: str = Field(
-        "", description="Identifies the event within its meter: reusing it replays the stored event."
+        "",
+        description="Identifies the event within its meter: reusing it replays the stored event. Without one "
+        "the server gives the event a new key, and a resend is counted again.",
     )
     subject: str = Field("", description="Who the usage is billed to.")
     meter: str = Field("", description="Name of an existing meter.")
@@ -68,7 +71,10 @@ class UsageBulkResult(BaseModel):
 
 def event_message(body: UsageCreateRequest) -> usage_pb2.UsageEvent:
     message = usage_pb2.UsageEvent(
-        idempotency_key=body.idempotency_key, subject=body.subject, meter=body.meter, quantity=body.quantity
+        idempotency_key=key_or_generated(body.idempotency_key),
+        subject=body.subject,
+        meter=body.meter,
+        quantity=body.quantity,
     )
     if body.timestamp is not None:
         message.timestamp.FromDatetime(body.timestamp)

@@ -6,6 +6,7 @@ protobuf types and avoids converting the metadata Struct through dicts twice.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,17 @@ def decode_event(message: usage_pb2.UsageEvent) -> DecodedEvent:
         timestamp_us=read_timestamp_us(message, "timestamp"),
         metadata=message.metadata,
     )
+
+
+def key_or_generated(idempotency_key: str) -> str:
+    """The key of an event from the product's API, which may leave it empty: then a new one.
+
+    The product stores key-less events, each as a new event, and its client
+    sends an empty key by default; our pipeline identifies every event by its
+    key, so a key-less one gets a key no other event has. Such an event is
+    counted again if the client sends it again, as in the product.
+    """
+    return idempotency_key or f"generated:{uuid.uuid4()}"
 
 
 def decode_struct(struct: struct_pb2.Struct) -> dict[str, MetadataValue]:

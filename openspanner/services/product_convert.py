@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from openspanner.errors import rest_code_of_rejection
+from openspanner.ingest.decode import key_or_generated
 from openspanner.v1 import event_pb2, open_spanner_usage_pb2, usage_pb2
 
 # The product's bulk limit (its client documents "at most 1000 events"); the
@@ -26,7 +27,7 @@ ProductBulkAnswer = TypeVar(
 def event_from_product(message: open_spanner_usage_pb2.UsageEventInput) -> usage_pb2.UsageEvent:
     """Our UsageEvent of a product event; an unset timestamp stays unset (the receive time)."""
     event = usage_pb2.UsageEvent(
-        idempotency_key=message.idempotency_key,
+        idempotency_key=key_or_generated(message.idempotency_key),
         subject=message.subject,
         meter=message.meter,
         quantity=message.quantity,
