@@ -16,11 +16,14 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openspanner.domain.meters import Aggregation, DimensionType, Meter
 from openspanner.domain.windows import Window, WindowSize, time_zone, windows
 from openspanner.errors import InvalidArgument
+
+if TYPE_CHECKING:  # filters.py builds on this module
+    from openspanner.domain.filters import FilterNode
 
 SUBJECT = "subject"
 MAX_GROUP_BY = 5
@@ -74,6 +77,8 @@ class UsageQuery:
     filters: tuple[Filter, ...] = ()
     group_by: tuple[str, ...] = ()
     fill: bool = False
+    # The REST API's filter tree (domain/filters.py), ANDed with `filters`.
+    filter_tree: FilterNode | None = None
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -116,9 +121,13 @@ def plan_usage_query(
     filters: Sequence[RawFilter],
     group_by: Sequence[str],
     fill: bool,
+    filter_tree: FilterNode | None = None,
 ) -> UsageQuery:
-    """Check a QueryUsage request against its meter; every problem names its field."""
-    start, end = _range(start_us, end_us, required=True)
+    """Check a QueryUsage request against its meter; every problem names its field.
+
+    `filter_tree` comes checked against the same meter (filters.parse_filter).
+    """
+    start, end = check_range(start_us, end_us, required=True)
     assert start is not None and end is not None
     zone = time_zone(time_zone_name)
     checked_group_by = _group_by(meter, group_by)
@@ -135,17 +144,32 @@ def plan_usage_query(
         filters=checked_filters,
         group_by=checked_group_by,
         fill=fill,
+        filter_tree=filter_tree,
     )
 
 
-def _range(start_us: int | None, end_us: int | None, *, required: bool) -> tuple[int | None, int | None]:
-    for name, value in (("start_time", start_us), ("end_time", end_us)):
+def check_range(
+    start_us: int | None,
+    end_us: int | None,
+    *,
+    required: bool,
+    names: tuple[str, str] = ("start_time", "end_time"),
+) -> tuple[int | None, int | None]:
+    """The range [start, end) if storage can hold both ends and it is not empty.
+
+    `names` are the request's names of the two ends: the gRPC API says
+    start_time/end_time, the product's REST API from/to.
+    """
+    start_name, end_name = names
+    for name, value in ((start_name, start_us), (end_name, end_us)):
         if value is None and required:
             raise InvalidArgument("is required", field=name)
         if value is not None and not MIN_TIME_US <= value <= MAX_TIME_US:
             raise InvalidArgument("must be between 1900-01-01 and 2299-12-31 (what storage can hold)", field=name)
     if start_us is not None and end_us is not None and end_us <= start_us:
-        raise InvalidArgument("must be after start_time (the range is [start_time, end_time))", field="end_time")
+        raise InvalidArgument(
+            f"must be after {start_name} (the range is [{start_name}, {end_name}))", field=end_name
+        )
     return start_us, end_us
 
 
@@ -333,6 +357,8 @@ class EventListing:
     as_of_us: int
     after: Cursor | None
     fingerprint: str
+    # The REST API's filter tree (domain/filters.py), ANDed with `filters`.
+    filter_tree: FilterNode | None = None
 
 
 def plan_event_listing(
@@ -345,21 +371,33 @@ def plan_event_listing(
     page_size: int,
     page_token: str,
     now_us: int,
+    filter_tree: FilterNode | None = None,
 ) -> EventListing:
-    start, end = _range(start_us, end_us, required=False)
+    start, end = check_range(start_us, end_us, required=False)
     if not 0 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidArgument(f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})", field="page_size")
     _check_subjects(subjects)
     checked = tuple(_filter(meter, i, f) for i, f in enumerate(filters))
     # A token is only valid for the listing it came from.
     filter_identity = [[f.dimension, list(f.values), f.match_absent] for f in checked]
-    identity = [meter.name, start, end, list(subjects), filter_identity]
+    identity: list[Any] = [meter.name, start, end, list(subjects), filter_identity]
+    if filter_tree is not None:  # appended only then: tokens of listings without one stay valid
+        identity.append(filter_tree.identity())
     fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     as_of, after = now_us, None
     if page_token:
         as_of, after = _decode_token(page_token, fingerprint)
     return EventListing(
-        meter, start, end, tuple(subjects), checked, page_size or DEFAULT_PAGE_SIZE, as_of, after, fingerprint
+        meter,
+        start,
+        end,
+        tuple(subjects),
+        checked,
+        page_size or DEFAULT_PAGE_SIZE,
+        as_of,
+        after,
+        fingerprint,
+        filter_tree,
     )
 
 

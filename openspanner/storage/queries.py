@@ -14,9 +14,19 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from openspanner.domain.meters import Aggregation
+from openspanner.domain.breakdowns import (
+    Breakdown,
+    BreakdownRow,
+    DimensionValueRow,
+    DimensionValues,
+    breakdown_row,
+    dimension_value_row,
+)
+from openspanner.domain.filters import ORDER_OPS, Condition, ConditionOp, FilterNode, Group, GroupOp, ValueKind
+from openspanner.domain.meters import Aggregation, DimensionType
 from openspanner.domain.queries import (
     MAX_ROWS,
+    SUBJECT,
     EventListing,
     Filter,
     GroupAggregate,
@@ -60,7 +70,12 @@ WINDOW_SQL = {
 
 
 def _conditions(
-    meter: str, start_us: int | None, end_us: int | None, subjects: tuple[str, ...], filters: tuple[Filter, ...]
+    meter: str,
+    start_us: int | None,
+    end_us: int | None,
+    subjects: tuple[str, ...],
+    filters: tuple[Filter, ...],
+    filter_tree: FilterNode | None = None,
 ) -> tuple[list[str], Parameters]:
     where = ["meter = {meter:String}"]
     params: Parameters = {"meter": meter}
@@ -82,13 +97,108 @@ def _conditions(
             where.append(f"({match} OR NOT {present})" if f.match_absent else match)
             params[f"f{i}"] = f.dimension
         params[f"f{i}_values"] = list(f.values)
+    if filter_tree is not None:
+        where.append(filter_sql(filter_tree, params))
     return where, params
+
+
+# ---- The REST API's filter tree (domain/filters.py) ----------------------------
+
+# The column each built-in field reads. Field names reach the SQL text only
+# through this table; dimension names and every value travel as parameters.
+FILTER_COLUMNS = {
+    "subject": "subject",
+    "meter": "meter",
+    "idempotency_key": "idempotency_key",
+    "quantity": "quantity",
+    "timestamp": "timestamp",
+    "received_at": "ingested_at",
+}
+COMPARISON_SQL = {
+    ConditionOp.EQ: "=",
+    ConditionOp.NEQ: "!=",
+    ConditionOp.GT: ">",
+    ConditionOp.GTE: ">=",
+    ConditionOp.LT: "<",
+    ConditionOp.LTE: "<=",
+}
+GROUP_SQL = {GroupOp.AND: " AND ", GroupOp.OR: " OR "}
+
+
+class _TreeParameters:
+    """Names each value of a tree as the next parameter (ft0, ft1, ...), beside the query's own."""
+
+    def __init__(self, params: Parameters) -> None:
+        self._params = params
+        self._next = sum(1 for name in params if name.startswith("ft"))
+
+    def __call__(self, value: Any, type_name: str) -> str:
+        name = f"ft{self._next}"
+        self._next += 1
+        self._params[name] = value
+        return f"{{{name}:{type_name}}}"
+
+
+def filter_sql(node: FilterNode, params: Parameters) -> str:
+    """The WHERE condition of a checked filter tree; its values are added to `params`.
+
+    Dimension values are stored as text: eq, neq, in and contains compare
+    the text (ingest's canonical text, so 1.0 finds "1"), order comparisons
+    of number dimensions compare `toFloat64OrNull` of it (so "9" < "10").
+    A condition on a dimension holds only for events that have it, `neq`
+    included (domain/filters.py).
+    """
+    return _node_sql(node, _TreeParameters(params))
+
+
+def _node_sql(node: FilterNode, param: _TreeParameters) -> str:
+    if isinstance(node, Group):
+        return "(" + GROUP_SQL[node.op].join(_node_sql(rule, param) for rule in node.rules) + ")"
+    if node.field.dimension is None:
+        return _built_in_sql(node, param)
+    return _dimension_sql(node, param)
+
+
+def _built_in_sql(condition: Condition, param: _TreeParameters) -> str:
+    op, field = condition.op, condition.field
+    column = FILTER_COLUMNS[field.name]
+    if op is ConditionOp.EXISTS:
+        return "1"  # built-in fields are present on every event
+    if field.kind is ValueKind.TIME:
+        if op is ConditionOp.IN:
+            return f"toUnixTimestamp64Micro({column}) IN {param(list(condition.values), 'Array(Int64)')}"
+        at = f"fromUnixTimestamp64Micro({param(condition.values[0], 'Int64')}, 'UTC')"
+        return f"{column} {COMPARISON_SQL[op]} {at}"
+    type_name = "Float64" if field.kind is ValueKind.NUMBER else "String"
+    if op is ConditionOp.IN:
+        return f"{column} IN {param(list(condition.values), f'Array({type_name})')}"
+    if op is ConditionOp.CONTAINS:
+        return f"position({column}, {param(condition.values[0], 'String')}) > 0"
+    return f"{column} {COMPARISON_SQL[op]} {param(condition.values[0], type_name)}"
+
+
+def _dimension_sql(condition: Condition, param: _TreeParameters) -> str:
+    op = condition.op
+    key = param(condition.field.dimension, "String")
+    present = f"mapContains(metadata, {key})"
+    if op is ConditionOp.EXISTS:
+        return present
+    value = f"metadata[{key}]"
+    if op is ConditionOp.IN:
+        test = f"{value} IN {param(list(condition.stored_texts()), 'Array(String)')}"
+    elif op is ConditionOp.CONTAINS:
+        test = f"position({value}, {param(condition.values[0], 'String')}) > 0"
+    elif op in ORDER_OPS and condition.field.kind is ValueKind.NUMBER:
+        test = f"toFloat64OrNull({value}) {COMPARISON_SQL[op]} {param(condition.values[0], 'Float64')}"
+    else:
+        test = f"{value} {COMPARISON_SQL[op]} {param(condition.stored_texts()[0], 'String')}"
+    return f"({present} AND {test})"
 
 
 def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
     """One row per (window, subject, dimension values) with its event count and aggregate."""
     where, params = _conditions(
-        query.meter.name, query.start_us, query.end_us, query.subjects, query.filters
+        query.meter.name, query.start_us, query.end_us, query.subjects, query.filters, query.filter_tree
     )
     columns = [WINDOW_SQL[query.window_size] if query.window_size else "0"]
     if query.window_size:
@@ -137,7 +247,7 @@ def events_sql(listing: EventListing, since_us: int | None = None) -> tuple[str,
     """
     start_us = listing.start_us if since_us is None else max(since_us, listing.start_us or since_us)
     where, params = _conditions(
-        listing.meter.name, start_us, listing.end_us, listing.subjects, listing.filters
+        listing.meter.name, start_us, listing.end_us, listing.subjects, listing.filters, listing.filter_tree
     )
     where.append("ingested_at <= fromUnixTimestamp64Micro({as_of_us:Int64}, 'UTC')")
     params["as_of_us"] = listing.as_of_us
@@ -157,6 +267,52 @@ def events_sql(listing: EventListing, since_us: int | None = None) -> tuple[str,
         f" FROM {EVENTS_TABLE} FINAL"
         f" WHERE {' AND '.join(where)}"
         " ORDER BY timestamp DESC, idempotency_key DESC"
+        " LIMIT {limit:UInt64}"
+    )
+    return sql, params
+
+
+def _value_of(field: str, params: Parameters, where: list[str]) -> str:
+    """The column of subject, or of a dimension's stored text (events without it are left out)."""
+    if field == SUBJECT:
+        return "subject"
+    params["field"] = field
+    where.append("mapContains(metadata, {field:String})")
+    return "metadata[{field:String}]"
+
+
+def _value_order(alias: str, field_type: DimensionType) -> str:
+    """Ties ordered by value: numbers numerically, text by code point (UTF-8 bytes)."""
+    return f"toFloat64OrNull({alias}), {alias}" if field_type is DimensionType.NUMBER else alias
+
+
+def breakdown_sql(plan: Breakdown) -> tuple[str, Parameters]:
+    """Each value of the field with its aggregate and event count, the largest `limit` aggregates."""
+    where, params = _conditions(plan.meter.name, plan.start_us, plan.end_us, plan.subjects, (), plan.filter_tree)
+    value = _value_of(plan.field, params, where)
+    params["limit"] = plan.limit
+    sql = (
+        f"SELECT {value} AS bd_value, {AGGREGATE_SQL[plan.meter.aggregation]} AS bd_quantity, count() AS bd_events"
+        f" FROM {EVENTS_TABLE} FINAL"
+        f" WHERE {' AND '.join(where)}"
+        " GROUP BY bd_value"
+        f" ORDER BY bd_quantity DESC, {_value_order('bd_value', plan.field_type)}"
+        " LIMIT {limit:UInt64}"
+    )
+    return sql, params
+
+
+def dimension_values_sql(plan: DimensionValues) -> tuple[str, Parameters]:
+    """Each value of the field with its event count, the `limit` most frequent."""
+    where, params = _conditions(plan.meter.name, plan.start_us, plan.end_us, plan.subjects, ())
+    value = _value_of(plan.field, params, where)
+    params["limit"] = plan.limit
+    sql = (
+        f"SELECT {value} AS dv_value, count() AS dv_events"
+        f" FROM {EVENTS_TABLE} FINAL"
+        f" WHERE {' AND '.join(where)}"
+        " GROUP BY dv_value"
+        f" ORDER BY dv_events DESC, {_value_order('dv_value', plan.field_type)}"
         " LIMIT {limit:UInt64}"
     )
     return sql, params
@@ -184,6 +340,18 @@ class QueryStore:
             )
             for row in rows
         ]
+
+    def breakdown(self, plan: Breakdown) -> list[BreakdownRow]:
+        """The top values of the plan's field, largest aggregate first (rate per second of the range)."""
+        sql, params = breakdown_sql(plan)
+        rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
+        return [breakdown_row(plan, str(text), float(quantity), int(events)) for text, quantity, events in rows]
+
+    def dimension_values(self, plan: DimensionValues) -> list[DimensionValueRow]:
+        """The most frequent values of the plan's field, with their event counts."""
+        sql, params = dimension_values_sql(plan)
+        rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
+        return [dimension_value_row(plan, str(text), int(events)) for text, events in rows]
 
     def events(self, listing: EventListing) -> list[EventRecord]:
         """Up to page_size + 1 events after the listing's cursor, newest first."""
