@@ -8,6 +8,7 @@ REST answer the same rows for the same request.
 from __future__ import annotations
 
 from openspanner.catalog import MeterCatalog
+from openspanner.domain.breakdowns import Breakdown, BreakdownRow, DimensionValueRow, DimensionValues
 from openspanner.domain.meters import Meter
 from openspanner.domain.queries import Cursor, EventListing, UsageQuery, UsageRow, next_page_token, usage_rows
 from openspanner.errors import InvalidArgument
@@ -38,3 +39,9 @@ class UsageReader:
             return page, ""
         last = page[-1]
         return page, next_page_token(listing, Cursor(last.timestamp_us, last.idempotency_key))
+
+    async def breakdown(self, plan: Breakdown) -> list[BreakdownRow]:
+        return await self._storage.run(self._store.breakdown, plan)
+
+    async def dimension_values(self, plan: DimensionValues) -> list[DimensionValueRow]:
+        return await self._storage.run(self._store.dimension_values, plan)

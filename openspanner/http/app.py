@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openspanner.config import Settings
 from openspanner.errors import RequestTooLarge
-from openspanner.http import health, meter_usage, meters, not_served, usages
+from openspanner.http import health, meter_usage, meters, not_served, usage_search, usages
 from openspanner.http.context import Services
 from openspanner.http.problems import error_response, install_error_handlers
 
@@ -55,7 +55,7 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
         ],
     )
     app.state.services = services
-    for module in (health, meters, usages, meter_usage, not_served):
+    for module in (health, meters, usages, usage_search, meter_usage, not_served):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

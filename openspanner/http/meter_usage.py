@@ -14,10 +14,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage_query
+from openspanner.domain.times import format_rfc3339
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, authorized
-from openspanner.http.wire import UsageEvent, rfc3339_us, us_of, usage_event
+from openspanner.http.wire import UsageEvent, us_of, usage_event
 from openspanner.services.convert import stored_event_to_proto
 
 router = APIRouter(prefix="/v1/meters/{id}", tags=["queries"])
@@ -100,8 +101,8 @@ async def query_usage(
     return UsageResponse(
         rows=[
             UsageRow(
-                window_start=rfc3339_us(row.window.start_us),
-                window_end=rfc3339_us(row.window.end_us),
+                window_start=format_rfc3339(row.window.start_us),
+                window_end=format_rfc3339(row.window.end_us),
                 subject=row.subject,
                 group=dict(row.group),
                 value=row.value,

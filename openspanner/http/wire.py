@@ -1,4 +1,4 @@
-"""JSON forms shared by the REST resources: times as RFC 3339, and the event answer."""
+"""JSON forms shared by the REST resources: times, and the event answer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from openspanner.domain.times import format_rfc3339
 from openspanner.v1 import event_pb2
 
 
@@ -18,17 +19,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def rfc3339_us(us: int) -> str:
-    """2026-06-19T12:00:00Z, with a fraction only when there is one (the product sends whole seconds)."""
-    moment = datetime.fromtimestamp(us / 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
 def rfc3339(moment: datetime) -> str:
-    return rfc3339_us(round(moment.timestamp() * 1_000_000))
+    return format_rfc3339(us_of(moment))
 
 
 def us_of(moment: datetime) -> int:
@@ -61,7 +53,7 @@ def usage_event(stored: event_pb2.StoredEvent) -> UsageEvent:
         subject=stored.subject,
         meter=stored.meter,
         quantity=stored.quantity,
-        timestamp=rfc3339_us(timestamp_us(stored.timestamp)),
-        received_at=rfc3339_us(timestamp_us(stored.ingest_time)),
+        timestamp=format_rfc3339(timestamp_us(stored.timestamp)),
+        received_at=format_rfc3339(timestamp_us(stored.ingest_time)),
         metadata=json_format.MessageToDict(stored.metadata),
     )
