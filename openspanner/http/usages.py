@@ -119,7 +119,7 @@ async def create_usage_bulk(
     )
     answer = await services.pipeline.record_bulk(request, answer_accepted=True, replay_reused_key=True)
     result = bulk_result(answer)
-    if result.failed == len(body):
+    if result.failed and not result.accepted and not result.duplicates:
         refused = InvalidArgument("every event was refused; see failed_items", field="body")
         return error_response(refused, extra=result.model_dump())
     return result
