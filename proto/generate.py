@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from google.api import annotations_pb2
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
@@ -21,15 +20,11 @@ def generate(out_dir: Path) -> list[Path]:
     """Write the stubs and return the paths written, relative to out_dir."""
     protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE).glob("*.proto"))
     well_known = Path(protoc.__file__).parent / "_proto"
-    # google/api/annotations.proto and http.proto ship inside the
-    # googleapis-common-protos wheel, next to their generated modules.
-    googleapis = Path(annotations_pb2.__file__).resolve().parents[2]
     (out_dir / PACKAGE).mkdir(parents=True, exist_ok=True)
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
-        f"-I{googleapis}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",

@@ -22,48 +22,37 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/meter.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n\x05Meter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x30\n\x0b\x61ggregation\x18\x04 \x01(\x0e\x32\x1b.openspanner.v1.Aggregation\x12\x1c\n\x14\x65vent_retention_days\x18\x05 \x01(\x05\x12-\n\ndimensions\x18\x06 \x03(\x0b\x32\x19.openspanner.v1.Dimension\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02id\x18\t \x01(\t\"\xa9\x01\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.openspanner.v1.DimensionType\x12\x15\n\x08required\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x12\n\ndeprecated\x18\x06 \x01(\x08\x42\x0b\n\t_required\"\x1f\n\x0fGetMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListMetersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x12ListMetersResponse\x12%\n\x06meters\x18\x01 \x03(\x0b\x32\x15.openspanner.v1.Meter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x12UpdateMeterRequest\x12$\n\x05meter\x18\x01 \x01(\x0b\x32\x15.openspanner.v1.Meter\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"1\n\x12\x44\x65leteMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"-\n\x13\x44\x65leteMeterResponse\x12\x16\n\x0e\x64\x65leted_events\x18\x01 \x01(\x03*x\n\x0b\x41ggregation\x12\x1b\n\x17\x41GGREGATION_UNSPECIFIED\x10\x00\x12\x07\n\x03sum\x10\x01\x12\t\n\x05\x63ount\x10\x02\x12\x07\n\x03\x61vg\x10\x03\x12\x07\n\x03min\x10\x04\x12\x07\n\x03max\x10\x05\x12\t\n\x05\x66irst\x10\x06\x12\x08\n\x04last\x10\x07\x12\x08\n\x04rate\x10\x08*T\n\rDimensionType\x12\x1e\n\x1a\x44IMENSION_TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06string\x10\x01\x12\x0b\n\x07\x62oolean\x10\x02\x12\n\n\x06number\x10\x03\x32\x8f\x04\n\x0cMeterService\x12R\n\x0b\x43reateMeter\x12\x15.openspanner.v1.Meter\x1a\x15.openspanner.v1.Meter\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/meters:\x01*\x12]\n\x08GetMeter\x12\x1f.openspanner.v1.GetMeterRequest\x1a\x15.openspanner.v1.Meter\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/meters/{name}\x12g\n\nListMeters\x12!.openspanner.v1.ListMetersRequest\x1a\".openspanner.v1.ListMetersResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/meters\x12p\n\x0bUpdateMeter\x12\".openspanner.v1.UpdateMeterRequest\x1a\x15.openspanner.v1.Meter\"&\x82\xd3\xe4\x93\x02 2\x17/v1/meters/{meter.name}:\x05meter\x12q\n\x0b\x44\x65leteMeter\x12\".openspanner.v1.DeleteMeterRequest\x1a#.openspanner.v1.DeleteMeterResponse\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/meters/{name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/meter.proto\x12\x0eopenspanner.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n\x05Meter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x30\n\x0b\x61ggregation\x18\x04 \x01(\x0e\x32\x1b.openspanner.v1.Aggregation\x12\x1c\n\x14\x65vent_retention_days\x18\x05 \x01(\x05\x12-\n\ndimensions\x18\x06 \x03(\x0b\x32\x19.openspanner.v1.Dimension\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02id\x18\t \x01(\t\"\xa9\x01\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.openspanner.v1.DimensionType\x12\x15\n\x08required\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x12\n\ndeprecated\x18\x06 \x01(\x08\x42\x0b\n\t_required\"\x1f\n\x0fGetMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListMetersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x12ListMetersResponse\x12%\n\x06meters\x18\x01 \x03(\x0b\x32\x15.openspanner.v1.Meter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x12UpdateMeterRequest\x12$\n\x05meter\x18\x01 \x01(\x0b\x32\x15.openspanner.v1.Meter\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"1\n\x12\x44\x65leteMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"-\n\x13\x44\x65leteMeterResponse\x12\x16\n\x0e\x64\x65leted_events\x18\x01 \x01(\x03*x\n\x0b\x41ggregation\x12\x1b\n\x17\x41GGREGATION_UNSPECIFIED\x10\x00\x12\x07\n\x03sum\x10\x01\x12\t\n\x05\x63ount\x10\x02\x12\x07\n\x03\x61vg\x10\x03\x12\x07\n\x03min\x10\x04\x12\x07\n\x03max\x10\x05\x12\t\n\x05\x66irst\x10\x06\x12\x08\n\x04last\x10\x07\x12\x08\n\x04rate\x10\x08*T\n\rDimensionType\x12\x1e\n\x1a\x44IMENSION_TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06string\x10\x01\x12\x0b\n\x07\x62oolean\x10\x02\x12\n\n\x06number\x10\x03\x32\x86\x03\n\x0cMeterService\x12;\n\x0b\x43reateMeter\x12\x15.openspanner.v1.Meter\x1a\x15.openspanner.v1.Meter\x12\x42\n\x08GetMeter\x12\x1f.openspanner.v1.GetMeterRequest\x1a\x15.openspanner.v1.Meter\x12S\n\nListMeters\x12!.openspanner.v1.ListMetersRequest\x1a\".openspanner.v1.ListMetersResponse\x12H\n\x0bUpdateMeter\x12\".openspanner.v1.UpdateMeterRequest\x1a\x15.openspanner.v1.Meter\x12V\n\x0b\x44\x65leteMeter\x12\".openspanner.v1.DeleteMeterRequest\x1a#.openspanner.v1.DeleteMeterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'openspanner.v1.meter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_METERSERVICE'].methods_by_name['CreateMeter']._loaded_options = None
-  _globals['_METERSERVICE'].methods_by_name['CreateMeter']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/meters:\001*'
-  _globals['_METERSERVICE'].methods_by_name['GetMeter']._loaded_options = None
-  _globals['_METERSERVICE'].methods_by_name['GetMeter']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/meters/{name}'
-  _globals['_METERSERVICE'].methods_by_name['ListMeters']._loaded_options = None
-  _globals['_METERSERVICE'].methods_by_name['ListMeters']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/meters'
-  _globals['_METERSERVICE'].methods_by_name['UpdateMeter']._loaded_options = None
-  _globals['_METERSERVICE'].methods_by_name['UpdateMeter']._serialized_options = b'\202\323\344\223\002 2\027/v1/meters/{meter.name}:\005meter'
-  _globals['_METERSERVICE'].methods_by_name['DeleteMeter']._loaded_options = None
-  _globals['_METERSERVICE'].methods_by_name['DeleteMeter']._serialized_options = b'\202\323\344\223\002\023*\021/v1/meters/{name}'
-  _globals['_AGGREGATION']._serialized_start=997
-  _globals['_AGGREGATION']._serialized_end=1117
-  _globals['_DIMENSIONTYPE']._serialized_start=1119
-  _globals['_DIMENSIONTYPE']._serialized_end=1203
-  _globals['_METER']._serialized_start=144
-  _globals['_METER']._serialized_end=437
-  _globals['_DIMENSION']._serialized_start=440
-  _globals['_DIMENSION']._serialized_end=609
-  _globals['_GETMETERREQUEST']._serialized_start=611
-  _globals['_GETMETERREQUEST']._serialized_end=642
-  _globals['_LISTMETERSREQUEST']._serialized_start=644
-  _globals['_LISTMETERSREQUEST']._serialized_end=702
-  _globals['_LISTMETERSRESPONSE']._serialized_start=704
-  _globals['_LISTMETERSRESPONSE']._serialized_end=788
-  _globals['_UPDATEMETERREQUEST']._serialized_start=790
-  _globals['_UPDATEMETERREQUEST']._serialized_end=897
-  _globals['_DELETEMETERREQUEST']._serialized_start=899
-  _globals['_DELETEMETERREQUEST']._serialized_end=948
-  _globals['_DELETEMETERRESPONSE']._serialized_start=950
-  _globals['_DELETEMETERRESPONSE']._serialized_end=995
-  _globals['_METERSERVICE']._serialized_start=1206
-  _globals['_METERSERVICE']._serialized_end=1733
+  _globals['_AGGREGATION']._serialized_start=967
+  _globals['_AGGREGATION']._serialized_end=1087
+  _globals['_DIMENSIONTYPE']._serialized_start=1089
+  _globals['_DIMENSIONTYPE']._serialized_end=1173
+  _globals['_METER']._serialized_start=114
+  _globals['_METER']._serialized_end=407
+  _globals['_DIMENSION']._serialized_start=410
+  _globals['_DIMENSION']._serialized_end=579
+  _globals['_GETMETERREQUEST']._serialized_start=581
+  _globals['_GETMETERREQUEST']._serialized_end=612
+  _globals['_LISTMETERSREQUEST']._serialized_start=614
+  _globals['_LISTMETERSREQUEST']._serialized_end=672
+  _globals['_LISTMETERSRESPONSE']._serialized_start=674
+  _globals['_LISTMETERSRESPONSE']._serialized_end=758
+  _globals['_UPDATEMETERREQUEST']._serialized_start=760
+  _globals['_UPDATEMETERREQUEST']._serialized_end=867
+  _globals['_DELETEMETERREQUEST']._serialized_start=869
+  _globals['_DELETEMETERREQUEST']._serialized_end=918
+  _globals['_DELETEMETERRESPONSE']._serialized_start=920
+  _globals['_DELETEMETERRESPONSE']._serialized_end=965
+  _globals['_METERSERVICE']._serialized_start=1176
+  _globals['_METERSERVICE']._serialized_end=1566
 # @@protoc_insertion_point(module_scope)

@@ -91,8 +91,6 @@ class MeterServiceServicer:
         dimensions; a meter without events may also change its aggregation and
         dimensions. FAILED_PRECONDITION for a change stored events forbid.
         Scope: admin.
-        Over HTTP: PATCH /v1/meters/{name} with the meter as body and
-        `?update_mask=description,unit` as the mask.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -22,46 +22,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from openspanner.v1 import event_pb2 as openspanner_dot_v1_dot_event__pb2
-from openspanner.v1 import http_options_pb2 as openspanner_dot_v1_dot_http__options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/query.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aopenspanner/v1/event.proto\x1a!openspanner/v1/http_options.proto\"L\n\x0f\x44imensionFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12&\n\x06values\x18\x02 \x03(\x0b\x32\x16.google.protobuf.Value\"\xd8\x02\n\x11QueryUsageRequest\x12\r\n\x05meter\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bwindow_size\x18\x04 \x01(\x0e\x32\x1a.openspanner.v1.WindowSize\x12\x11\n\ttime_zone\x18\x05 \x01(\t\x12\x1f\n\x08subjects\x18\x06 \x03(\tB\r\xa2\xbb\x18\t\n\x07subject\x12Q\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\x1f.openspanner.v1.DimensionFilterB\x1f\xa2\xbb\x18\x1b\n\x06\x66ilter\x12\tdimension\x1a\x06values\x12\x10\n\x08group_by\x18\x08 \x03(\t\x12\x0c\n\x04\x66ill\x18\t \x01(\x08\"\xd8\x01\n\x08UsageRow\x12\x30\n\x0cwindow_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12&\n\x05group\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05value\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\x42\x08\n\x06_value\"d\n\x12QueryUsageResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.openspanner.v1.UsageRow\x12\x13\n\x0b\x61ggregation\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\"\x9b\x02\n\x11ListEventsRequest\x12\r\n\x05meter\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\x08subjects\x18\x04 \x03(\tB\r\xa2\xbb\x18\t\n\x07subject\x12Q\n\x07\x66ilters\x18\x05 \x03(\x0b\x32\x1f.openspanner.v1.DimensionFilterB\x1f\xa2\xbb\x18\x1b\n\x06\x66ilter\x12\tdimension\x1a\x06values\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"Z\n\x12ListEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.openspanner.v1.StoredEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*S\n\nWindowSize\x12\x1b\n\x17WINDOW_SIZE_UNSPECIFIED\x10\x00\x12\n\n\x06minute\x10\x01\x12\x08\n\x04hour\x10\x02\x12\x07\n\x03\x64\x61y\x10\x03\x12\t\n\x05month\x10\x04\x32\xfd\x01\n\x0cQueryService\x12u\n\nQueryUsage\x12!.openspanner.v1.QueryUsageRequest\x1a\".openspanner.v1.QueryUsageResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/meters/{meter}/usage\x12v\n\nListEvents\x12!.openspanner.v1.ListEventsRequest\x1a\".openspanner.v1.ListEventsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/meters/{meter}/eventsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/query.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aopenspanner/v1/event.proto\"L\n\x0f\x44imensionFilter\x12\x11\n\tdimension\x18\x01 \x01(\t\x12&\n\x06values\x18\x02 \x03(\x0b\x32\x16.google.protobuf.Value\"\xa8\x02\n\x11QueryUsageRequest\x12\r\n\x05meter\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bwindow_size\x18\x04 \x01(\x0e\x32\x1a.openspanner.v1.WindowSize\x12\x11\n\ttime_zone\x18\x05 \x01(\t\x12\x10\n\x08subjects\x18\x06 \x03(\t\x12\x30\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\x1f.openspanner.v1.DimensionFilter\x12\x10\n\x08group_by\x18\x08 \x03(\t\x12\x0c\n\x04\x66ill\x18\t \x01(\x08\"\xd8\x01\n\x08UsageRow\x12\x30\n\x0cwindow_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nwindow_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12&\n\x05group\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05value\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65vent_count\x18\x06 \x01(\x03\x42\x08\n\x06_value\"d\n\x12QueryUsageResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.openspanner.v1.UsageRow\x12\x13\n\x0b\x61ggregation\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\"\xeb\x01\n\x11ListEventsRequest\x12\r\n\x05meter\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08subjects\x18\x04 \x03(\t\x12\x30\n\x07\x66ilters\x18\x05 \x03(\x0b\x32\x1f.openspanner.v1.DimensionFilter\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"Z\n\x12ListEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.openspanner.v1.StoredEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*S\n\nWindowSize\x12\x1b\n\x17WINDOW_SIZE_UNSPECIFIED\x10\x00\x12\n\n\x06minute\x10\x01\x12\x08\n\x04hour\x10\x02\x12\x07\n\x03\x64\x61y\x10\x03\x12\t\n\x05month\x10\x04\x32\xb8\x01\n\x0cQueryService\x12S\n\nQueryUsage\x12!.openspanner.v1.QueryUsageRequest\x1a\".openspanner.v1.QueryUsageResponse\x12S\n\nListEvents\x12!.openspanner.v1.ListEventsRequest\x1a\".openspanner.v1.ListEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'openspanner.v1.query_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QUERYUSAGEREQUEST'].fields_by_name['subjects']._loaded_options = None
-  _globals['_QUERYUSAGEREQUEST'].fields_by_name['subjects']._serialized_options = b'\242\273\030\t\n\007subject'
-  _globals['_QUERYUSAGEREQUEST'].fields_by_name['filters']._loaded_options = None
-  _globals['_QUERYUSAGEREQUEST'].fields_by_name['filters']._serialized_options = b'\242\273\030\033\n\006filter\022\tdimension\032\006values'
-  _globals['_LISTEVENTSREQUEST'].fields_by_name['subjects']._loaded_options = None
-  _globals['_LISTEVENTSREQUEST'].fields_by_name['subjects']._serialized_options = b'\242\273\030\t\n\007subject'
-  _globals['_LISTEVENTSREQUEST'].fields_by_name['filters']._loaded_options = None
-  _globals['_LISTEVENTSREQUEST'].fields_by_name['filters']._serialized_options = b'\242\273\030\033\n\006filter\022\tdimension\032\006values'
-  _globals['_QUERYSERVICE'].methods_by_name['QueryUsage']._loaded_options = None
-  _globals['_QUERYSERVICE'].methods_by_name['QueryUsage']._serialized_options = b'\202\323\344\223\002\032\022\030/v1/meters/{meter}/usage'
-  _globals['_QUERYSERVICE'].methods_by_name['ListEvents']._loaded_options = None
-  _globals['_QUERYSERVICE'].methods_by_name['ListEvents']._serialized_options = b'\202\323\344\223\002\033\022\031/v1/meters/{meter}/events'
-  _globals['_WINDOWSIZE']._serialized_start=1326
-  _globals['_WINDOWSIZE']._serialized_end=1409
-  _globals['_DIMENSIONFILTER']._serialized_start=202
-  _globals['_DIMENSIONFILTER']._serialized_end=278
-  _globals['_QUERYUSAGEREQUEST']._serialized_start=281
-  _globals['_QUERYUSAGEREQUEST']._serialized_end=625
-  _globals['_USAGEROW']._serialized_start=628
-  _globals['_USAGEROW']._serialized_end=844
-  _globals['_QUERYUSAGERESPONSE']._serialized_start=846
-  _globals['_QUERYUSAGERESPONSE']._serialized_end=946
-  _globals['_LISTEVENTSREQUEST']._serialized_start=949
-  _globals['_LISTEVENTSREQUEST']._serialized_end=1232
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=1234
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=1324
-  _globals['_QUERYSERVICE']._serialized_start=1412
-  _globals['_QUERYSERVICE']._serialized_end=1665
+  _globals['_WINDOWSIZE']._serialized_start=1165
+  _globals['_WINDOWSIZE']._serialized_end=1248
+  _globals['_DIMENSIONFILTER']._serialized_start=137
+  _globals['_DIMENSIONFILTER']._serialized_end=213
+  _globals['_QUERYUSAGEREQUEST']._serialized_start=216
+  _globals['_QUERYUSAGEREQUEST']._serialized_end=512
+  _globals['_USAGEROW']._serialized_start=515
+  _globals['_USAGEROW']._serialized_end=731
+  _globals['_QUERYUSAGERESPONSE']._serialized_start=733
+  _globals['_QUERYUSAGERESPONSE']._serialized_end=833
+  _globals['_LISTEVENTSREQUEST']._serialized_start=836
+  _globals['_LISTEVENTSREQUEST']._serialized_end=1071
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=1073
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=1163
+  _globals['_QUERYSERVICE']._serialized_start=1251
+  _globals['_QUERYSERVICE']._serialized_end=1435
 # @@protoc_insertion_point(module_scope)

@@ -1,10 +1,8 @@
 import datetime
 
-from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from openspanner.v1 import event_pb2 as _event_pb2
-from openspanner.v1 import http_options_pb2 as _http_options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

@@ -63,10 +63,7 @@ class QueryServiceServicer:
         """Aggregates a meter's events over a time range with the meter's
         aggregation, optionally per window and per group.
         Scope: read (or admin).
-        Over HTTP: GET /v1/meters/{meter}/usage?start_time=...&end_time=...
-        &window_size=day&time_zone=...&subject=a&subject=b&group_by=model
-        &filter.model=gpt-4.1 (a filter value reads true, false, null and numbers
-        as such; quote it, "123", for a string).
+        Over HTTP: GET /v1/meters/{meter}/usage (README, "REST API").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -22,73 +22,68 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from openspanner.v1 import event_pb2 as openspanner_dot_v1_dot_event__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/usage.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aopenspanner/v1/event.proto\"\xb1\x01\n\nUsageEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05meter\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"9\n\tRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa0\x01\n\x13RecordUsageResponse\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12(\n\x07outcome\x18\x02 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12*\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x1b.openspanner.v1.StoredEvent\x12\x1a\n\x12\x63onflicting_fields\x18\x04 \x03(\t\"q\n\x13RecordUsagesRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\xd5\x01\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\x12*\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x1b.openspanner.v1.StoredEvent\x12\x1a\n\x12\x63onflicting_fields\x18\x06 \x03(\t\"|\n\x14RecordUsagesResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.openspanner.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\x91\x01\n\x08\x41\x63kRange\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\"3\n\tStreamAck\x12&\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x18.openspanner.v1.AckRange\"U\n\x0fUsageEventBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\"\"\n\x10StreamUsageStart\x12\x0e\n\x06meters\x18\x01 \x03(\t\"\x84\x01\n\x12StreamUsageRequest\x12\x31\n\x05start\x18\x01 \x01(\x0b\x32 .openspanner.v1.StreamUsageStartH\x00\x12\x30\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1f.openspanner.v1.UsageEventBatchH\x00\x42\t\n\x07message\"\xa9\x01\n\rDeviceReading\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14\x44\x65viceTelemetryStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"]\n\x12\x44\x65viceReadingBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12/\n\x08readings\x18\x02 \x03(\x0b\x32\x1d.openspanner.v1.DeviceReading\"\x8f\x01\n\x16\x44\x65viceTelemetryRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.DeviceTelemetryStartH\x00\x12\x33\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\".openspanner.v1.DeviceReadingBatchH\x00\x42\t\n\x07message\"\xb2\x02\n\x15WebSocketSessionEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.openspanner.v1.WebSocketSessionEvent.Kind\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"1\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04open\x10\x01\x12\t\n\x05\x63lose\x10\x02\"J\n\x15WebSocketSessionStart\x12\x19\n\x11\x63onnections_meter\x18\x01 \x01(\t\x12\x16\n\x0e\x64uration_meter\x18\x02 \x01(\t\"f\n\x15WebSocketSessionBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x35\n\x06\x65vents\x18\x02 \x03(\x0b\x32%.openspanner.v1.WebSocketSessionEvent\"\x94\x01\n\x17WebSocketSessionRequest\x12\x36\n\x05start\x18\x01 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionStartH\x00\x12\x36\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionBatchH\x00\x42\t\n\x07message\"\xb5\x01\n\x14QueueThroughputEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x15\n\rworker_region\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14QueueThroughputStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"d\n\x14QueueThroughputBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x34\n\x06\x65vents\x18\x02 \x03(\x0b\x32$.openspanner.v1.QueueThroughputEvent\"\x91\x01\n\x16QueueThroughputRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.QueueThroughputStartH\x00\x12\x35\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32$.openspanner.v1.QueueThroughputBatchH\x00\x42\t\n\x07message*X\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\t\n\x05RETRY\x10\x04\x32\xe1\x04\n\x0cUsageService\x12\x65\n\x0bRecordUsage\x12\x1a.openspanner.v1.UsageEvent\x1a#.openspanner.v1.RecordUsageResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\"\n/v1/usages:\x01*\x12u\n\x0cRecordUsages\x12#.openspanner.v1.RecordUsagesRequest\x1a$.openspanner.v1.RecordUsagesResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/usages/bulk:\x01*\x12P\n\x0bStreamUsage\x12\".openspanner.v1.StreamUsageRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamDeviceTelemetry\x12&.openspanner.v1.DeviceTelemetryRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12\x61\n\x17StreamWebSocketSessions\x12\'.openspanner.v1.WebSocketSessionRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamQueueThroughput\x12&.openspanner.v1.QueueThroughputRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/usage.proto\x12\x0eopenspanner.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aopenspanner/v1/event.proto\"\xb1\x01\n\nUsageEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05meter\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x01\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"9\n\tRejection\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xa0\x01\n\x13RecordUsageResponse\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12(\n\x07outcome\x18\x02 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12*\n\x05\x65vent\x18\x03 \x01(\x0b\x32\x1b.openspanner.v1.StoredEvent\x12\x1a\n\x12\x63onflicting_fields\x18\x04 \x03(\t\"q\n\x13RecordUsagesRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\xd5\x01\n\x0b\x45ventResult\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\x12*\n\x05\x65vent\x18\x05 \x01(\x0b\x32\x1b.openspanner.v1.StoredEvent\x12\x1a\n\x12\x63onflicting_fields\x18\x06 \x03(\t\"|\n\x14RecordUsagesResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.openspanner.v1.EventResult\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x05\x12\x12\n\nduplicates\x18\x03 \x01(\x05\x12\x10\n\x08rejected\x18\x04 \x01(\x05\"\x91\x01\n\x08\x41\x63kRange\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.openspanner.v1.Outcome\x12,\n\trejection\x18\x04 \x01(\x0b\x32\x19.openspanner.v1.Rejection\"3\n\tStreamAck\x12&\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x18.openspanner.v1.AckRange\"U\n\x0fUsageEventBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12*\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1a.openspanner.v1.UsageEvent\"\"\n\x10StreamUsageStart\x12\x0e\n\x06meters\x18\x01 \x03(\t\"\x84\x01\n\x12StreamUsageRequest\x12\x31\n\x05start\x18\x01 \x01(\x0b\x32 .openspanner.v1.StreamUsageStartH\x00\x12\x30\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1f.openspanner.v1.UsageEventBatchH\x00\x42\t\n\x07message\"\xa9\x01\n\rDeviceReading\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\x12\x0e\n\x06region\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14\x44\x65viceTelemetryStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"]\n\x12\x44\x65viceReadingBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12/\n\x08readings\x18\x02 \x03(\x0b\x32\x1d.openspanner.v1.DeviceReading\"\x8f\x01\n\x16\x44\x65viceTelemetryRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.DeviceTelemetryStartH\x00\x12\x33\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\".openspanner.v1.DeviceReadingBatchH\x00\x42\t\n\x07message\"\xb2\x02\n\x15WebSocketSessionEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x38\n\x04kind\x18\x03 \x01(\x0e\x32*.openspanner.v1.WebSocketSessionEvent.Kind\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\"1\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04open\x10\x01\x12\t\n\x05\x63lose\x10\x02\"J\n\x15WebSocketSessionStart\x12\x19\n\x11\x63onnections_meter\x18\x01 \x01(\t\x12\x16\n\x0e\x64uration_meter\x18\x02 \x01(\t\"f\n\x15WebSocketSessionBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x35\n\x06\x65vents\x18\x02 \x03(\x0b\x32%.openspanner.v1.WebSocketSessionEvent\"\x94\x01\n\x17WebSocketSessionRequest\x12\x36\n\x05start\x18\x01 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionStartH\x00\x12\x36\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32%.openspanner.v1.WebSocketSessionBatchH\x00\x42\t\n\x07message\"\xb5\x01\n\x14QueueThroughputEvent\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x15\n\rworker_region\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x01\x12-\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07subject\x18\x07 \x01(\t\"6\n\x14QueueThroughputStart\x12\r\n\x05meter\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\"d\n\x14QueueThroughputBatch\x12\x16\n\x0e\x66irst_sequence\x18\x01 \x01(\x04\x12\x34\n\x06\x65vents\x18\x02 \x03(\x0b\x32$.openspanner.v1.QueueThroughputEvent\"\x91\x01\n\x16QueueThroughputRequest\x12\x35\n\x05start\x18\x01 \x01(\x0b\x32$.openspanner.v1.QueueThroughputStartH\x00\x12\x35\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32$.openspanner.v1.QueueThroughputBatchH\x00\x42\t\n\x07message*X\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tDUPLICATE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\x12\t\n\x05RETRY\x10\x04\x32\xae\x04\n\x0cUsageService\x12N\n\x0bRecordUsage\x12\x1a.openspanner.v1.UsageEvent\x1a#.openspanner.v1.RecordUsageResponse\x12Y\n\x0cRecordUsages\x12#.openspanner.v1.RecordUsagesRequest\x1a$.openspanner.v1.RecordUsagesResponse\x12P\n\x0bStreamUsage\x12\".openspanner.v1.StreamUsageRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamDeviceTelemetry\x12&.openspanner.v1.DeviceTelemetryRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12\x61\n\x17StreamWebSocketSessions\x12\'.openspanner.v1.WebSocketSessionRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x12^\n\x15StreamQueueThroughput\x12&.openspanner.v1.QueueThroughputRequest\x1a\x19.openspanner.v1.StreamAck(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'openspanner.v1.usage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USAGESERVICE'].methods_by_name['RecordUsage']._loaded_options = None
-  _globals['_USAGESERVICE'].methods_by_name['RecordUsage']._serialized_options = b'\202\323\344\223\002\017\"\n/v1/usages:\001*'
-  _globals['_USAGESERVICE'].methods_by_name['RecordUsages']._loaded_options = None
-  _globals['_USAGESERVICE'].methods_by_name['RecordUsages']._serialized_options = b'\202\323\344\223\002\024\"\017/v1/usages/bulk:\001*'
-  _globals['_OUTCOME']._serialized_start=3084
-  _globals['_OUTCOME']._serialized_end=3172
-  _globals['_USAGEEVENT']._serialized_start=168
-  _globals['_USAGEEVENT']._serialized_end=345
-  _globals['_REJECTION']._serialized_start=347
-  _globals['_REJECTION']._serialized_end=404
-  _globals['_RECORDUSAGERESPONSE']._serialized_start=407
-  _globals['_RECORDUSAGERESPONSE']._serialized_end=567
-  _globals['_RECORDUSAGESREQUEST']._serialized_start=569
-  _globals['_RECORDUSAGESREQUEST']._serialized_end=682
-  _globals['_EVENTRESULT']._serialized_start=685
-  _globals['_EVENTRESULT']._serialized_end=898
-  _globals['_RECORDUSAGESRESPONSE']._serialized_start=900
-  _globals['_RECORDUSAGESRESPONSE']._serialized_end=1024
-  _globals['_ACKRANGE']._serialized_start=1027
-  _globals['_ACKRANGE']._serialized_end=1172
-  _globals['_STREAMACK']._serialized_start=1174
-  _globals['_STREAMACK']._serialized_end=1225
-  _globals['_USAGEEVENTBATCH']._serialized_start=1227
-  _globals['_USAGEEVENTBATCH']._serialized_end=1312
-  _globals['_STREAMUSAGESTART']._serialized_start=1314
-  _globals['_STREAMUSAGESTART']._serialized_end=1348
-  _globals['_STREAMUSAGEREQUEST']._serialized_start=1351
-  _globals['_STREAMUSAGEREQUEST']._serialized_end=1483
-  _globals['_DEVICEREADING']._serialized_start=1486
-  _globals['_DEVICEREADING']._serialized_end=1655
-  _globals['_DEVICETELEMETRYSTART']._serialized_start=1657
-  _globals['_DEVICETELEMETRYSTART']._serialized_end=1711
-  _globals['_DEVICEREADINGBATCH']._serialized_start=1713
-  _globals['_DEVICEREADINGBATCH']._serialized_end=1806
-  _globals['_DEVICETELEMETRYREQUEST']._serialized_start=1809
-  _globals['_DEVICETELEMETRYREQUEST']._serialized_end=1952
-  _globals['_WEBSOCKETSESSIONEVENT']._serialized_start=1955
-  _globals['_WEBSOCKETSESSIONEVENT']._serialized_end=2261
-  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_start=2212
-  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_end=2261
-  _globals['_WEBSOCKETSESSIONSTART']._serialized_start=2263
-  _globals['_WEBSOCKETSESSIONSTART']._serialized_end=2337
-  _globals['_WEBSOCKETSESSIONBATCH']._serialized_start=2339
-  _globals['_WEBSOCKETSESSIONBATCH']._serialized_end=2441
-  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_start=2444
-  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_end=2592
-  _globals['_QUEUETHROUGHPUTEVENT']._serialized_start=2595
-  _globals['_QUEUETHROUGHPUTEVENT']._serialized_end=2776
-  _globals['_QUEUETHROUGHPUTSTART']._serialized_start=2778
-  _globals['_QUEUETHROUGHPUTSTART']._serialized_end=2832
-  _globals['_QUEUETHROUGHPUTBATCH']._serialized_start=2834
-  _globals['_QUEUETHROUGHPUTBATCH']._serialized_end=2934
-  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_start=2937
-  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_end=3082
-  _globals['_USAGESERVICE']._serialized_start=3175
-  _globals['_USAGESERVICE']._serialized_end=3784
+  _globals['_OUTCOME']._serialized_start=3054
+  _globals['_OUTCOME']._serialized_end=3142
+  _globals['_USAGEEVENT']._serialized_start=138
+  _globals['_USAGEEVENT']._serialized_end=315
+  _globals['_REJECTION']._serialized_start=317
+  _globals['_REJECTION']._serialized_end=374
+  _globals['_RECORDUSAGERESPONSE']._serialized_start=377
+  _globals['_RECORDUSAGERESPONSE']._serialized_end=537
+  _globals['_RECORDUSAGESREQUEST']._serialized_start=539
+  _globals['_RECORDUSAGESREQUEST']._serialized_end=652
+  _globals['_EVENTRESULT']._serialized_start=655
+  _globals['_EVENTRESULT']._serialized_end=868
+  _globals['_RECORDUSAGESRESPONSE']._serialized_start=870
+  _globals['_RECORDUSAGESRESPONSE']._serialized_end=994
+  _globals['_ACKRANGE']._serialized_start=997
+  _globals['_ACKRANGE']._serialized_end=1142
+  _globals['_STREAMACK']._serialized_start=1144
+  _globals['_STREAMACK']._serialized_end=1195
+  _globals['_USAGEEVENTBATCH']._serialized_start=1197
+  _globals['_USAGEEVENTBATCH']._serialized_end=1282
+  _globals['_STREAMUSAGESTART']._serialized_start=1284
+  _globals['_STREAMUSAGESTART']._serialized_end=1318
+  _globals['_STREAMUSAGEREQUEST']._serialized_start=1321
+  _globals['_STREAMUSAGEREQUEST']._serialized_end=1453
+  _globals['_DEVICEREADING']._serialized_start=1456
+  _globals['_DEVICEREADING']._serialized_end=1625
+  _globals['_DEVICETELEMETRYSTART']._serialized_start=1627
+  _globals['_DEVICETELEMETRYSTART']._serialized_end=1681
+  _globals['_DEVICEREADINGBATCH']._serialized_start=1683
+  _globals['_DEVICEREADINGBATCH']._serialized_end=1776
+  _globals['_DEVICETELEMETRYREQUEST']._serialized_start=1779
+  _globals['_DEVICETELEMETRYREQUEST']._serialized_end=1922
+  _globals['_WEBSOCKETSESSIONEVENT']._serialized_start=1925
+  _globals['_WEBSOCKETSESSIONEVENT']._serialized_end=2231
+  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_start=2182
+  _globals['_WEBSOCKETSESSIONEVENT_KIND']._serialized_end=2231
+  _globals['_WEBSOCKETSESSIONSTART']._serialized_start=2233
+  _globals['_WEBSOCKETSESSIONSTART']._serialized_end=2307
+  _globals['_WEBSOCKETSESSIONBATCH']._serialized_start=2309
+  _globals['_WEBSOCKETSESSIONBATCH']._serialized_end=2411
+  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_start=2414
+  _globals['_WEBSOCKETSESSIONREQUEST']._serialized_end=2562
+  _globals['_QUEUETHROUGHPUTEVENT']._serialized_start=2565
+  _globals['_QUEUETHROUGHPUTEVENT']._serialized_end=2746
+  _globals['_QUEUETHROUGHPUTSTART']._serialized_start=2748
+  _globals['_QUEUETHROUGHPUTSTART']._serialized_end=2802
+  _globals['_QUEUETHROUGHPUTBATCH']._serialized_start=2804
+  _globals['_QUEUETHROUGHPUTBATCH']._serialized_end=2904
+  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_start=2907
+  _globals['_QUEUETHROUGHPUTREQUEST']._serialized_end=3052
+  _globals['_USAGESERVICE']._serialized_start=3145
+  _globals['_USAGESERVICE']._serialized_end=3703
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,5 @@
 import datetime
 
-from google.api import annotations_pb2 as _annotations_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from openspanner.v1 import event_pb2 as _event_pb2

@@ -81,8 +81,8 @@ class UsageServiceServicer:
     def RecordUsages(self, request, context):
         """Records many events; one bad event does not refuse the others.
         Scope: ingest.
-        Over HTTP the batch idempotency_key may also come from the
-        `Idempotency-Key` header.
+        Over HTTP: POST /v1/usages/bulk with a bare array of events and the
+        batch key in the `Idempotency-Key` header (README, "REST API").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
