@@ -179,7 +179,7 @@ async def authorize(keys: ApiKeys, method: str, authorization: str | None) -> Sc
     (a gRPC method path), or None for a public method, which needs no key.
 
     The one decision for every transport: the gRPC interceptor and the
-    HTTP/JSON API both ask here, so a key is let in, and a refusal worded,
+    REST API both ask here, so a key is let in, and a refusal worded,
     alike. Raises Unauthenticated or PermissionDenied.
     """
     needed = required_scopes(method)

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     grpc_host: str = "[::]"
     grpc_port: int = Field(50051, ge=0, le=65535)
-    # The HTTP/JSON API (README: HTTP/JSON) of the same process; port 0 picks any.
+    # The REST API (README: REST API) of the same process; port 0 picks any.
     # An empty host listens on every interface.
     http_host: str = ""
     http_port: int = Field(8080, ge=0, le=65535)

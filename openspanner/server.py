@@ -1,4 +1,4 @@
-"""Build, start, drain and stop the gRPC server and its HTTP/JSON front.
+"""Build, start, drain and stop the gRPC server and its REST API.
 
 Start-up: open storage, migrate the schema, load meters and keys, then serve.
 The REST API (openspanner/http) listens on its own port and calls the same

@@ -1,1 +1,1 @@
-"""HTTP/JSON transcoding of the annotated gRPC API (README: HTTP/JSON)."""
+"""The REST API (README: REST API); app.py assembles it."""

@@ -4,8 +4,8 @@ The product's official client (`open_spanner_client.StreamClient`) calls
 this service unchanged. Each call is converted (product_convert.py) and run
 through the same pipeline calls as our own RecordUsage and RecordUsages, so
 validation, batching, the pending bound and exactly-once are the same
-whichever API an event came through. gRPC only: the HTTP/JSON layer does
-not serve it, so the call metadata can be read from the context.
+whichever API an event came through. (Over REST, http/usages.py serves the
+product's equivalents.)
 """
 
 from __future__ import annotations
