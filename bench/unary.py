@@ -6,7 +6,8 @@ before it, on the same machine: the most that the same load generator,
 transport and framework (or the engine alone) do right now.
 
   RecordUsage        vs a trivial grpc.aio handler (parses the UsageEvent, answers empty)
-  POST /v1/usages    vs a trivial aiohttp handler (reads the body, answers a small JSON)
+  POST /v1/usages    vs a trivial handler on the same stack (FastAPI on uvicorn: reads the
+                     body, answers a small JSON)
   RecordUsages       vs the engine inserting rows it generates itself
                      (INSERT ... SELECT FROM numbers(), same schema, same embedded engine)
   openspanner import vs the same engine figure (bench/import_bench.py, smaller file)
@@ -44,8 +45,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import fastapi
 import grpc
-from aiohttp import web
+import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -193,7 +195,7 @@ async def connect(load: Load) -> AsyncIterator[Send]:
             async def send_http(payload: bytes) -> None:
                 async with session.post(load.target, data=payload, headers=HTTP_HEADERS) as response:
                     body = await response.read()
-                    if response.status != 200:
+                    if response.status != 201:
                         raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
 
             yield send_http
@@ -327,22 +329,26 @@ def trivial_grpc_server(conn: Connection) -> None:
 
 
 def trivial_http_server(conn: Connection) -> None:
-    """An aiohttp server whose POST /v1/usages reads the body and answers a small JSON."""
-    answer = b'{"idempotency_key": "k", "outcome": "ACCEPTED"}'
+    """FastAPI on uvicorn, as the server's REST API: POST /v1/usages reads the body and answers a small JSON."""
+    answer = b'{"idempotency_key": "k", "outcome": "accepted"}'
+    app = fastapi.FastAPI()
 
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=answer, content_type="application/json")
+    @app.post("/v1/usages", status_code=201)
+    async def handle(request: fastapi.Request) -> fastapi.Response:
+        await request.body()
+        return fastapi.Response(answer, status_code=201, media_type="application/json")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, http="httptools", lifespan="off"
+    ))
 
     async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/usages", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
         conn.send(f"http://127.0.0.1:{port}/v1/usages")
-        await asyncio.Event().wait()
+        await serving
 
     asyncio.run(main())
 
@@ -500,7 +506,7 @@ def main() -> None:
            Row("RecordUsage p99", f"{unary.p99_ms:,.0f} ms", f"{grpc_limit.p99_ms:,.1f} ms", None,
                "p99 < 100 ms", unary.p99_ms < 100))
 
-    print("limit: trivial aiohttp POST handler")
+    print("limit: trivial FastAPI POST handler on uvicorn")
     with limit_server(trivial_http_server) as url:
         http_limit = run_load(Load("http", url, json_bytes, args.callers, 10_000), *common)
     print(f"    {http_limit.line('calls/s')}")

@@ -454,6 +454,13 @@ def test_openapi_document_validates_and_describes_the_contract(server: ServerPro
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             assert operation.get("tags") and operation.get("summary"), (verb, path)
+            # What the server answers to a refused request, not FastAPI's 422 that it never sends.
+            assert "422" not in operation["responses"], (verb, path)
+            assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"
+            }
+            assert ("security" in operation) == (path not in ("/health", "/ready")), (verb, path)
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "201" in document["paths"]["/v1/meters"]["post"]["responses"]
     assert "204" in document["paths"]["/v1/meters/{id}"]["delete"]["responses"]
     bulk_body = document["paths"]["/v1/usages/bulk"]["post"]["requestBody"]["content"]["application/json"]["schema"]
