@@ -66,10 +66,14 @@ class MeterCatalog:
     async def get_by_reference(self, reference: str, field: str = "id") -> Meter:
         """The meter whose id, or else name, is `reference`: the REST resource is addressed
         by id as in the product, and by name as our users and the seeds address it."""
-        for meter in self._meters.values():
-            if meter.id == reference:
-                return meter
-        return await self.get(reference, field=field)
+        # By name first: a miss re-reads storage (rate limited), which also
+        # brings in a meter another server just created, id included.
+        meter = await self.lookup(reference)
+        if meter is None:
+            meter = next((m for m in self._meters.values() if m.id == reference), None)
+        if meter is None:
+            raise NotFound(f"meter {reference!r} does not exist", field=field)
+        return meter
 
     def page(
         self, page_size: int, page_token: str, *, name: str = "", size_field: str = "page_size"

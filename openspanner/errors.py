@@ -1,4 +1,4 @@
-"""Typed errors of Open Spanner and their one mapping to gRPC and HTTP status codes.
+"""Typed errors of Open Spanner and their one mapping to gRPC status and to REST status and code.
 
 Domain and storage code raise these; only `grpc_status` (gRPC) and
 `rest_error` (the REST API) decide what a client sees. Anything
@@ -144,6 +144,8 @@ def _prefix(code: str) -> str:
     if code.startswith("invalid_") and code != "invalid_json":
         return "invalid input: "
     return _REST_PREFIX.get(code, "")
+
+
 INTERNAL_REST_ERROR = (500, "internal_error", "internal server error")
 
 

@@ -150,9 +150,10 @@ def test_usages_bulk_search_breakdown_export_and_dimensions(
             usage("k1", 999, timestamp=at(4)),
             usage("b3", 5, timestamp=at(5), meter="nope"),
         ]
-        out["bulk"] = answer(create_usage_bulk.sync_detailed(client=client, body=batch, idempotency_key="batch-1"))
+        out["bulk"] = answer(create_usage_bulk.sync_detailed(
+            client=client, body=batch, idempotency_key=os.environ["BATCH"]))
         out["bulk_again"] = answer(create_usage_bulk.sync_detailed(
-            client=client, body=batch[:1], idempotency_key="batch-1"))
+            client=client, body=batch[:1], idempotency_key=os.environ["BATCH"]))
         search = {"meter": meter, "from": day.isoformat(), "to": (day + timedelta(days=2)).isoformat(),
                   "bucket_size": "day", "group_by": ["model"]}
         out["search"] = answer(search_usage_buckets.sync_detailed(
@@ -174,7 +175,7 @@ def test_usages_bulk_search_breakdown_export_and_dimensions(
         out["bad_search"] = answer(search_usage_buckets.sync_detailed(
             client=client, body=InternalMeteringAdaptersHttpUsageSearchRequest.from_dict({**search, "to": "soon"})))
         emit(out)
-    """, METER=meter_name, DAY=day.isoformat())
+    """, METER=meter_name, DAY=day.isoformat(), BATCH=f"batch-{uuid.uuid4().hex}")
 
     first, replay = out["first"], out["replay"]
     assert first["status"] == replay["status"] == 201
