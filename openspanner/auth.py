@@ -37,6 +37,8 @@ from openspanner.storage.client import Storage
 log = get_logger(__name__)
 
 KEY_PREFIX = "osk"
+# The id /v1/session names the server's own OPENSPANNER_ADMIN_API_KEY by.
+ADMIN_KEY_ID = "admin"
 
 
 class Scope(StrEnum):
@@ -147,6 +149,10 @@ class ApiKeys:
 
     async def authenticate(self, authorization: str | None) -> Scope:
         """The scope of the bearer token in an `authorization` header value."""
+        return (await self.identify(authorization))[1]
+
+    async def identify(self, authorization: str | None) -> tuple[str, Scope]:
+        """The key id and scope of the bearer token; `admin` is the id of OPENSPANNER_ADMIN_API_KEY."""
         if not authorization:
             raise Unauthenticated("missing 'authorization: Bearer <api key>' metadata")
         scheme, _, token = authorization.partition(" ")
@@ -154,7 +160,7 @@ class ApiKeys:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("authorization metadata must be 'Bearer <api key>'")
         if self._admin_key and hmac.compare_digest(_sha256(token), _sha256(self._admin_key)):
-            return Scope.ADMIN
+            return ADMIN_KEY_ID, Scope.ADMIN
         prefix, _, rest = token.partition("_")
         key_id, _, secret = rest.partition("_")
         record = await self._table.lookup(key_id) if prefix == KEY_PREFIX and key_id else None
@@ -162,7 +168,7 @@ class ApiKeys:
             raise Unauthenticated("unknown api key")
         if record.revoke_time is not None:
             raise Unauthenticated("api key has been revoked")
-        return Scope(record.scope)
+        return record.id, Scope(record.scope)
 
 
 def parse_scope(value: str, field: str = "scope") -> Scope:

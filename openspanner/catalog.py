@@ -75,6 +75,10 @@ class MeterCatalog:
             raise NotFound(f"meter {reference!r} does not exist", field=field)
         return meter
 
+    def all(self) -> list[Meter]:
+        """Every meter, by name, as this server knows them now."""
+        return [self._meters[name] for name in sorted(self._meters)]
+
     def page(
         self, page_size: int, page_token: str, *, name: str = "", size_field: str = "page_size"
     ) -> tuple[list[Meter], str]:

@@ -45,3 +45,7 @@ class UsageReader:
 
     async def dimension_values(self, plan: DimensionValues) -> list[DimensionValueRow]:
         return await self._storage.run(self._store.dimension_values, plan)
+
+    async def meter_summaries(self) -> dict[str, tuple[int, int]]:
+        """Per meter: stored events and the latest event's timestamp in microseconds."""
+        return await self._storage.run(self._store.meter_summaries)

@@ -26,7 +26,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openspanner.config import Settings
 from openspanner.errors import RequestTooLarge
-from openspanner.http import health, meter_usage, meters, not_served, usage_search, usages
+from openspanner.http import (
+    api_keys,
+    health,
+    meter_usage,
+    meters,
+    not_served,
+    stats,
+    subjects,
+    usage_search,
+    usages,
+)
 from openspanner.http.context import Services
 from openspanner.http.problems import error_response, install_error_handlers
 
@@ -53,12 +63,14 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
             {"name": "usages", "description": "Recording usage events, one or many."},
             {"name": "search", "description": "Buckets, breakdowns, CSV export and dimension values."},
             {"name": "queries", "description": "This server's aggregate queries and raw event listing."},
+            {"name": "api keys", "description": "Keys and their scopes; admin only."},
+            {"name": "stats", "description": "What this server's ingest did lately, for the dashboard."},
             {"name": "health", "description": "Liveness and readiness, without a key."},
             {"name": "plans", "description": "Not served yet."},
         ],
     )
     app.state.services = services
-    for module in (health, meters, usages, usage_search, meter_usage, not_served):
+    for module in (health, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -25,6 +25,7 @@ from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
 from openspanner.ingest.decode import decode_event
+from openspanner.ingest.stats import IngestStats
 from openspanner.ingest.streams import Adapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
 from openspanner.ingest.write import EventWriter, WriteOutcome
@@ -53,6 +54,7 @@ class IngestPipeline:
         sole_writer: bool,
     ) -> None:
         """`sole_writer`: no other process writes these events (the embedded engine), see EventStore."""
+        self.stats = IngestStats()
         self._storage = storage
         self._catalog = catalog
         self._events = EventStore(storage.client, sole_writer=sole_writer)
@@ -85,7 +87,8 @@ class IngestPipeline:
         if self.draining.is_set():
             raise Unavailable("server is shutting down; connect to another server")
         session = StreamSession(
-            adapter, self._catalog, self._batcher, self._stream_window_events, self.draining, _new_batch_id()
+            adapter, self._catalog, self._batcher, self._stream_window_events, self.draining, _new_batch_id(),
+            self.stats,
         )
         task = asyncio.current_task()
         assert task is not None
@@ -102,6 +105,7 @@ class IngestPipeline:
         *,
         store: bool = True,
         answer_accepted: bool = False,
+        path: str = "bulk",
     ) -> list[EventResult]:
         """One result per message, in order; returns after accepted events are committed.
 
@@ -109,6 +113,7 @@ class IngestPipeline:
         from it; with `answer_accepted`, an ACCEPTED one carries the event as
         stored too. With `store=False` nothing is written: the same validation
         and the same duplicate check answer what storing would have answered.
+        `path` names the way the events came in, for the ingest stats.
         """
         now_us = time.time_ns() // 1000
         results: list[EventResult | None] = [None] * len(messages)
@@ -147,7 +152,18 @@ class IngestPipeline:
         rejected = len(messages) - len(rows)
         if rejected:
             log.info("events rejected", batch_id=batch_id, rejected=rejected, events=len(messages))
-        return [r for r in results if r is not None]
+        answered = [r for r in results if r is not None]
+        if store:
+            self._count(path, messages, answered)
+        return answered
+
+    def _count(self, path: str, messages: Sequence[usage_pb2.UsageEvent], results: Sequence[EventResult]) -> None:
+        names = {usage_pb2.ACCEPTED: "accepted", usage_pb2.DUPLICATE: "duplicates", usage_pb2.REJECTED: "rejected"}
+        for result in results:
+            if result.error is not None:
+                message = messages[result.index]
+                self.stats.reject(message.meter, result.error, message.idempotency_key, message.subject)
+        self.stats.record_outcomes(path, ((messages[r.index].meter, names[r.outcome]) for r in results))
 
     async def _stored_events_of_duplicates(
         self, rows: Sequence[EventRow], outcomes: Sequence[BatchOutcome]
@@ -165,7 +181,7 @@ class IngestPipeline:
 
     async def record_one(self, message: usage_pb2.UsageEvent) -> usage_pb2.RecordUsageResponse:
         """A single event: a refused event raises its error instead of a result."""
-        (result,) = await self.ingest([message], batch_id=_new_batch_id(), answer_accepted=True)
+        (result,) = await self.ingest([message], batch_id=_new_batch_id(), answer_accepted=True, path="unary")
         if result.error is not None:
             raise result.error
         return usage_pb2.RecordUsageResponse(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
@@ -24,7 +24,9 @@ from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerE
 from openspanner.ingest.acknowledge import OUTCOME_OF, stream_ack, uniform_stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
 from openspanner.ingest.decode import DecodedEvent, decode_event, read_timestamp_us
+from openspanner.ingest.stats import IngestStats, OpenStream
 from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
+from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.events import EventRow
 from openspanner.v1 import usage_pb2
@@ -45,6 +47,10 @@ class Adapter(Protocol):
     name: str
     # Validator field names -> this stream's own, for rejections ("quantity" -> "value").
     field_names: Mapping[str, str]
+
+    @property
+    def meters(self) -> Iterable[str]:
+        """The meters its start message named (for the ingest stats)."""
 
     async def start(self, message: Any, catalog: MeterCatalog) -> None:
         """Check the first message; raise to end the stream."""
@@ -122,6 +128,10 @@ class _OneMeterAdapter:
         start = message.start
         await _meter_with_dimensions(catalog, start.meter, self.dimensions, self.name, "start.meter")
         self.meter, self.subject = start.meter, start.subject
+
+    @property
+    def meters(self) -> tuple[str, ...]:
+        return (self.meter,)
 
     def batch(self, message: Any) -> tuple[int, EventColumns] | None:
         if message.WhichOneof("message") != "batch":
@@ -204,6 +214,10 @@ class WebSocketSessionAdapter:
                 await _meter_with_dimensions(catalog, name, (), self.name, f"start.{field}")
         self.connections_meter, self.duration_meter = start.connections_meter, start.duration_meter
 
+    @property
+    def meters(self) -> tuple[str, ...]:
+        return tuple(m for m in (self.connections_meter, self.duration_meter) if m)
+
     def batch(self, message: usage_pb2.WebSocketSessionRequest) -> tuple[int, Sequence[Converted]] | None:
         if message.WhichOneof("message") != "batch":
             return None
@@ -255,6 +269,9 @@ class _Pending:
     rejected: list[tuple[int, OpenSpannerError]]
     accepted_offsets: Sequence[int]
     outcomes: asyncio.Task[list[BatchOutcome]]
+    # The meter of each submitted row, or one meter for all of them (a columnar batch).
+    row_meters: Sequence[str] | str
+    submitted_at: float
 
 
 
@@ -268,8 +285,11 @@ class StreamSession:
         window_events: int,
         draining: asyncio.Event,
         stream_id: str,
+        stats: IngestStats,
     ) -> None:
         self._adapter = adapter
+        self._stats = stats
+        self._path = f"stream:{adapter.name}"
         self._catalog = catalog
         self._batcher = batcher
         self._window = window_events
@@ -290,15 +310,18 @@ class StreamSession:
         await write(usage_pb2.StreamAck())  # tells the client its start was accepted
         self._log.info("stream opened")
         reader = asyncio.create_task(self._read(requests))
+        shown = self._stats.open_stream(self._adapter.name, self._adapter.meters)
         try:
             while (pending := await self._pending.get()) is not None:
                 await write(await self._acks(pending))
+                self._record(shown, pending)
                 async with self._room:
                     self._unacked -= pending.size
                     self._room.notify_all()
             await reader  # re-raises a malformed-stream error
         finally:
             reader.cancel()
+            self._stats.close_stream(shown)
         if self._draining.is_set():
             self._log.info("stream ended by shutdown")
             raise Unavailable("server is shutting down; reconnect and resend unacknowledged events")
@@ -330,7 +353,9 @@ class StreamSession:
             all_valid = validate_columns(events, meters[events.meter], now_us)
             if all_valid is not None:
                 outcomes = asyncio.ensure_future(self._batcher.submit(all_valid))
-                return _Pending(first_sequence, len(all_valid), [], range(len(all_valid)), outcomes)
+                return _Pending(
+                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, time.monotonic()
+                )
             events = events.decode_each()
         rows: list[EventRow] = []
         offsets: list[int] = []
@@ -347,8 +372,34 @@ class StreamSession:
             except OpenSpannerError as error:
                 error.field = self._adapter.field_names.get(error.field, error.field)
                 rejected.append((offset, error))
+                self._reject(event, error)
         outcomes = asyncio.ensure_future(self._batcher.submit(rows))
-        return _Pending(first_sequence, len(events), rejected, offsets, outcomes)
+        return _Pending(
+            first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], time.monotonic()
+        )
+
+    def _reject(self, event: Converted, error: OpenSpannerError) -> None:
+        """Count a refused event where it is found, with it as an example."""
+        if isinstance(event, DecodedEvent):
+            meter, key, subject = event.meter, event.idempotency_key, event.subject
+        else:  # the adapter could not even make a usage event of it
+            meter, key, subject = next(iter(self._adapter.meters), ""), "", ""
+        self._stats.reject(meter, error, key, subject)
+        self._stats.record(meter, self._path, rejected=1)
+
+    def _record(self, shown: OpenStream, pending: _Pending) -> None:
+        """Count an acknowledged message's events and how long their ack took."""
+        outcomes = pending.outcomes.result()
+        meters = pending.row_meters
+        names = {WriteOutcome.ACCEPTED: "accepted", WriteOutcome.DUPLICATE: "duplicates"}
+        counted = (
+            (meters if isinstance(meters, str) else meters[i], names[outcome])
+            for i, outcome in enumerate(outcomes)
+            if outcome in names
+        )
+        self._stats.record_outcomes(self._path, counted)
+        shown.events_acknowledged += pending.size
+        shown.latencies_ms.append((time.monotonic() - pending.submitted_at) * 1000)
 
     async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
         outcomes = await pending.outcomes

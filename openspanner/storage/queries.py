@@ -353,6 +353,14 @@ class QueryStore:
         rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
         return [dimension_value_row(plan, str(text), int(events)) for text, events in rows]
 
+    def meter_summaries(self) -> dict[str, tuple[int, int]]:
+        """Stored events and the latest event timestamp (us) of every meter that has events."""
+        rows = self._client.query(
+            f"SELECT meter, count(), toUnixTimestamp64Micro(max(timestamp)) FROM {EVENTS_TABLE} FINAL GROUP BY meter",
+            settings=READ_SETTINGS,
+        ).result_rows
+        return {meter: (int(count), int(latest)) for meter, count, latest in rows}
+
     def events(self, listing: EventListing) -> list[EventRecord]:
         """Up to page_size + 1 events after the listing's cursor, newest first."""
         newest = listing.as_of_us + MAX_FUTURE_US
