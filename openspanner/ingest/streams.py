@@ -388,16 +388,24 @@ class StreamSession:
         self._stats.record(meter, self._path, rejected=1)
 
     def _record(self, shown: OpenStream, pending: _Pending) -> None:
-        """Count an acknowledged message's events and how long their ack took."""
+        """Count an acknowledged message's events and how long their ack took.
+
+        Counted with list.count where the message has one meter (the usual
+        case), so a 20,000-event message costs no Python step per event.
+        """
         outcomes = pending.outcomes.result()
         meters = pending.row_meters
-        names = {WriteOutcome.ACCEPTED: "accepted", WriteOutcome.DUPLICATE: "duplicates"}
-        counted = (
-            (meters if isinstance(meters, str) else meters[i], names[outcome])
-            for i, outcome in enumerate(outcomes)
-            if outcome in names
-        )
-        self._stats.record_outcomes(self._path, counted)
+        one_meter = meters if isinstance(meters, str) else (meters[0] if len(set(meters)) == 1 else None)
+        if one_meter is not None:
+            self._stats.record(
+                one_meter, self._path,
+                accepted=outcomes.count(WriteOutcome.ACCEPTED), duplicates=outcomes.count(WriteOutcome.DUPLICATE),
+            )
+        else:
+            names = {WriteOutcome.ACCEPTED: "accepted", WriteOutcome.DUPLICATE: "duplicates"}
+            self._stats.record_outcomes(
+                self._path, ((meters[i], names[o]) for i, o in enumerate(outcomes) if o in names)
+            )
         shown.events_acknowledged += pending.size
         shown.latencies_ms.append((time.monotonic() - pending.submitted_at) * 1000)
 
