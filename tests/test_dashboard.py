@@ -475,6 +475,20 @@ def test_usage_explorer_shows_what_the_api_answers_grouped_filtered_and_in_a_tim
     assert table_rows(page, ["model"]) == api_rows(server, body)
     assert table_rows(page, ["model"]) == [(rfc3339(hour), "claude", 40.0, 1), (rfc3339(hour), "gpt-4.1", 1000.0, 1)]
 
+    # A second value of the same dimension widens the filter (any of them), as `in`.
+    page.get_by_role("button", name="Add filter").click()
+    second_row = page.locator(".filter-row").nth(1)
+    second_row.get_by_label("equals").fill("us")
+    second_row.get_by_label("Dimension").select_option("region")
+    second_row.get_by_label("equals").press("Enter")
+    body = shown_request(
+        page, filter={"type": "group", "op": "and",
+                      "rules": [{"type": "condition", "field": "metadata.region", "op": "in", "value": ["eu", "us"]}]}
+    )
+    assert table_rows(page, ["model"]) == api_rows(server, body)
+    assert sum(row[-1] for row in table_rows(page, ["model"])) == 3
+
+    page.locator(".filter-row").nth(1).get_by_role("button", name="Remove").click()
     page.locator(".filter-row").get_by_role("button", name="Remove").click()
     page.get_by_label("Subject", exact=True).fill("org_2")
     page.get_by_label("Subject", exact=True).press("Enter")

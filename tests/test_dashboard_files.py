@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -59,8 +60,14 @@ def test_the_html_has_no_inline_script_or_style() -> None:
 
 @pytest.mark.slow
 def test_the_wheel_ships_the_dashboard_and_the_installed_package_serves_it(tmp_path: Path) -> None:
+    # Built from a copy: an in-tree build leaves build/lib behind, whose stale files a later
+    # wheel would ship, and which would hide a file missing from the package data.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "data", "docs", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"
+    ))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(source)],
         check=True, timeout=300,
     )
     (wheel,) = tmp_path.glob("openspanner-*.whl")

@@ -162,18 +162,20 @@ export async function render(main, { params, query, setTitle }) {
       end = new Date(Math.ceil(Date.now() / 60000) * 60000);
       start = new Date(end.getTime() - chosen.span);
     }
-    const rules = [...filterRows.children]
-      .map((row) => ({
-        dimension: row.querySelector("[data-filter=dimension]").value,
-        value: row.querySelector("[data-filter=value]").value,
-      }))
-      .filter((f) => f.value !== "")
-      .map((f) => ({
-        type: "condition",
-        field: `metadata.${f.dimension}`,
-        op: "eq",
-        value: typedValue(dimensionsByName.get(f.dimension), f.value),
-      }));
+    // Rows on one dimension mean any of their values (`in`); different dimensions must all match.
+    const wanted = new Map();
+    for (const row of filterRows.children) {
+      const dimension = row.querySelector("[data-filter=dimension]").value;
+      const value = row.querySelector("[data-filter=value]").value;
+      if (value === "") continue;
+      if (!wanted.has(dimension)) wanted.set(dimension, []);
+      wanted.get(dimension).push(typedValue(dimensionsByName.get(dimension), value));
+    }
+    const rules = [...wanted].map(([dimension, values]) =>
+      values.length === 1
+        ? { type: "condition", field: `metadata.${dimension}`, op: "eq", value: values[0] }
+        : { type: "condition", field: `metadata.${dimension}`, op: "in", value: values },
+    );
     const body = {
       meter: meter.name,
       from: start ? isoSeconds(start) : "",
