@@ -11,7 +11,7 @@ PRODUCT_CLIENT_VENV ?= .venv-product-client
 PRODUCT_CLIENT := open-spanner==0.1.13
 PRODUCT_CLIENT_STAMP := $(PRODUCT_CLIENT_VENV)/.installed-stamp
 
-.PHONY: run test proto lint bench clean product-client
+.PHONY: run test proto lint bench clean product-client dashboard-vendor screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ $(PRODUCT_CLIENT_STAMP): Makefile
 	$(PYTHON) -m venv $(PRODUCT_CLIENT_VENV)
 	$(PRODUCT_CLIENT_VENV)/bin/python -m pip install --quiet '$(PRODUCT_CLIENT)'
 	touch $(PRODUCT_CLIENT_STAMP)
+
+# The dashboard's chart library (uPlot), fetched with npm at the version pinned in
+# openspanner/dashboard/vendor.json and checked against it; `VERSION=x.y.z` moves
+# the pin. Only this target needs npm; tests/test_dashboard_files.py fails when
+# the committed files differ from the pin.
+dashboard-vendor: $(STAMP)
+	$(BIN)/python -m openspanner.dashboard.vendor $(if $(VERSION),--version $(VERSION))
+
+# Rewrites docs/screenshots/ (README "Dashboard") from the browser tests, which
+# otherwise save their screenshots to a temporary dir.
+screenshots: $(STAMP)
+	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_dashboard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check openspanner tests bench

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openspanner.config import Settings
+from openspanner.dashboard.serving import mount_dashboard
 from openspanner.errors import RequestTooLarge
 from openspanner.http import (
     api_keys,
@@ -73,6 +74,8 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
     for module in (health, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
         app.include_router(module.router)
     install_error_handlers(app)
+    # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
+    mount_dashboard(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
