@@ -1,11 +1,6 @@
-// Who is signed in: the key's id and scope, found when signing in.
-//
-// GET /v1/session names both. On a server without that endpoint (404), the
-// dashboard asks two harmless questions instead: listing one meter (refused
-// for an ingest key) and creating a meter from an empty body, which an admin
-// key gets refused as invalid (400, nothing created) and a read key as
-// forbidden (403). A write later refused with 403 also makes the session
-// read-only (api.js).
+// Who is signed in: the key's id and scope, found when signing in (GET
+// /v1/session names both), so pages hide what the API would refuse anyway.
+// A write later refused with 403 also makes the session read-only (api.js).
 
 import { ApiError, api, forgetKey, storeKey, storedKey } from "./api.js";
 
@@ -22,29 +17,9 @@ export const session = {
   },
 };
 
-// `osk_<id>_<secret>` -> id; the bootstrap key from the environment has none.
-function keyIdOf(key) {
-  const match = /^osk_([^_]+)_/.exec(key);
-  return match ? match[1] : null;
-}
-
 async function askScope(key) {
-  try {
-    const answer = await api("GET", "/v1/session", { key });
-    return { keyId: answer.key_id || keyIdOf(key), scope: answer.scope };
-  } catch (error) {
-    if (!(error instanceof ApiError) || !error.isMissingEndpoint) throw error;
-  }
-  await api("GET", "/v1/meters", { key, query: { limit: 1 } });
-  try {
-    await api("POST", "/v1/meters", { key, body: {} });
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 403) return { keyId: keyIdOf(key), scope: "read" };
-    if (error instanceof ApiError && error.status === 400) return { keyId: keyIdOf(key), scope: "admin" };
-    throw error;
-  }
-  // An empty meter accepted would be a server bug; say so rather than guess.
-  throw new SignInRefused("The server answered unexpectedly while checking the key's scope.");
+  const answer = await api("GET", "/v1/session", { key });
+  return { keyId: answer.key_id, scope: answer.scope };
 }
 
 function explain(error) {
