@@ -39,6 +39,9 @@ from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
 
+# An answer's outcome as the ingest stats count it.
+_STATS_NAMES = {usage_pb2.ACCEPTED: "accepted", usage_pb2.DUPLICATE: "duplicates", usage_pb2.REJECTED: "rejected"}
+
 
 
 class IngestPipeline:
@@ -158,12 +161,12 @@ class IngestPipeline:
         return answered
 
     def _count(self, path: str, messages: Sequence[usage_pb2.UsageEvent], results: Sequence[EventResult]) -> None:
-        names = {usage_pb2.ACCEPTED: "accepted", usage_pb2.DUPLICATE: "duplicates", usage_pb2.REJECTED: "rejected"}
+        """Tell the ingest stats (the dashboard) what was answered, refusals with their events as examples."""
         for result in results:
             if result.error is not None:
                 message = messages[result.index]
                 self.stats.reject(message.meter, result.error, message.idempotency_key, message.subject)
-        self.stats.record_outcomes(path, ((messages[r.index].meter, names[r.outcome]) for r in results))
+        self.stats.record_outcomes(path, ((messages[r.index].meter, _STATS_NAMES[r.outcome]) for r in results))
 
     async def _stored_events_of_duplicates(
         self, rows: Sequence[EventRow], outcomes: Sequence[BatchOutcome]
