@@ -90,6 +90,8 @@ def test_a_telemetry_message_with_bad_readings_rejects_just_those_naming_the_fie
         return usage_pb2.DeviceReading(**fields)
 
     clean = [reading(i) for i in range(10)]
+    # Clean but for one control character: the column path must find it too.
+    control = [reading(100 + i) for i in range(9)] + [reading(109, idempotency_key="r109\x00")]
     mixed = [
         reading(10),
         reading(11, value=float("nan")),
@@ -102,14 +104,14 @@ def test_a_telemetry_message_with_bad_readings_rejects_just_those_naming_the_fie
         create_meter(server, "readings", ("device_id", "fleet", "region"))
         stream = asyncio.run(
             stream_all(server.address, usage_pb2.DeviceTelemetryStart(meter="readings", subject="acme"),
-                       clean + mixed, batch_size=10)
+                       clean + control + mixed, batch_size=10)
         )
-    assert stream.stats.outcomes == {"ACCEPTED": 12, "REJECTED": 4}
+    assert stream.stats.outcomes == {"ACCEPTED": 21, "REJECTED": 5}
     assert [(s, f) for s, f, _ in stream.stats.rejections] == [
-        (12, "value"), (13, "idempotency_key"), (14, "device_id"), (15, "timestamp")
+        (20, "idempotency_key"), (22, "value"), (23, "idempotency_key"), (24, "device_id"), (25, "timestamp")
     ]
     with storage(server) as ch:
-        assert stored_totals(ch, "readings") == (12, 12.0)
+        assert stored_totals(ch, "readings") == (21, 21.0)
 
 
 def test_queue_throughput_lands_grouped_by_queue_outcome_region(tmp_path: Path) -> None:
