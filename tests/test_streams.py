@@ -92,6 +92,9 @@ def test_a_telemetry_message_with_bad_readings_rejects_just_those_naming_the_fie
     clean = [reading(i) for i in range(10)]
     # Clean but for one control character: the column path must find it too.
     control = [reading(100 + i) for i in range(9)] + [reading(109, idempotency_key="r109\x00")]
+    # And a timestamp whose nanos no Timestamp may have (it would move the reading by 2 s).
+    impossible = Timestamp(seconds=ts(30).seconds, nanos=2_000_000_000)
+    nanos = [reading(200 + i) for i in range(9)] + [reading(209, timestamp=impossible)]
     mixed = [
         reading(10),
         reading(11, value=float("nan")),
@@ -104,14 +107,15 @@ def test_a_telemetry_message_with_bad_readings_rejects_just_those_naming_the_fie
         create_meter(server, "readings", ("device_id", "fleet", "region"))
         stream = asyncio.run(
             stream_all(server.address, usage_pb2.DeviceTelemetryStart(meter="readings", subject="acme"),
-                       clean + control + mixed, batch_size=10)
+                       clean + control + nanos + mixed, batch_size=10)
         )
-    assert stream.stats.outcomes == {"ACCEPTED": 21, "REJECTED": 5}
+    assert stream.stats.outcomes == {"ACCEPTED": 30, "REJECTED": 6}
     assert [(s, f) for s, f, _ in stream.stats.rejections] == [
-        (20, "idempotency_key"), (22, "value"), (23, "idempotency_key"), (24, "device_id"), (25, "timestamp")
+        (20, "idempotency_key"), (30, "timestamp"),
+        (32, "value"), (33, "idempotency_key"), (34, "device_id"), (35, "timestamp"),
     ]
     with storage(server) as ch:
-        assert stored_totals(ch, "readings") == (21, 21.0)
+        assert stored_totals(ch, "readings") == (30, 30.0)
 
 
 def test_queue_throughput_lands_grouped_by_queue_outcome_region(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from openspanner.v1 import meter_pb2, usage_pb2
+from openspanner.v1 import meter_pb2, query_pb2, usage_pb2
 from tests.harness import Client
 
 
@@ -217,3 +217,24 @@ def test_bulk_events_sharing_metadata_are_each_judged_against_their_own_meter(
         (2, "metadata.region", "must be a number, got a string"),
         (4, "metadata.region", "must be a string, got the number 5.0"),
     ]
+
+
+def test_a_timestamp_with_impossible_nanos_is_refused_alone(client: Client, meter_name: str) -> None:
+    """gRPC's binary encoding carries any int32 in nanos; read as is it would move the instant."""
+    bad = event(meter_name)
+    bad.timestamp.seconds = int(time.time()) - 60
+    bad.timestamp.nanos = 1_000_000_000
+    error = refusal(client, bad)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "timestamp: nanos must be between 0 and 999,999,999, got 1,000,000,000"
+    good = event(meter_name)
+    answer = client.call(client.usage.RecordUsages, usage_pb2.RecordUsagesRequest(events=[bad, good]))
+    assert [r.outcome for r in answer.results] == [usage_pb2.REJECTED, usage_pb2.ACCEPTED]
+    assert answer.results[0].rejection.field == "timestamp"
+    query = query_pb2.QueryUsageRequest(meter=meter_name)
+    query.start_time.seconds, query.start_time.nanos = 0, -1
+    query.end_time.seconds = int(time.time())
+    with pytest.raises(grpc.RpcError) as caught:
+        client.call(client.query.QueryUsage, query)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("start_time: nanos must be between")

@@ -12,6 +12,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from openspanner.errors import InvalidArgument
 from openspanner.v1 import usage_pb2
 
 
@@ -40,11 +41,18 @@ class DecodedEvent:
     metadata: dict[str, MetadataValue] | struct_pb2.Struct
 
 
+# A Timestamp's nanos lie in [0, 1e9); over gRPC's binary encoding a client can
+# send any int32, which would silently move the instant by seconds.
+MAX_NANOS = 999_999_999
+
+
 def read_timestamp_us(message: Any, field: str) -> int | None:
     """A google.protobuf.Timestamp field in microseconds since the epoch, None when unset."""
     if not message.HasField(field):
         return None
     ts = getattr(message, field)
+    if not 0 <= ts.nanos <= MAX_NANOS:
+        raise InvalidArgument(f"nanos must be between 0 and {MAX_NANOS:,}, got {ts.nanos:,}", field=field)
     return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
 
 

@@ -125,14 +125,14 @@ class IngestPipeline:
         meters: dict[str, Meter | None] = {}
         metadata_cache = MetadataCache()
         for index, message in enumerate(messages):
-            event = decode_event(message)
             try:
+                event = decode_event(message)
                 if event.meter and event.meter not in meters:
                     meters[event.meter] = await self._catalog.lookup(event.meter)
                 rows.append(validate_event(event, meters.get(event.meter), now_us, metadata_cache))
                 row_positions.append(index)
             except OpenSpannerError as error:
-                results[index] = EventResult(index, event.idempotency_key, usage_pb2.REJECTED, error)
+                results[index] = EventResult(index, message.idempotency_key, usage_pb2.REJECTED, error)
         outcomes: Sequence[BatchOutcome]
         if store:
             outcomes = await self._batcher.submit(rows, wait_for_room=False)

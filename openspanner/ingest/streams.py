@@ -23,7 +23,7 @@ from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, stream_ack, uniform_stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
-from openspanner.ingest.decode import DecodedEvent, decode_event, read_timestamp_us
+from openspanner.ingest.decode import MAX_NANOS, DecodedEvent, decode_event, read_timestamp_us
 from openspanner.ingest.stats import IngestStats, OpenStream
 from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
 from openspanner.ingest.write import WriteOutcome
@@ -92,7 +92,7 @@ class GenericAdapter:
     def batch(self, message: usage_pb2.StreamUsageRequest) -> tuple[int, Sequence[Converted]] | None:
         if message.WhichOneof("message") != "batch":
             return None
-        return message.batch.first_sequence, [self._convert(e) for e in message.batch.events]
+        return message.batch.first_sequence, _each(self._convert, message.batch.events)
 
     def _convert(self, message: usage_pb2.UsageEvent) -> Converted:
         if message.meter not in self.meters:
@@ -133,12 +133,15 @@ class _OneMeterAdapter:
     def meters(self) -> tuple[str, ...]:
         return (self.meter,)
 
-    def batch(self, message: Any) -> tuple[int, EventColumns] | None:
+    def batch(self, message: Any) -> tuple[int, EventColumns | Sequence[Converted]] | None:
         if message.WhichOneof("message") != "batch":
             return None
         # One list: each pass over the protobuf container would wrap every event anew.
         events = list(getattr(message.batch, self.events_field))
         stamps = list(map(_TIMESTAMP, events))
+        if stamps and not 0 <= min(map(_NANOS, stamps)) <= max(map(_NANOS, stamps)) <= MAX_NANOS:
+            # Impossible nanos somewhere: the per-event reading names each such event.
+            return message.batch.first_sequence, self._decode_each(events)
         subjects = list(map(_SUBJECT, events))
         if self.subject:
             subjects = [subject or self.subject for subject in subjects]
@@ -157,17 +160,17 @@ class _OneMeterAdapter:
         return message.batch.first_sequence, columns
 
     def _decode_each(self, events: Sequence[Any]) -> list[Converted]:
-        return [
-            DecodedEvent(
-                idempotency_key=e.idempotency_key,
-                subject=e.subject or self.subject,
-                meter=self.meter,
-                quantity=self._quantity(e),
-                timestamp_us=read_timestamp_us(e, "timestamp"),
-                metadata=dict(zip(self.dimensions, self._dimension_values(e), strict=True)),
-            )
-            for e in events
-        ]
+        return _each(self._decode_one, events)
+
+    def _decode_one(self, e: Any) -> DecodedEvent:
+        return DecodedEvent(
+            idempotency_key=e.idempotency_key,
+            subject=e.subject or self.subject,
+            meter=self.meter,
+            quantity=self._quantity(e),
+            timestamp_us=read_timestamp_us(e, "timestamp"),
+            metadata=dict(zip(self.dimensions, self._dimension_values(e), strict=True)),
+        )
 
 
 _KEY = attrgetter("idempotency_key")
@@ -221,7 +224,7 @@ class WebSocketSessionAdapter:
     def batch(self, message: usage_pb2.WebSocketSessionRequest) -> tuple[int, Sequence[Converted]] | None:
         if message.WhichOneof("message") != "batch":
             return None
-        return message.batch.first_sequence, [self._convert(e) for e in message.batch.events]
+        return message.batch.first_sequence, _each(self._convert, message.batch.events)
 
     def _convert(self, event: usage_pb2.WebSocketSessionEvent) -> Converted:
         if not event.session_id:
@@ -429,6 +432,17 @@ class StreamSession:
         if pending.rejected:
             by_offset.sort(key=lambda item: item[0])
         return stream_ack(pending.first_sequence, by_offset)
+
+
+def _each(convert: Callable[[Any], Converted], events: Iterable[Any]) -> list[Converted]:
+    """Each event converted, or the error that refuses it, so one bad event refuses only itself."""
+    converted: list[Converted] = []
+    for event in events:
+        try:
+            converted.append(convert(event))
+        except OpenSpannerError as error:
+            converted.append(error)
+    return converted
 
 
 async def _until(requests: AsyncIterator[Any], stop: asyncio.Event) -> AsyncIterator[Any]:
