@@ -9,10 +9,12 @@ balancers and grpcurl can use them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -201,10 +203,17 @@ async def authorize(keys: ApiKeys, method: str, authorization: str | None) -> Sc
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Lets a call through only with a key whose scope covers the method."""
+    """Lets a call through only with a key whose scope covers the method.
 
-    def __init__(self, keys: ApiKeys) -> None:
+    A stream's key is checked again as its messages arrive, at most every
+    `recheck_seconds` (the key cache's refresh interval), so a key revoked
+    while one of its streams is open stops that stream within the interval
+    instead of when the connection is next recycled.
+    """
+
+    def __init__(self, keys: ApiKeys, recheck_seconds: float) -> None:
         self._keys = keys
+        self._recheck_seconds = recheck_seconds
 
     async def intercept_service(
         self,
@@ -218,11 +227,45 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             (value for key, value in details.invocation_metadata or () if key == "authorization"),
             None,
         )
+        check = functools.partial(authorize, self._keys, details.method, authorization)
         try:
-            await authorize(self._keys, details.method, authorization)
+            scope = await check()
         except OpenSpannerError as error:
             return _refusing_handler(handler, error)
-        return handler
+        if scope is None or not handler.request_streaming:
+            return handler
+        return _rechecking_handler(handler, check, self._recheck_seconds)
+
+
+def _rechecking_handler(
+    handler: grpc.RpcMethodHandler, check: Callable[[], Awaitable[object]], every_seconds: float
+) -> Any:
+    """`handler` reading its requests through `_rechecked`: the servicer's next read raises
+    Unauthenticated or PermissionDenied once the key no longer lets the call through,
+    which its `@rpc` answers like any refusal (after the acks already due)."""
+    behavior = handler.stream_stream or handler.stream_unary
+
+    async def rechecking(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        return await behavior(_rechecked(requests, check, every_seconds), context)
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(rechecking, **kwargs)
+    return grpc.stream_unary_rpc_method_handler(rechecking, **kwargs)
+
+
+async def _rechecked(
+    requests: AsyncIterator[Any], check: Callable[[], Awaitable[object]], every_seconds: float
+) -> AsyncIterator[Any]:
+    checked_at = time.monotonic()
+    async for request in requests:
+        if time.monotonic() - checked_at >= every_seconds:
+            await check()
+            checked_at = time.monotonic()
+        yield request
 
 
 def _refusing_handler(handler: grpc.RpcMethodHandler, error: OpenSpannerError) -> Any:

@@ -127,7 +127,9 @@ async def start(settings: Settings) -> App:
         sole_writer=settings.uses_embedded_engine,
     )
     pipeline.start()
-    server = grpc.aio.server(interceptors=[AuthInterceptor(keys)], options=channel_options(settings))
+    server = grpc.aio.server(
+        interceptors=[AuthInterceptor(keys, settings.cache_refresh_seconds)], options=channel_options(settings)
+    )
     reader = UsageReader(catalog, storage)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     health_servicer = health.aio.HealthServicer()

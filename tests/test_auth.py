@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from openspanner.client import StreamClient, StreamError
 from openspanner.v1 import api_key_pb2, meter_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, running_server, storage
 
@@ -170,3 +172,43 @@ def test_offline_key_bootstraps_a_server_without_admin_env(tmp_path: Path) -> No
             env_key_client.call, env_key_client.meters.ListMeters, meter_pb2.ListMetersRequest()
         )
         assert status_of(listing) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_key_revoked_while_its_stream_is_open_stops_the_stream(tmp_path: Path) -> None:
+    """Within the key cache's refresh interval (1 s in tests), not when the connection is recycled."""
+    with running_server(tmp_path) as server:
+        client = Client(server.address)
+        client.call(client.meters.CreateMeter, meter_pb2.Meter(name="streamed", aggregation=meter_pb2.sum))
+        secret = new_key(client, api_key_pb2.INGEST)
+        key_id = secret.split("_")[1]
+
+        def event(i: int) -> usage_pb2.UsageEvent:
+            return usage_pb2.UsageEvent(idempotency_key=f"e{i}", subject="org", meter="streamed", quantity=1)
+
+        async def scenario() -> tuple[int, StreamError]:
+            start = usage_pb2.StreamUsageStart(meters=["streamed"])
+            before = 0
+            # The stream ends where the client next hears from it: a send, the flush or the close.
+            with pytest.raises(StreamError) as ended:
+                async with StreamClient(server.address, secret, start, batch_size=1) as stream:
+                    for i in range(3):
+                        await stream.send(event(i))
+                    await stream.flush(timeout=30)
+                    before = stream.stats.outcomes.get("ACCEPTED", 0)
+                    await asyncio.to_thread(
+                        client.call, client.keys.RevokeApiKey, api_key_pb2.RevokeApiKeyRequest(id=key_id)
+                    )
+                    await asyncio.sleep(1.5)
+                    for i in range(3, 10):
+                        await stream.send(event(i))
+                        await asyncio.sleep(0.2)
+                    await stream.flush(timeout=30)
+            return before, ended.value
+
+        accepted_before, ended = asyncio.run(scenario())
+        client.close()
+    assert accepted_before == 3
+    assert ended.code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in ended.details
+    with storage(server) as ch:
+        stored = ch.query("SELECT count() FROM usage_events FINAL WHERE meter = 'streamed'").result_rows[0][0]
+    assert stored == 3
