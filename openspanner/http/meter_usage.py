@@ -18,7 +18,7 @@ from openspanner.domain.times import format_rfc3339
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, authorized
-from openspanner.http.wire import UsageEvent, us_of, usage_event
+from openspanner.http.wire import UsageEvent, query_limit, us_of, usage_event
 from openspanner.services.convert import stored_event_to_proto
 
 router = APIRouter(prefix="/v1/meters/{id}", tags=["queries"])
@@ -130,15 +130,13 @@ async def list_events(
     cursor: Annotated[str, Query(description="next_cursor of the previous page; other parameters unchanged.")] = "",
 ) -> EventPage:
     meter = await services.catalog.get_by_reference(id)
-    if limit <= 0:
-        raise InvalidArgument("must be greater than zero", field="limit")
     listing = plan_event_listing(
         meter,
         start_us=optional_us(start_time),
         end_us=optional_us(end_time),
         subjects=subject,
         filters=raw_filters(filter),
-        page_size=min(limit, 1000),
+        page_size=query_limit(limit),
         page_token=cursor,
         now_us=time.time_ns() // 1000,
     )

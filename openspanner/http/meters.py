@@ -12,11 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from openspanner.catalog import MAX_PAGE_SIZE
 from openspanner.domain import meters as domain
-from openspanner.errors import InvalidArgument
+from openspanner.domain.breakdowns import MAX_LIMIT
 from openspanner.http.context import Deps, authorized
-from openspanner.http.wire import Strict, rfc3339
+from openspanner.http.wire import Strict, query_limit, rfc3339
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"])
 
@@ -126,12 +125,10 @@ async def create_meter(body: MeterCreateRequest, services: Deps) -> Meter:
 async def list_meters(
     services: Deps,
     name: Annotated[str, Query(description="Only the meter of this name.")] = "",
-    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_PAGE_SIZE}; larger values are clamped.")] = 100,
+    limit: Annotated[int, Query(description=f"Page size, 1..{MAX_LIMIT}; larger values are clamped.")] = 100,
     cursor: Annotated[str, Query(description="next_cursor of the previous page.")] = "",
 ) -> MeterListResponse:
-    if limit <= 0:
-        raise InvalidArgument("must be greater than zero", field="limit")
-    meters, next_name = services.catalog.page(min(limit, MAX_PAGE_SIZE), cursor, name=name, size_field="limit")
+    meters, next_name = services.catalog.page(query_limit(limit), cursor, name=name, size_field="limit")
     return MeterListResponse(items=[meter_json(m) for m in meters], next_cursor=next_name or None)
 
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from openspanner.domain.breakdowns import MAX_LIMIT
 from openspanner.domain.queries import SUBJECT, plan_usage_query
 from openspanner.domain.times import parse_rfc3339_us
-from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, authorized
+from openspanner.http.wire import query_limit
 
 router = APIRouter(tags=["search"])
 
@@ -49,8 +49,7 @@ async def list_subjects(
     to: Annotated[str, Query(description="Range end, excluded (RFC 3339).")],
     limit: Annotated[int, Query(description=f"At most this many subjects, up to {MAX_LIMIT}.")] = 100,
 ) -> SubjectList:
-    if limit <= 0:
-        raise InvalidArgument("must be greater than zero", field="limit")
+    limit = query_limit(limit)
     start, end = parse_rfc3339_us(from_, field="from"), parse_rfc3339_us(to, field="to")
     usage: dict[str, list[MeterUsage]] = {}
     for meter in services.catalog.all():
@@ -64,4 +63,4 @@ async def list_subjects(
                 aggregation=meter.aggregation.value,
             ))
     ranked = sorted(usage.items(), key=lambda item: (-sum(u.events for u in item[1]), item[0]))
-    return SubjectList(items=[SubjectUsage(subject=s, usage=u) for s, u in ranked[: min(limit, MAX_LIMIT)]])
+    return SubjectList(items=[SubjectUsage(subject=s, usage=u) for s, u in ranked[:limit]])

@@ -34,7 +34,7 @@ from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, Services, authorized
 from openspanner.http.meter_usage import split_names
 from openspanner.http.problems import ErrorResponse
-from openspanner.http.wire import Strict
+from openspanner.http.wire import Strict, query_limit
 
 router = APIRouter(prefix="/v1/usages", tags=["search"])
 _READ = [Depends(authorized("/openspanner.v1.QueryService/QueryUsage"))]
@@ -239,11 +239,9 @@ async def export_usage_buckets(
     limit: Annotated[int, Query(description=f"At most {MAX_LIMIT} buckets; 100 by default.")] = 100,
     time_zone: Annotated[str, Query(description="Extension: IANA zone buckets are aligned in.")] = "",
 ) -> Response:
-    if limit <= 0:
-        raise InvalidArgument("must be greater than zero", field="limit")
     body = UsageSearchRequest.model_validate({
         "meter": meter, "from": from_, "to": to, "subject": subject, "bucket_size": bucket_size,
-        "group_by": group_by, "limit": limit, "time_zone": time_zone,
+        "group_by": group_by, "limit": query_limit(limit), "time_zone": time_zone,
     })
     return _csv(await _buckets(body, services))
 
@@ -285,8 +283,6 @@ async def list_usage_dimension_values(
     to: Annotated[str | None, Query(description="Optional range end (RFC 3339).")] = None,
     limit: Annotated[int, Query(description=f"At most {MAX_LIMIT} values; 100 by default.")] = 100,
 ) -> UsageDimensionValueListResponse:
-    if limit <= 0:
-        raise InvalidArgument("must be greater than zero", field="limit")
     checked = await services.reader.meter(meter)
     plan = plan_dimension_values(
         checked,
@@ -294,7 +290,7 @@ async def list_usage_dimension_values(
         start_us=None if from_ is None else parse_rfc3339_us(from_, field="from"),
         end_us=None if to is None else parse_rfc3339_us(to, field="to"),
         subjects=[subject] if subject else [],
-        limit=_limit(limit),
+        limit=query_limit(limit),
     )
     return UsageDimensionValueListResponse(items=[
         UsageDimensionValue(field=plan.field, value=row.text, typed_value=row.value, events=row.events)
