@@ -66,14 +66,17 @@ class MeterCatalog:
     async def get_by_reference(self, reference: str, field: str = "id") -> Meter:
         """The meter whose id, or else name, is `reference`: the REST resource is addressed
         by id as in the product, and by name as our users and the seeds address it."""
-        # By name first: a miss re-reads storage (rate limited), which also
-        # brings in a meter another server just created, id included.
-        meter = await self.lookup(reference)
+        meter = self._by_id(reference)
         if meter is None:
-            meter = next((m for m in self._meters.values() if m.id == reference), None)
+            # A name, or a meter another server just created: a miss re-reads
+            # storage (rate limited), which brings its id in too.
+            meter = await self.lookup(reference) or self._by_id(reference)
         if meter is None:
             raise NotFound(f"meter {reference!r} does not exist", field=field)
         return meter
+
+    def _by_id(self, meter_id: str) -> Meter | None:
+        return next((m for m in self._meters.values() if m.id == meter_id), None)
 
     def all(self) -> list[Meter]:
         """Every meter, by name, as this server knows them now."""
