@@ -26,7 +26,7 @@ from openspanner.domain.buckets import (
     check_bucket_range,
     group_value_text,
 )
-from openspanner.domain.filters import parse_filter
+from openspanner.domain.filters import FilterNode, parse_filter
 from openspanner.domain.meters import Meter
 from openspanner.domain.queries import SUBJECT, UsageQuery, UsageRow, plan_usage_query
 from openspanner.domain.times import format_rfc3339, parse_rfc3339_us
@@ -133,7 +133,7 @@ def _limit(value: int) -> int:
     return min(value, MAX_LIMIT) or 100
 
 
-def _filter_tree(body: _Range, meter: Meter) -> Any:
+def _filter_tree(body: _Range, meter: Meter) -> FilterNode | None:
     raw = None if body.filter is None else body.filter.model_dump(exclude_unset=True)
     return parse_filter(raw, meter)
 
