@@ -90,8 +90,9 @@ def event_message(body: UsageCreateRequest) -> usage_pb2.UsageEvent:
 )
 async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateResponse:
     answer = await services.pipeline.record_one(event_message(body))
-    return UsageCreateResponse(
-        **usage_event(answer.event).model_dump(),
+    return usage_event(
+        answer.event,
+        UsageCreateResponse,
         outcome=_OUTCOME_NAMES[answer.outcome],
         conflicting_fields=list(answer.conflicting_fields),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -56,8 +56,13 @@ class UsageEvent(BaseModel):
     metadata: dict[str, Any] = Field(description="Dimension values, typed as the meter declares them.")
 
 
-def usage_event(stored: event_pb2.StoredEvent) -> UsageEvent:
-    return UsageEvent(
+E = TypeVar("E", bound=UsageEvent)
+
+
+def usage_event(stored: event_pb2.StoredEvent, model: type[E] = UsageEvent, **extra: Any) -> E:  # type: ignore[assignment]
+    """The answer of a stored event, as `model` (a UsageEvent with `extra` fields) built once."""
+    return model(
+        **extra,
         id=stored.id,
         idempotency_key=stored.idempotency_key,
         subject=stored.subject,
