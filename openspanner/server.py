@@ -33,6 +33,7 @@ from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
+from openspanner.metrics import Metrics
 from openspanner.services.api_keys import ApiKeyService
 from openspanner.services.meters import MeterService
 from openspanner.services.product_convert import bulk_limit
@@ -111,6 +112,7 @@ async def start(settings: Settings) -> App:
     except BaseException:
         storage.close()
         raise
+    metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
         catalog,
@@ -123,6 +125,7 @@ async def start(settings: Settings) -> App:
             retry_seconds=settings.storage_retry_seconds,
         ),
         settings.stream_window_events,
+        metrics,
         # The embedded engine's data dir is locked to this process.
         sole_writer=settings.uses_embedded_engine,
     )

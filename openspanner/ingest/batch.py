@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from openspanner.errors import ResourceExhausted, Unavailable
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
+from openspanner.metrics import Metrics
 from openspanner.storage.client import Storage
 from openspanner.storage.events import EventRow
 
@@ -63,8 +64,9 @@ class _Submission:
 
 
 class Batcher:
-    def __init__(self, storage: Storage, writer: EventWriter, settings: BatchSettings) -> None:
+    def __init__(self, storage: Storage, writer: EventWriter, settings: BatchSettings, metrics: Metrics) -> None:
         self._storage = storage
+        self._metrics = metrics
         self._writer = writer
         self._settings = settings
         self._queue: deque[_Submission] = deque()

@@ -30,6 +30,7 @@ from openspanner.ingest.streams import Adapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
+from openspanner.metrics import Metrics
 from openspanner.services.convert import stored_event_to_proto
 from openspanner.storage.bulk_requests import BulkRequestStore
 from openspanner.storage.client import Storage
@@ -53,16 +54,19 @@ class IngestPipeline:
         bulk_key_retention_days: int,
         batch_settings: BatchSettings,
         stream_window_events: int,
+        metrics: Metrics,
         *,
         sole_writer: bool,
     ) -> None:
         """`sole_writer`: no other process writes these events (the embedded engine), see EventStore."""
         self.stats = IngestStats()
+        self.metrics = metrics
         self._storage = storage
         self._catalog = catalog
         self._events = EventStore(storage.client, sole_writer=sole_writer)
         self._writer = EventWriter(self._events)
-        self._batcher = Batcher(storage, self._writer, batch_settings)
+        self._batcher = Batcher(storage, self._writer, batch_settings, metrics)
+        metrics.watch_pending(lambda: self._batcher.pending_events, lambda: len(self._open_streams))
         self._stream_window_events = stream_window_events
         # Set on shutdown: streams stop reading, get their acks, and end.
         self.draining = asyncio.Event()
