@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from openspanner import reflection
 from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
@@ -137,11 +137,7 @@ async def start(settings: Settings) -> App:
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
-        server,
-    )
+    reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()
     app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)

@@ -18,9 +18,11 @@ def load_generator() -> object:
 
 def test_committed_stubs_match_generated(tmp_path: Path) -> None:
     generated = load_generator().generate(tmp_path)  # type: ignore[attr-defined]
-    committed = sorted(p.relative_to(ROOT) for p in (ROOT / "openspanner" / "v1").glob("*.py*"))
+    committed = sorted(
+        p.relative_to(ROOT) for p in (ROOT / "openspanner" / "v1").glob("*") if p.suffix in (".py", ".pyi", ".binpb")
+    )
     assert generated == committed, "stub files differ: run `make proto` and commit"
     for relative in generated:
-        assert (tmp_path / relative).read_text() == (ROOT / relative).read_text(), (
+        assert (tmp_path / relative).read_bytes() == (ROOT / relative).read_bytes(), (
             f"{relative} differs from what `make proto` generates: run it and commit"
         )
