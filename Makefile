@@ -11,7 +11,7 @@ PRODUCT_CLIENT_VENV ?= .venv-product-client
 PRODUCT_CLIENT := open-spanner==0.1.13
 PRODUCT_CLIENT_STAMP := $(PRODUCT_CLIENT_VENV)/.installed-stamp
 
-.PHONY: run test proto lint bench clean product-client dashboard-vendor screenshots
+.PHONY: run test proto proto-check lint bench clean product-client node-tools dashboard-vendor screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/unary.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/dedup.py
+
+# buf (lint, breaking) and a Node gRPC client, pinned in tests/node/package-lock.json,
+# for tests/test_proto_toolchains.py, which runs this target when they are missing.
+node-tools:
+	npm ci --prefix tests/node --silent --no-audit --no-fund
+
+# proto/ as buf sees it: lint, and no breaking change against the main branch.
+proto-check: node-tools
+	cd proto && ../tests/node/node_modules/.bin/buf lint
+	cd proto && ../tests/node/node_modules/.bin/buf breaking --against '../.git#branch=main,subdir=proto'
 
 # The compatibility tests (tests/product_client.py) run their scripts in it,
 # and make it through this target when it is missing.
