@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -138,6 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     configure_logging(settings.log_format, settings.log_level)
+    _require_server_install(settings)
     from openspanner.server import serve  # imports grpc server code only when serving
 
     asyncio.run(serve(settings))
@@ -168,7 +170,21 @@ def _keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_server_install(settings: Settings) -> None:
+    """A client-only install (no `server` extra) is told what to install, instead of an ImportError."""
+    needed = ["fastapi", "uvicorn", "clickhouse_connect", "grpc_health", "grpc_reflection", "prometheus_client"]
+    if settings.uses_embedded_engine:
+        needed.append("chdb")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"this install has only the clients: the server needs pip install 'openspanner[server]'"
+            f" (missing {', '.join(missing)})"
+        )
+
+
 async def _create_key_offline(settings: Settings, scope: str, name: str) -> tuple[str, str]:
+    _require_server_install(settings)
     from openspanner.auth import ApiKeys, parse_scope
     from openspanner.storage.client import Storage, open_client
     from openspanner.storage.schema import migrate
