@@ -133,7 +133,7 @@ async def start(settings: Settings) -> App:
     server = grpc.aio.server(
         interceptors=[AuthInterceptor(keys, settings.cache_refresh_seconds)], options=channel_options(settings)
     )
-    reader = UsageReader(catalog, storage)
+    reader = UsageReader(catalog, storage, metrics)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
