@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from openspanner.access_log import note_key
 from openspanner.errors import (
     InvalidArgument,
     NotFound,
@@ -154,7 +155,11 @@ class ApiKeys:
         return (await self.identify(authorization))[1]
 
     async def identify(self, authorization: str | None) -> tuple[str, Scope]:
-        """The key id and scope of the bearer token; `admin` is the id of OPENSPANNER_ADMIN_API_KEY."""
+        """The key id and scope of the bearer token; `admin` is the id of OPENSPANNER_ADMIN_API_KEY.
+
+        A key whose secret matches is noted for the access log of the call in
+        progress (a revoked one too: its refusal then names it).
+        """
         if not authorization:
             raise Unauthenticated("missing 'authorization: Bearer <api key>' metadata")
         scheme, _, token = authorization.partition(" ")
@@ -162,12 +167,14 @@ class ApiKeys:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("authorization metadata must be 'Bearer <api key>'")
         if self._admin_key and hmac.compare_digest(_sha256(token), _sha256(self._admin_key)):
+            note_key(ADMIN_KEY_ID)
             return ADMIN_KEY_ID, Scope.ADMIN
         prefix, _, rest = token.partition("_")
         key_id, _, secret = rest.partition("_")
         record = await self._table.lookup(key_id) if prefix == KEY_PREFIX and key_id else None
         if record is None or not hmac.compare_digest(record.secret_sha256, _sha256(secret)):
             raise Unauthenticated("unknown api key")
+        note_key(record.id)
         if record.revoke_time is not None:
             raise Unauthenticated("api key has been revoked")
         return record.id, Scope(record.scope)

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     log_format: LogFormat = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # GET /metrics answers without a key (like /health) unless this is set;
+    # then it needs a read or admin key (README: Metrics).
+    metrics_require_key: bool = False
 
     # How often each server re-reads meters and API keys written by others.
     cache_refresh_seconds: float = Field(5.0, gt=0, le=3600)

@@ -4,8 +4,10 @@ One `Metrics` per server, with its own registry: every part of the server
 that counts something is handed this object, so a test (or a second server
 in one process) never sees another's numbers. Label values are bounded by
 what the operator defines (meters, paths, methods), never by client input:
-a field name of a rejection comes from our validator, and a meter name is
-used only once the meter exists.
+a field name of a rejection comes from our validator (a metadata key the
+meter does not declare is `metadata.*`), a meter name is used only once the
+meter exists (else `unknown`, see ingest/counting.py), and an HTTP request
+is named by its route's template.
 
 The Grafana dashboard for these series is docs/grafana/openspanner.json.
 """
@@ -34,7 +36,10 @@ class Metrics:
             ["meter", "path", "outcome"], registry=r,
         )
         self.rejections = Counter(
-            "openspanner_rejections", "Events refused, by the field named in the answer", ["field"], registry=r,
+            "openspanner_rejections",
+            "Events refused, by meter (\"unknown\" when it does not exist), the field named in the answer"
+            " and the rejection's code",
+            ["meter", "field", "code"], registry=r,
         )
         self.batch_events = Histogram(
             "openspanner_batch_events", "Events per block written to storage", buckets=BATCH_SIZE_BUCKETS, registry=r,
@@ -72,12 +77,14 @@ class Metrics:
         self.pending_events = Gauge(
             "openspanner_pending_events", "Events submitted and not yet answered (all write paths)", registry=r,
         )
-        self.open_streams = Gauge("openspanner_open_streams", "Ingest streams open now", registry=r)
+        # Changed when a stream opens or ends, never per event.
+        self.open_streams = Gauge(
+            "openspanner_open_streams", "Ingest streams open now, by stream type", ["type"], registry=r,
+        )
 
-    def watch_pending(self, pending: Callable[[], float], open_streams: Callable[[], float]) -> None:
-        """Gauges read at scrape time, so the data path never updates them."""
+    def watch_pending(self, pending: Callable[[], float]) -> None:
+        """A gauge read at scrape time, so the data path never updates it."""
         self.pending_events.set_function(pending)
-        self.open_streams.set_function(open_streams)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

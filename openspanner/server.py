@@ -24,6 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from openspanner import reflection
+from openspanner.access_log import AccessLogInterceptor
 from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
@@ -130,10 +131,10 @@ async def start(settings: Settings) -> App:
         sole_writer=settings.uses_embedded_engine,
     )
     pipeline.start()
-    server = grpc.aio.server(
-        interceptors=[AuthInterceptor(keys, settings.cache_refresh_seconds)], options=channel_options(settings)
-    )
-    reader = UsageReader(catalog, storage)
+    # The access log first: it sees every call, those the key check refuses too.
+    interceptors = [AccessLogInterceptor(metrics), AuthInterceptor(keys, settings.cache_refresh_seconds)]
+    server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
+    reader = UsageReader(catalog, storage, metrics)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -143,7 +144,10 @@ async def start(settings: Settings) -> App:
     app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
     try:
         select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
-        services = Services(catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one))
+        services = Services(
+            catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
+            metrics=metrics, metrics_require_key=settings.metrics_require_key,
+        )
         app.http = await start_http(settings, services)
     except BaseException:
         await app.stop(0)

@@ -2,7 +2,8 @@
 
 A request is planned against its meter in domain/queries.py and run by
 storage/queries.py; this module only joins the two and pages, so gRPC and
-REST answer the same rows for the same request.
+REST answer the same rows for the same request. Each read is timed here,
+by kind, for /metrics (openspanner_query_seconds{query}), so both APIs count alike.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from openspanner.domain.breakdowns import Breakdown, BreakdownRow, DimensionValu
 from openspanner.domain.meters import Meter
 from openspanner.domain.queries import Cursor, EventListing, UsageQuery, UsageRow, next_page_token, usage_rows
 from openspanner.errors import InvalidArgument
+from openspanner.metrics import Metrics
 from openspanner.storage.client import Storage
 from openspanner.storage.queries import EventRecord, QueryStore
 
 
 class UsageReader:
-    def __init__(self, catalog: MeterCatalog, storage: Storage) -> None:
+    def __init__(self, catalog: MeterCatalog, storage: Storage, metrics: Metrics) -> None:
         self._catalog = catalog
         self._storage = storage
         self._store = QueryStore(storage.client)
+        kinds = ("usage", "events", "breakdown", "dimension_values", "meter_summaries")
+        self._timed = {kind: metrics.query_seconds.labels(kind) for kind in kinds}
 
     async def meter(self, name: str, field: str = "meter") -> Meter:
         if not name:
@@ -28,12 +32,14 @@ class UsageReader:
         return await self._catalog.get(name, field=field)
 
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
-        groups = await self._storage.run(self._store.usage, query)
-        return usage_rows(query, groups)
+        with self._timed["usage"].time():
+            groups = await self._storage.run(self._store.usage, query)
+            return usage_rows(query, groups)
 
     async def events(self, listing: EventListing) -> tuple[list[EventRecord], str]:
         """One page of events, newest first, and the token of the next page ("" on the last)."""
-        records = await self._storage.run(self._store.events, listing)
+        with self._timed["events"].time():
+            records = await self._storage.run(self._store.events, listing)
         page = records[: listing.page_size]
         if len(records) <= listing.page_size:
             return page, ""
@@ -41,11 +47,14 @@ class UsageReader:
         return page, next_page_token(listing, Cursor(last.timestamp_us, last.idempotency_key))
 
     async def breakdown(self, plan: Breakdown) -> list[BreakdownRow]:
-        return await self._storage.run(self._store.breakdown, plan)
+        with self._timed["breakdown"].time():
+            return await self._storage.run(self._store.breakdown, plan)
 
     async def dimension_values(self, plan: DimensionValues) -> list[DimensionValueRow]:
-        return await self._storage.run(self._store.dimension_values, plan)
+        with self._timed["dimension_values"].time():
+            return await self._storage.run(self._store.dimension_values, plan)
 
     async def meter_summaries(self) -> dict[str, tuple[int, int]]:
         """Per meter: stored events and the latest event's timestamp in microseconds."""
-        return await self._storage.run(self._store.meter_summaries)
+        with self._timed["meter_summaries"].time():
+            return await self._storage.run(self._store.meter_summaries)

@@ -459,7 +459,8 @@ def test_openapi_document_validates_and_describes_the_contract(server: ServerPro
             assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorResponse"
             }
-            assert ("security" in operation) == (path not in ("/health", "/ready")), (verb, path)
+            # /metrics is open unless OPENSPANNER_METRICS_REQUIRE_KEY (tests/test_metrics.py).
+            assert ("security" in operation) == (path not in ("/health", "/ready", "/metrics")), (verb, path)
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert "201" in document["paths"]["/v1/meters"]["post"]["responses"]
     assert "204" in document["paths"]["/v1/meters/{id}"]["delete"]["responses"]

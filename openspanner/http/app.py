@@ -32,12 +32,14 @@ from openspanner.http import (
     health,
     meter_usage,
     meters,
+    metrics,
     not_served,
     stats,
     subjects,
     usage_search,
     usages,
 )
+from openspanner.http.access_log import AccessLog
 from openspanner.http.context import Services
 from openspanner.http.problems import error_response, install_error_handlers
 
@@ -67,16 +69,19 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
             {"name": "api keys", "description": "Keys and their scopes; admin only."},
             {"name": "stats", "description": "What this server's ingest did lately, for the dashboard."},
             {"name": "health", "description": "Liveness and readiness, without a key."},
+            {"name": "metrics", "description": "Prometheus metrics; without a key unless the server requires one."},
             {"name": "plans", "description": "Not served yet."},
         ],
     )
     app.state.services = services
-    for module in (health, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
+    for module in (health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
         app.include_router(module.router)
     install_error_handlers(app)
     # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
     mount_dashboard(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    # Outermost, so it sees every answer, the body limit's 413 too (uvicorn's own access log is off).
+    app.add_middleware(AccessLog, metrics=services.metrics)
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
 
@@ -84,12 +89,15 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, saying what this API really answers: a refused request is 400 in
     the error body (FastAPI would declare 422 and its own body, which we never send), any
-    other error is that body too, and every route but health needs the bearer key."""
+    other error is that body too, and every route but health (and metrics, unless the server
+    requires a key for it) needs the bearer key."""
     if app.openapi_schema is not None:
         return app.openapi_schema
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
     )
+    services: Services = app.state.services
+    public_tags = {"health"} if services.metrics_require_key else {"health", "metrics"}
     error = {"description": "An error, in the product's body.",
              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
     for operations in document["paths"].values():
@@ -98,7 +106,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             responses.pop("422", None)
             responses.setdefault("400", {**error, "description": "A field breaks a rule; `error.field` names it."})
             responses["default"] = error
-            if "health" not in operation.get("tags", ()):
+            if not public_tags.intersection(operation.get("tags", ())):
                 operation["security"] = [{"bearer": []}]
     schemas = document["components"]["schemas"]
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -8,7 +8,7 @@ method it mirrors, so one scope table decides for both APIs.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.metrics import Metrics
 from openspanner.usage_reader import UsageReader
 
 Readiness = Callable[[], Awaitable[None]]
@@ -29,6 +30,10 @@ class Services:
     keys: ApiKeys
     # Raises Unavailable when storage cannot answer.
     ready: Readiness
+    # The server's registry (the pipeline's), served at /metrics and fed by the access log.
+    metrics: Metrics = field(default_factory=Metrics)
+    # GET /metrics needs a read key (Settings.metrics_require_key).
+    metrics_require_key: bool = False
 
 
 def services_of(request: Request) -> Services:

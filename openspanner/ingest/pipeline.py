@@ -24,9 +24,10 @@ from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
+from openspanner.ingest.counting import IngestCounter
 from openspanner.ingest.decode import decode_event
 from openspanner.ingest.stats import IngestStats
-from openspanner.ingest.streams import Adapter, StreamSession
+from openspanner.ingest.streams import STREAM_TYPES, Adapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
@@ -39,10 +40,6 @@ from openspanner.storage.queries import EventRecord
 from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
-
-# An answer's outcome as the ingest stats count it.
-_STATS_NAMES = {usage_pb2.ACCEPTED: "accepted", usage_pb2.DUPLICATE: "duplicates", usage_pb2.REJECTED: "rejected"}
-
 
 
 class IngestPipeline:
@@ -61,12 +58,15 @@ class IngestPipeline:
         """`sole_writer`: no other process writes these events (the embedded engine), see EventStore."""
         self.stats = IngestStats()
         self.metrics = metrics
+        # What every write path answered, for the dashboard's stats and for /metrics.
+        self.counter = IngestCounter(self.stats, metrics)
+        self.counter.stream_types(STREAM_TYPES)
         self._storage = storage
         self._catalog = catalog
         self._events = EventStore(storage.client, sole_writer=sole_writer)
         self._writer = EventWriter(self._events)
         self._batcher = Batcher(storage, self._writer, batch_settings, metrics)
-        metrics.watch_pending(lambda: self._batcher.pending_events, lambda: len(self._open_streams))
+        metrics.watch_pending(lambda: self._batcher.pending_events)
         self._stream_window_events = stream_window_events
         # Set on shutdown: streams stop reading, get their acks, and end.
         self.draining = asyncio.Event()
@@ -95,7 +95,7 @@ class IngestPipeline:
             raise Unavailable("server is shutting down; connect to another server")
         session = StreamSession(
             adapter, self._catalog, self._batcher, self._stream_window_events, self.draining, _new_batch_id(),
-            self.stats,
+            self.counter,
         )
         task = asyncio.current_task()
         assert task is not None
@@ -120,8 +120,9 @@ class IngestPipeline:
         from it; with `answer_accepted`, an ACCEPTED one carries the event as
         stored too. With `store=False` nothing is written: the same validation
         and the same duplicate check answer what storing would have answered.
-        `path` names the way the events came in, for the ingest stats.
+        `path` names the way the events came in, for the ingest stats and metrics.
         """
+        arrived = time.monotonic()
         now_us = time.time_ns() // 1000
         results: list[EventResult | None] = [None] * len(messages)
         rows: list[EventRow] = []
@@ -130,9 +131,10 @@ class IngestPipeline:
         metadata_cache = MetadataCache()
         for index, message in enumerate(messages):
             try:
+                # Looked up before decoding, so an event refused by decoding is still counted under its meter.
+                if message.meter and message.meter not in meters:
+                    meters[message.meter] = await self._catalog.lookup(message.meter)
                 event = decode_event(message)
-                if event.meter and event.meter not in meters:
-                    meters[event.meter] = await self._catalog.lookup(event.meter)
                 rows.append(validate_event(event, meters.get(event.meter), now_us, metadata_cache))
                 row_positions.append(index)
             except OpenSpannerError as error:
@@ -144,6 +146,7 @@ class IngestPipeline:
             outcomes = await self._storage.run(self._writer.classify, rows)
         if RETRY in outcomes:
             # A submission is written in one block, so all its events share this fate.
+            self.counter.answered(path, [row.meter for row in rows], outcomes)
             raise Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
         stored = await self._stored_events_of_duplicates(rows, outcomes)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
@@ -161,16 +164,29 @@ class IngestPipeline:
             log.info("events rejected", batch_id=batch_id, rejected=rejected, events=len(messages))
         answered = [r for r in results if r is not None]
         if store:
-            self._count(path, messages, answered)
+            self._count(path, messages, answered, meters, rows, outcomes, arrived)
         return answered
 
-    def _count(self, path: str, messages: Sequence[usage_pb2.UsageEvent], results: Sequence[EventResult]) -> None:
-        """Tell the ingest stats (the dashboard) what was answered, refusals with their events as examples."""
+    def _count(
+        self,
+        path: str,
+        messages: Sequence[usage_pb2.UsageEvent],
+        results: Sequence[EventResult],
+        meters: dict[str, Meter | None],
+        rows: Sequence[EventRow],
+        outcomes: Sequence[BatchOutcome],
+        arrived: float,
+    ) -> None:
+        """Tell the ingest stats and metrics what was answered, refusals with their events as examples."""
         for result in results:
             if result.error is not None:
                 message = messages[result.index]
-                self.stats.reject(message.meter, result.error, message.idempotency_key, message.subject)
-        self.stats.record_outcomes(path, ((messages[r.index].meter, _STATS_NAMES[r.outcome]) for r in results))
+                self.counter.rejected(
+                    path, message.meter, meters.get(message.meter), result.error,
+                    message.idempotency_key, message.subject,
+                )
+        self.counter.answered(path, [row.meter for row in rows], outcomes)
+        self.counter.acknowledged(path, time.monotonic() - arrived)
 
     async def _stored_events_of_duplicates(
         self, rows: Sequence[EventRow], outcomes: Sequence[BatchOutcome]

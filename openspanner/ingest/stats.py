@@ -9,7 +9,8 @@ slots are rings, examples and latencies are short deques, and the number
 of distinct (meter, field, rule) kept is capped, so bad input cannot grow it.
 
 Recording is a few dict operations on the event loop per batch, not per
-event; nothing here does I/O.
+event (ingest/counting.py calls it, with the Prometheus counters); nothing
+here does I/O.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ DAY_MINUTES = 24 * 60
 MAX_EXAMPLES = 5
 MAX_REJECTION_KINDS = 1000
 MAX_LATENCIES = 1000
-OUTCOMES = ("accepted", "duplicates", "rejected")
 
 
 @dataclass
@@ -121,14 +121,6 @@ class IngestStats:
             kind = self._rejections[key] = RejectionKind(meter, error.field, error.message)
         kind.count += 1
         kind.latest.append(RejectionExample(self._clock(), idempotency_key, subject, str(error)))
-
-    def record_outcomes(self, path: str, meters_and_outcomes: Iterable[tuple[str, str]]) -> None:
-        """Counts of (meter, outcome) pairs, outcome one of OUTCOMES, recorded per meter."""
-        by_meter: dict[str, list[int]] = {}
-        for meter, outcome in meters_and_outcomes:
-            by_meter.setdefault(meter, [0, 0, 0])[OUTCOMES.index(outcome)] += 1
-        for meter, (accepted, duplicates, rejected) in by_meter.items():
-            self.record(meter, path, accepted, duplicates, rejected)
 
     def open_stream(self, kind: str, meters: Iterable[str]) -> OpenStream:
         stream = OpenStream(str(next(self._stream_ids)), kind, tuple(meters), self._clock())

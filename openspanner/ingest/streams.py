@@ -23,10 +23,10 @@ from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, stream_ack, uniform_stream_ack
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
+from openspanner.ingest.counting import IngestCounter
 from openspanner.ingest.decode import MAX_NANOS, DecodedEvent, decode_event, read_timestamp_us
-from openspanner.ingest.stats import IngestStats, OpenStream
+from openspanner.ingest.stats import OpenStream
 from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
-from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.events import EventRow
 from openspanner.v1 import usage_pb2
@@ -274,9 +274,14 @@ class _Pending:
     outcomes: asyncio.Task[list[BatchOutcome]]
     # The meter of each submitted row, or one meter for all of them (a columnar batch).
     row_meters: Sequence[str] | str
-    submitted_at: float
+    arrived_at: float
 
 
+# The stream types (Adapter.name), each a `stream:<type>` path in the counts.
+STREAM_TYPES = tuple(
+    adapter.name
+    for adapter in (GenericAdapter, DeviceTelemetryAdapter, WebSocketSessionAdapter, QueueThroughputAdapter)
+)
 
 
 class StreamSession:
@@ -288,10 +293,12 @@ class StreamSession:
         window_events: int,
         draining: asyncio.Event,
         stream_id: str,
-        stats: IngestStats,
+        counter: IngestCounter,
     ) -> None:
         self._adapter = adapter
-        self._stats = stats
+        self._counter = counter
+        # The meters the start message named, checked then; refusals the adapter makes are counted under them.
+        self._stream_meters: dict[str, Meter | None] = {}
         self._path = f"stream:{adapter.name}"
         self._catalog = catalog
         self._batcher = batcher
@@ -310,21 +317,25 @@ class StreamSession:
         if first.WhichOneof("message") != "start":
             raise InvalidArgument("the first message of a stream must be `start`", field="start")
         await self._adapter.start(first, self._catalog)
-        await write(usage_pb2.StreamAck())  # tells the client its start was accepted
-        self._log.info("stream opened")
-        reader = asyncio.create_task(self._read(requests))
-        shown = self._stats.open_stream(self._adapter.name, self._adapter.meters)
+        self._stream_meters = {name: await self._catalog.lookup(name) for name in self._adapter.meters}
+        # Counted open before the client hears so: whoever it tells sees the stream.
+        shown = self._counter.stream_opened(self._adapter.name, self._adapter.meters)
         try:
-            while (pending := await self._pending.get()) is not None:
-                await write(await self._acks(pending))
-                self._record(shown, pending)
-                async with self._room:
-                    self._unacked -= pending.size
-                    self._room.notify_all()
-            await reader  # re-raises a malformed-stream error
+            await write(usage_pb2.StreamAck())  # tells the client its start was accepted
+            self._log.info("stream opened")
+            reader = asyncio.create_task(self._read(requests))
+            try:
+                while (pending := await self._pending.get()) is not None:
+                    await write(await self._acks(pending))
+                    self._record(shown, pending)
+                    async with self._room:
+                        self._unacked -= pending.size
+                        self._room.notify_all()
+                await reader  # re-raises a malformed-stream error
+            finally:
+                reader.cancel()
         finally:
-            reader.cancel()
-            self._stats.close_stream(shown)
+            self._counter.stream_closed(shown)
         if self._draining.is_set():
             self._log.info("stream ended by shutdown")
             raise Unavailable("server is shutting down; reconnect and resend unacknowledged events")
@@ -348,6 +359,7 @@ class StreamSession:
             self._unacked += count
 
     async def _submit(self, first_sequence: int, events: Sequence[Converted] | EventColumns) -> _Pending:
+        arrived = time.monotonic()
         now_us = time.time_ns() // 1000
         meters: dict[str, Meter | None] = {}
         if isinstance(events, EventColumns):
@@ -357,7 +369,7 @@ class StreamSession:
             if all_valid is not None:
                 outcomes = asyncio.ensure_future(self._batcher.submit(all_valid))
                 return _Pending(
-                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, time.monotonic()
+                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, arrived
                 )
             events = events.decode_each()
         rows: list[EventRow] = []
@@ -375,42 +387,24 @@ class StreamSession:
             except OpenSpannerError as error:
                 error.field = self._adapter.field_names.get(error.field, error.field)
                 rejected.append((offset, error))
-                self._reject(event, error)
+                self._reject(event, error, meters)
         outcomes = asyncio.ensure_future(self._batcher.submit(rows))
-        return _Pending(
-            first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], time.monotonic()
-        )
+        return _Pending(first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], arrived)
 
-    def _reject(self, event: Converted, error: OpenSpannerError) -> None:
+    def _reject(self, event: Converted, error: OpenSpannerError, meters: Mapping[str, Meter | None]) -> None:
         """Count a refused event where it is found, with it as an example."""
         if isinstance(event, DecodedEvent):
-            meter, key, subject = event.meter, event.idempotency_key, event.subject
+            name, key, subject = event.meter, event.idempotency_key, event.subject
+            meter = meters.get(name)
         else:  # the adapter could not even make a usage event of it
-            meter, key, subject = next(iter(self._adapter.meters), ""), "", ""
-        self._stats.reject(meter, error, key, subject)
-        self._stats.record(meter, self._path, rejected=1)
+            name, key, subject = next(iter(self._adapter.meters), ""), "", ""
+            meter = self._stream_meters.get(name)
+        self._counter.rejected(self._path, name, meter, error, key, subject)
 
     def _record(self, shown: OpenStream, pending: _Pending) -> None:
-        """Count an acknowledged message's events and how long their ack took.
-
-        Counted with list.count where the message has one meter (the usual
-        case), so a 20,000-event message costs no Python step per event.
-        """
-        outcomes = pending.outcomes.result()
-        meters = pending.row_meters
-        one_meter = meters if isinstance(meters, str) else (meters[0] if len(set(meters)) == 1 else None)
-        if one_meter is not None:
-            self._stats.record(
-                one_meter, self._path,
-                accepted=outcomes.count(WriteOutcome.ACCEPTED), duplicates=outcomes.count(WriteOutcome.DUPLICATE),
-            )
-        else:
-            names = {WriteOutcome.ACCEPTED: "accepted", WriteOutcome.DUPLICATE: "duplicates"}
-            self._stats.record_outcomes(
-                self._path, ((meters[i], names[o]) for i, o in enumerate(outcomes) if o in names)
-            )
-        shown.events_acknowledged += pending.size
-        shown.latencies_ms.append((time.monotonic() - pending.submitted_at) * 1000)
+        """Count an acknowledged message's events (per meter, not per event) and how long their ack took."""
+        self._counter.answered(self._path, pending.row_meters, pending.outcomes.result())
+        self._counter.acknowledged(self._path, time.monotonic() - pending.arrived_at, shown, pending.size)
 
     async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
         outcomes = await pending.outcomes

@@ -1,0 +1,174 @@
+"""The access log: one line per call, and the call counts of /metrics.
+
+A unary gRPC call gets one line when it ends; a streaming call one when it
+starts and one when it ends; an HTTP request one when it is answered (the
+middleware in http/access_log.py). Each names the method, the status, the
+duration in milliseconds and the id of the API key the call was let in with
+(never its secret; null when no key was recognised). Lines are written by
+the logger `openspanner.access` (the `logger` field of each JSON line), at
+info, and at debug for health checks and scrapes, which load balancers and
+Prometheus send every few seconds.
+
+The key id reaches the line through `caller`: the call's access record is
+set in a context variable before authentication runs, and ApiKeys.identify
+notes the id it recognised there, whichever transport or route asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from openspanner.logging import get_logger
+from openspanner.metrics import Metrics
+
+LOGGER_NAME = "openspanner.access"
+log = get_logger(LOGGER_NAME).bind(logger=LOGGER_NAME)
+
+# gRPC methods logged at debug: load balancers call them all the time.
+QUIET_GRPC_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who a call in progress is: filled in by authentication."""
+
+    key_id: str | None = None
+
+
+_caller: ContextVar[Caller | None] = ContextVar("openspanner_caller", default=None)
+
+
+@contextmanager
+def identifying() -> Iterator[Caller]:
+    """Within it, a key recognised by ApiKeys.identify is noted on the Caller yielded."""
+    caller = Caller()
+    token = _caller.set(caller)
+    try:
+        yield caller
+    finally:
+        _caller.reset(token)
+
+
+def note_key(key_id: str) -> None:
+    """The key id the call in progress authenticated with (nothing outside a call)."""
+    caller = _caller.get()
+    if caller is not None:
+        caller.key_id = key_id
+
+
+def duration_ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 3)
+
+
+class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Logs and counts every gRPC call; placed before AuthInterceptor, so refusals are logged too."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        started = time.monotonic()
+        with identifying() as caller:
+            handler = await continuation(details)
+        if handler is None:  # no such method: grpc answers UNIMPLEMENTED itself
+            return handler
+        return _logged_handler(handler, _GrpcCall(details.method, caller, started, handler, self._metrics))
+
+
+@dataclass
+class _GrpcCall:
+    method: str
+    caller: Caller
+    started: float
+    handler: grpc.RpcMethodHandler
+    metrics: Metrics
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.handler.request_streaming or self.handler.response_streaming)
+
+    def begin(self, context: grpc.aio.ServicerContext) -> None:
+        if self.streaming:
+            self._log("grpc stream started", method=self.method, key_id=self.caller.key_id, peer=context.peer())
+
+    def end(self, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
+        status = _status(context, error)
+        elapsed = duration_ms(self.started)
+        self._log(
+            "grpc stream ended" if self.streaming else "grpc call",
+            method=self.method, status=status, duration_ms=elapsed, key_id=self.caller.key_id, peer=context.peer(),
+        )
+        self.metrics.requests.labels("grpc", self.method, status).inc()
+        if not self.streaming:  # a stream's duration is how long its client kept it, not latency
+            self.metrics.request_seconds.labels("grpc", self.method).observe(elapsed / 1000)
+
+    def _log(self, event: str, **fields: Any) -> None:
+        if self.method.startswith(QUIET_GRPC_PREFIXES):
+            log.debug(event, **fields)
+        else:
+            log.info(event, **fields)
+
+
+def _status(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
+    """The status the call ends with: set by `abort` for our errors, OK for an answer."""
+    code = context.code()
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        code = grpc.StatusCode.CANCELLED
+    elif not isinstance(code, grpc.StatusCode):
+        code = grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
+    return str(code.name)
+
+
+_HANDLER_OF_KIND = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def _logged_handler(handler: grpc.RpcMethodHandler, call: _GrpcCall) -> Any:
+    """`handler`, its behavior wrapped to log and count the call (an async generator stays one)."""
+    behavior = handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+
+    async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        call.begin(context)
+        try:
+            result = behavior(request, context)
+            if inspect.isawaitable(result):
+                result = await result
+        except BaseException as error:
+            call.end(context, error)
+            raise
+        call.end(context, None)
+        return result
+
+    async def logged_responses(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        call.begin(context)
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except BaseException as error:
+            call.end(context, error)
+            raise
+        call.end(context, None)
+
+    make = _HANDLER_OF_KIND[(bool(handler.request_streaming), bool(handler.response_streaming))]
+    return make(
+        logged_responses if inspect.isasyncgenfunction(behavior) else logged,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
