@@ -91,6 +91,21 @@ def test_overview_and_ingest_health_count_what_was_answered(server: ServerProces
     assert kind["latest"][0]["message"].startswith("metadata.colour: ")
 
 
+def test_events_for_made_up_meters_are_counted_under_one_name(server: ServerProcess) -> None:
+    """Client input never becomes a stats entry of its own: the counts stay bounded."""
+    made_up = [f"nope_{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    code, body = http(server, "POST", "/v1/usages/bulk", [usage(f"k{i}", name) for i, name in enumerate(made_up)])
+    assert code == 400, body
+
+    code, overview = http(server, "GET", "/v1/stats/overview")
+    names = {m["meter"] for m in overview["meters"]}
+    assert "unknown" in names and not names & set(made_up)
+    code, health = http(server, "GET", "/v1/stats/ingest")
+    kinds = [k for k in health["rejections"] if k["meter"] == "unknown" and k["field"] == "meter"]
+    shown = " ".join(e["message"] for k in kinds for e in k["latest"])
+    assert all(name in shown for name in made_up)  # the examples still say which name was sent
+
+
 def test_an_open_stream_is_listed_with_its_ack_latency(server: ServerProcess) -> None:
     name = f"streamed_{uuid.uuid4().hex[:8]}"
     meter(server, name)

@@ -64,12 +64,17 @@ class IngestCounter:
                 self._events.labels(meter, path, outcome).inc(count)
 
     def rejected(
-        self, path: str, name: str, meter: Meter | None, error: OpenSpannerError, idempotency_key: str, subject: str
+        self, path: str, meter: Meter | None, error: OpenSpannerError, idempotency_key: str, subject: str
     ) -> None:
-        """One refused event; `name` is the meter it named, `meter` that meter if it exists."""
-        self.stats.reject(name, error, idempotency_key, subject)
-        self.stats.record(name, path, rejected=1)
+        """One refused event; `meter` is the meter it named, if that exists.
+
+        An unknown meter is counted as UNKNOWN_METER in the dashboard's stats
+        too: made-up meter names would otherwise each get rings of their own.
+        The name sent stays visible in the error message of the examples.
+        """
         label = meter.name if meter is not None else UNKNOWN_METER
+        self.stats.reject(label, error, idempotency_key, subject)
+        self.stats.record(label, path, rejected=1)
         self._events.labels(label, path, "rejected").inc()
         self._rejections.labels(label, field_label(error.field, meter), status_name(error).lower()).inc()
 

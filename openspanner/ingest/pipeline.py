@@ -182,8 +182,7 @@ class IngestPipeline:
             if result.error is not None:
                 message = messages[result.index]
                 self.counter.rejected(
-                    path, message.meter, meters.get(message.meter), result.error,
-                    message.idempotency_key, message.subject,
+                    path, meters.get(message.meter), result.error, message.idempotency_key, message.subject
                 )
         self.counter.answered(path, [row.meter for row in rows], outcomes)
         self.counter.acknowledged(path, time.monotonic() - arrived)

@@ -394,12 +394,10 @@ class StreamSession:
     def _reject(self, event: Converted, error: OpenSpannerError, meters: Mapping[str, Meter | None]) -> None:
         """Count a refused event where it is found, with it as an example."""
         if isinstance(event, DecodedEvent):
-            name, key, subject = event.meter, event.idempotency_key, event.subject
-            meter = meters.get(name)
+            meter, key, subject = meters.get(event.meter), event.idempotency_key, event.subject
         else:  # the adapter could not even make a usage event of it
-            name, key, subject = next(iter(self._adapter.meters), ""), "", ""
-            meter = self._stream_meters.get(name)
-        self._counter.rejected(self._path, name, meter, error, key, subject)
+            meter, key, subject = self._stream_meters.get(next(iter(self._adapter.meters), "")), "", ""
+        self._counter.rejected(self._path, meter, error, key, subject)
 
     def _record(self, shown: OpenStream, pending: _Pending) -> None:
         """Count an acknowledged message's events (per meter, not per event) and how long their ack took."""
