@@ -23,7 +23,7 @@ from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
-from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
+from openspanner.ingest.batch import Batcher, BatchOutcome, BatchSettings, is_unstored
 from openspanner.ingest.decode import decode_event
 from openspanner.ingest.stats import IngestStats
 from openspanner.ingest.streams import Adapter, StreamSession
@@ -142,11 +142,12 @@ class IngestPipeline:
             outcomes = await self._batcher.submit(rows, wait_for_room=False)
         else:
             outcomes = await self._storage.run(self._writer.classify, rows)
-        if RETRY in outcomes:
-            # A submission is written in one block, so all its events share this fate.
-            raise Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
+        _raise_if_unstored(outcomes)
         stored = await self._stored_events_of_duplicates(rows, outcomes)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
+            if isinstance(outcome, OpenSpannerError):  # storage refused this event
+                results[position] = EventResult(position, row.idempotency_key, usage_pb2.REJECTED, outcome)
+                continue
             result = EventResult(position, row.idempotency_key, OUTCOME_OF[outcome])
             meter = meters[row.meter]
             assert meter is not None  # the row was validated against it
@@ -259,6 +260,16 @@ class IngestPipeline:
             self._bulk_answers.save, key, digest, response.SerializeToString()
         )
         return response
+
+
+def _raise_if_unstored(outcomes: Sequence[BatchOutcome]) -> None:
+    """A call whose events storage did not all take (RETRY, Unavailable) fails as a whole,
+    with a retry delay: its client sends it again, and the events that were stored are
+    then answered DUPLICATE. Events storage refused are answered one by one instead."""
+    if not any(map(is_unstored, outcomes)):
+        return
+    error = next((o for o in outcomes if isinstance(o, Unavailable)), None)
+    raise error or Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
 
 
 def _new_batch_id() -> str:

@@ -22,7 +22,7 @@ from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, stream_ack, uniform_stream_ack
-from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
+from openspanner.ingest.batch import Batcher, BatchOutcome, is_refused
 from openspanner.ingest.decode import MAX_NANOS, DecodedEvent, decode_event, read_timestamp_us
 from openspanner.ingest.stats import IngestStats, OpenStream
 from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
@@ -275,6 +275,8 @@ class _Pending:
     # The meter of each submitted row, or one meter for all of them (a columnar batch).
     row_meters: Sequence[str] | str
     submitted_at: float
+    # The submitted rows, for the examples of events storage refused.
+    rows: Sequence[EventRow]
 
 
 
@@ -357,7 +359,8 @@ class StreamSession:
             if all_valid is not None:
                 outcomes = asyncio.ensure_future(self._batcher.submit(all_valid))
                 return _Pending(
-                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, time.monotonic()
+                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, time.monotonic(),
+                    all_valid,
                 )
             events = events.decode_each()
         rows: list[EventRow] = []
@@ -378,8 +381,14 @@ class StreamSession:
                 self._reject(event, error)
         outcomes = asyncio.ensure_future(self._batcher.submit(rows))
         return _Pending(
-            first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], time.monotonic()
+            first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], time.monotonic(),
+            rows,
         )
+
+    def _own_names(self, error: OpenSpannerError) -> OpenSpannerError:
+        """A storage refusal with the field named as this stream names it ("quantity" -> "value")."""
+        field = self._adapter.field_names.get(error.field, error.field)
+        return error if field == error.field else type(error)(error.message, field=field)
 
     def _reject(self, event: Converted, error: OpenSpannerError) -> None:
         """Count a refused event where it is found, with it as an example."""
@@ -399,27 +408,39 @@ class StreamSession:
         outcomes = pending.outcomes.result()
         meters = pending.row_meters
         one_meter = meters if isinstance(meters, str) else (meters[0] if len(set(meters)) == 1 else None)
+        accepted, duplicates = outcomes.count(WriteOutcome.ACCEPTED), outcomes.count(WriteOutcome.DUPLICATE)
         if one_meter is not None:
-            self._stats.record(
-                one_meter, self._path,
-                accepted=outcomes.count(WriteOutcome.ACCEPTED), duplicates=outcomes.count(WriteOutcome.DUPLICATE),
-            )
+            self._stats.record(one_meter, self._path, accepted=accepted, duplicates=duplicates)
         else:
             names = {WriteOutcome.ACCEPTED: "accepted", WriteOutcome.DUPLICATE: "duplicates"}
             self._stats.record_outcomes(
                 self._path, ((meters[i], names[o]) for i, o in enumerate(outcomes) if o in names)
             )
+        if accepted + duplicates < len(outcomes):  # some not stored: RETRY, or refused by storage
+            self._record_refusals(pending.rows, outcomes)
         shown.events_acknowledged += pending.size
         shown.latencies_ms.append((time.monotonic() - pending.submitted_at) * 1000)
+
+    def _record_refusals(self, rows: Sequence[EventRow], outcomes: Sequence[BatchOutcome]) -> None:
+        """Count the events storage refused as rejected, each with itself as an example."""
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if is_refused(outcome):
+                self._stats.reject(row.meter, outcome, row.idempotency_key, row.subject)
+                self._stats.record(row.meter, self._path, rejected=1)
 
     async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
         outcomes = await pending.outcomes
         retry = Unavailable("storage unavailable; send again")
 
         def answer(outcome: BatchOutcome) -> tuple[Any, OpenSpannerError | None]:
-            return (usage_pb2.RETRY, retry) if outcome == RETRY else (OUTCOME_OF[outcome], None)
+            if isinstance(outcome, WriteOutcome):
+                return OUTCOME_OF[outcome], None
+            if is_refused(outcome):
+                return usage_pb2.REJECTED, self._own_names(outcome)
+            # Not stored for storage's sake: RETRY, with why when storage needs an operator.
+            return usage_pb2.RETRY, outcome if isinstance(outcome, OpenSpannerError) else retry
 
-        if not pending.rejected and len(set(outcomes)) == 1:
+        if not pending.rejected and len(set(outcomes)) == 1 and not is_refused(outcomes[0]):
             # The usual message: all its events stored, or all to be resent. One
             # range, built without a Python step per event on the event loop.
             return uniform_stream_ack(pending.first_sequence, len(outcomes), *answer(outcomes[0]))
