@@ -49,6 +49,12 @@ class FailedPrecondition(OpenSpannerError):
     """The request is valid but the current state forbids it (meter has events, ...)."""
 
 
+class StorageRefused(InvalidArgument):
+    """Storage refused to store this event although it passed our validation (a constraint
+    of the table, a value the engine cannot take). Sent again unchanged it fails again, so it
+    is the event's own answer, as a rule it broke would be; the message says what storage said."""
+
+
 class Unauthenticated(OpenSpannerError):
     """No bearer token, or one that matches no active key."""
 

@@ -16,7 +16,8 @@ from openspanner.storage.events import NO_CLIENT_TIME, EventRow
 from openspanner.storage.queries import EventRecord
 from openspanner.v1 import event_pb2, usage_pb2
 
-# The answer of each writer outcome (RETRY is answered by the caller: a stream resends, a call fails).
+# The answer of each writer outcome. The batcher's other outcomes (RETRY, and the error of an event
+# not stored) are answered by the caller: a refused event is REJECTED, else a stream resends, a call fails.
 OUTCOME_OF: dict[object, usage_pb2.Outcome] = {
     WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED,
     WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE,

@@ -15,14 +15,30 @@ The batcher is bounded: rows pending and in flight never exceed
 `max_pending_events`. A stream waits for room (and a stream that waits stops
 reading, which is gRPC flow control); a unary call is refused with
 ResourceExhausted and a retry delay instead, so callers never queue without
-bound. If storage cannot take a block within `retry_seconds`, the rows are
-answered RETRY: nothing was acknowledged, so nothing is lost, and clients
-resend them with the same keys.
+bound.
+
+A failed write is classified once (storage/errors.py). Storage down, slow,
+full or busy: the block is tried again with exponential backoff and jitter
+until `retry_seconds` have passed, then its rows are answered RETRY: nothing
+was acknowledged, so nothing is lost, and clients resend them with the same
+keys. Storage refusing the rows themselves (a constraint, a value the engine
+cannot take): the block is split in halves, and halves again, until the
+events at fault stand alone; every other event is written and answered as
+usual, and each event at fault is answered with storage's refusal
+(StorageRefused), at once, not after the deadline. A block is never written
+again once it committed: each part of a split is written on its own (its
+duplicate check and insert under the writer's lock), in order, so a part
+that committed is never sent again and an event's later copies in the
+block are found as its duplicates. A failure that is neither (a table
+missing, credentials, a query the engine refuses) is nothing a retry or a
+split can mend: the block is answered Unavailable with what needs fixing,
+at once, and the next write waits a moment so clients resending do not spin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -30,22 +46,43 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
-from openspanner.errors import ResourceExhausted, Unavailable
-from openspanner.ingest.write import EventWriter, WriteOutcome
+from openspanner.errors import OpenSpannerError, ResourceExhausted, StorageRefused, Unavailable
+from openspanner.ingest.write import EventWriter, WriteOutcome, WrittenBlock
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.storage.client import Storage
+from openspanner.storage.errors import GIVE_UP_RETRY_AFTER_SECONDS, StorageFailure, classify, refusal, unavailable
 from openspanner.storage.events import EventRow
 
 log = get_logger(__name__)
 
 # Outcome of rows that storage did not take in time.
 RETRY = "retry"
-BatchOutcome = WriteOutcome | str
+# Besides RETRY, a row not stored is answered with an error: StorageRefused
+# (storage refused the event itself: its own answer) or Unavailable (storage
+# cannot take writes until an operator acts: send it again later).
+BatchOutcome = WriteOutcome | str | OpenSpannerError
 # Bounds of the retry delay a refused unary call is told to wait.
 MIN_RETRY_AFTER_SECONDS = 0.1
 MAX_RETRY_AFTER_SECONDS = 10.0
+# Backoff between attempts at a block while storage fails in a retryable way.
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 5.0
+# After a failure no retry or split can mend, the next write waits this long
+# (the delay those clients are told): resent events do not spin on a broken storage.
+GIVE_UP_PAUSE_SECONDS = GIVE_UP_RETRY_AFTER_SECONDS
+
+
+def is_refused(outcome: BatchOutcome) -> TypeGuard[StorageRefused]:
+    """Storage refused this event itself: answered with its error, like a rule it broke."""
+    return isinstance(outcome, StorageRefused)
+
+
+def is_unstored(outcome: BatchOutcome) -> bool:
+    """Not stored for storage's sake (RETRY, Unavailable): the event should be sent again."""
+    return not isinstance(outcome, WriteOutcome) and not is_refused(outcome)
 
 
 @dataclass(frozen=True)
@@ -187,7 +224,7 @@ class Batcher:
         rows = [row for submission in batch for row in submission.rows]
         batch_id = uuid.uuid4().hex[:16]
         self._last_write_started = started = time.monotonic()
-        outcomes = await self._write_with_retries(rows, batch_id)
+        outcomes = await self._write_block(rows, batch_id)
         self._write_rate = len(rows) / max(time.monotonic() - started, 1e-3)
         position = 0
         for submission in batch:
@@ -195,30 +232,105 @@ class Batcher:
             if not submission.future.done():
                 submission.future.set_result(list(outcomes[position : position + size]))
             position += size
+        if outcomes and isinstance(outcomes[-1], Unavailable):  # given up: the rest of the block is too
+            await self._pause(GIVE_UP_PAUSE_SECONDS)
 
-    async def _write_with_retries(self, rows: list[EventRow], batch_id: str) -> Sequence[BatchOutcome]:
+    async def _pause(self, seconds: float) -> None:
+        """Hold the next write back for `seconds`, or until close(): it then writes what is left."""
+        until = time.monotonic() + seconds
+        while not self._closing and (remaining := until - time.monotonic()) > 0:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), remaining)
+
+    async def _write_block(self, rows: list[EventRow], batch_id: str) -> list[BatchOutcome]:
+        """The outcome of each row: written in one block, or in parts when storage refuses some rows.
+
+        Parts are written first to last, each once it is known to hold no row
+        at fault, so what the writer answers for it is final. Rows not
+        written by the deadline stay RETRY.
+        """
         deadline = time.monotonic() + self._settings.retry_seconds
-        delay = 0.1
+        outcomes: list[BatchOutcome] = [RETRY] * len(rows)
+        parts = [(0, len(rows))]  # not written yet, the next one last
+        while parts and time.monotonic() < deadline:
+            start, end = parts.pop()
+            written = await self._write_with_retries(rows[start:end], batch_id, deadline)
+            if isinstance(written, list):
+                outcomes[start:end] = written
+            elif written.retryable:
+                break  # the deadline passed: this part and the rest stay RETRY
+            elif not written.splits:
+                answer = unavailable(written, "these events")
+                for first, last in [*parts, (start, end)]:
+                    outcomes[first:last] = [answer] * (last - first)
+                break
+            elif end - start == 1:
+                outcomes[start] = self._refuse(rows[start], written, batch_id)
+            else:
+                middle = (start + end) // 2
+                parts += [(middle, end), (start, middle)]
+                log.info("batch split to find the events storage refuses", batch_id=batch_id, events=end - start)
+        return outcomes
+
+    def _refuse(self, row: EventRow, failure: StorageFailure, batch_id: str) -> StorageRefused:
+        log.warning(
+            "event refused by storage",
+            batch_id=batch_id,
+            meter=row.meter,
+            idempotency_key=row.idempotency_key,
+            kind=failure.kind,
+            code=failure.code,
+            error=failure.reason,
+        )
+        return refusal(failure)
+
+    async def _write_with_retries(
+        self, rows: list[EventRow], batch_id: str, deadline: float
+    ) -> list[WriteOutcome] | StorageFailure:
+        """The writer's outcomes for `rows`, or the failure that ended the attempts.
+
+        Retryable failures are retried with backoff until `deadline`; any other ends them at once.
+        """
+        delay = FIRST_BACKOFF_SECONDS
         attempt = 0
         while True:
             attempt += 1
-            remaining = deadline - time.monotonic()
             try:
-                return await asyncio.wait_for(
-                    self._storage.run(self._writer.write, rows, batch_id), max(remaining, 0.001)
+                written = await asyncio.wait_for(
+                    self._storage.call(self._writer.write, rows, batch_id),
+                    max(deadline - time.monotonic(), 0.001),
                 )
-            except Exception as error:  # storage down, slow, or refusing: retry until the deadline
+            except Exception as error:  # every failure is classified: retried, split or given up
+                failure = classify(error)
                 remaining = deadline - time.monotonic()
+                self._metrics.storage_errors.labels(
+                    kind=failure.kind, retryable="true" if failure.retryable else "false"
+                ).inc()
                 log.warning(
                     "batch write failed",
                     batch_id=batch_id,
                     events=len(rows),
                     attempt=attempt,
-                    error=repr(error),
-                    retry_for_seconds=round(max(remaining, 0), 1),
+                    kind=failure.kind,
+                    retryable=failure.retryable,
+                    code=failure.code,
+                    error=failure.reason,
+                    retry_for_seconds=round(max(remaining, 0), 1) if failure.retryable else 0,
                 )
+                if not failure.retryable:
+                    return failure
                 if remaining <= 0:
                     log.error("batch given up, answered RETRY", batch_id=batch_id, events=len(rows))
-                    return [RETRY] * len(rows)
+                    return failure
+                self._metrics.storage_retries.inc()
                 await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+            else:
+                self._observe(written, len(rows))
+                return written.outcomes
+
+    def _observe(self, written: WrittenBlock, events: int) -> None:
+        self._metrics.batch_events.observe(events)
+        self._metrics.lookup_seconds.observe(written.lookup_seconds)
+        self._metrics.insert_seconds.observe(written.insert_seconds)

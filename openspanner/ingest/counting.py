@@ -15,14 +15,15 @@ only when the meter declares that dimension.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from openspanner.domain.meters import Meter
 from openspanner.errors import OpenSpannerError, status_name
-from openspanner.ingest.batch import RETRY, BatchOutcome
+from openspanner.ingest.batch import BatchOutcome, is_refused, is_unstored
 from openspanner.ingest.stats import IngestStats, OpenStream
 from openspanner.ingest.write import WriteOutcome
 from openspanner.metrics import Metrics
+from openspanner.storage.events import EventRow
 
 # The meter label of an event refused because its meter does not exist.
 UNKNOWN_METER = "unknown"
@@ -57,7 +58,8 @@ class IngestCounter:
     def _count(self, path: str, meter: str, outcomes: Sequence[BatchOutcome]) -> None:
         accepted = outcomes.count(WriteOutcome.ACCEPTED)
         duplicates = outcomes.count(WriteOutcome.DUPLICATE)
-        retry = outcomes.count(RETRY)
+        # Rare: storage did not store some. Those it refused are counted as rejections by their caller.
+        retry = sum(map(is_unstored, outcomes)) if accepted + duplicates < len(outcomes) else 0
         self.stats.record(meter, path, accepted=accepted, duplicates=duplicates)
         for outcome, count in (("accepted", accepted), ("duplicate", duplicates), ("retry", retry)):
             if count:
@@ -77,6 +79,16 @@ class IngestCounter:
         self.stats.record(label, path, rejected=1)
         self._events.labels(label, path, "rejected").inc()
         self._rejections.labels(label, field_label(error.field, meter), status_name(error).lower()).inc()
+
+    def refused_by_storage(
+        self, path: str, rows: Sequence[EventRow], meters: Mapping[str, Meter | None], outcomes: Sequence[BatchOutcome]
+    ) -> None:
+        """The events of a stream message that storage refused, each a rejection with itself as an example."""
+        if outcomes.count(WriteOutcome.ACCEPTED) + outcomes.count(WriteOutcome.DUPLICATE) == len(outcomes):
+            return  # the usual message, told without a Python step per event
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if is_refused(outcome):
+                self.rejected(path, meters.get(row.meter), outcome, row.idempotency_key, row.subject)
 
     def acknowledged(self, path: str, seconds: float, stream: OpenStream | None = None, events: int = 0) -> None:
         """How long an answer took from the events' arrival; a stream's shows on the dashboard too."""

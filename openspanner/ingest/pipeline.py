@@ -17,13 +17,13 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
-from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
+from openspanner.ingest.batch import Batcher, BatchOutcome, BatchSettings, is_unstored
 from openspanner.ingest.counting import IngestCounter
 from openspanner.ingest.decode import decode_event
 from openspanner.ingest.stats import IngestStats
@@ -144,12 +144,14 @@ class IngestPipeline:
             outcomes = await self._batcher.submit(rows, wait_for_room=False)
         else:
             outcomes = await self._storage.run(self._writer.classify, rows)
-        if RETRY in outcomes:
-            # A submission is written in one block, so all its events share this fate.
+        if any(map(is_unstored, outcomes)):
             self.counter.answered(path, [row.meter for row in rows], outcomes)
-            raise Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
+            _raise_unstored(outcomes)
         stored = await self._stored_events_of_duplicates(rows, outcomes)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
+            if isinstance(outcome, OpenSpannerError):  # storage refused this event
+                results[position] = EventResult(position, row.idempotency_key, usage_pb2.REJECTED, outcome)
+                continue
             result = EventResult(position, row.idempotency_key, OUTCOME_OF[outcome])
             meter = meters[row.meter]
             assert meter is not None  # the row was validated against it
@@ -274,6 +276,14 @@ class IngestPipeline:
             self._bulk_answers.save, key, digest, response.SerializeToString()
         )
         return response
+
+
+def _raise_unstored(outcomes: Sequence[BatchOutcome]) -> NoReturn:
+    """A call whose events storage did not all take (RETRY, Unavailable) fails as a whole,
+    with a retry delay: its client sends it again, and the events that were stored are
+    then answered DUPLICATE. Events storage refused are answered one by one instead."""
+    error = next((o for o in outcomes if isinstance(o, Unavailable)), None)
+    raise error or Unavailable("storage did not take these events in time; send them again", retry_after_seconds=1.0)
 
 
 def _new_batch_id() -> str:

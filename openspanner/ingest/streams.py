@@ -22,11 +22,12 @@ from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import DimensionType, Meter
 from openspanner.errors import FailedPrecondition, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, stream_ack, uniform_stream_ack
-from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome
+from openspanner.ingest.batch import Batcher, BatchOutcome, is_refused
 from openspanner.ingest.counting import IngestCounter
 from openspanner.ingest.decode import MAX_NANOS, DecodedEvent, decode_event, read_timestamp_us
 from openspanner.ingest.stats import OpenStream
 from openspanner.ingest.validate import EventColumns, MetadataCache, validate_columns, validate_event
+from openspanner.ingest.write import WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.storage.events import EventRow
 from openspanner.v1 import usage_pb2
@@ -275,6 +276,9 @@ class _Pending:
     # The meter of each submitted row, or one meter for all of them (a columnar batch).
     row_meters: Sequence[str] | str
     arrived_at: float
+    # The submitted rows and their meters, to count the events storage refused.
+    rows: Sequence[EventRow]
+    meters: Mapping[str, Meter | None]
 
 
 # The stream types (Adapter.name), each a `stream:<type>` path in the counts.
@@ -369,7 +373,8 @@ class StreamSession:
             if all_valid is not None:
                 outcomes = asyncio.ensure_future(self._batcher.submit(all_valid))
                 return _Pending(
-                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, arrived
+                    first_sequence, len(all_valid), [], range(len(all_valid)), outcomes, events.meter, arrived,
+                    all_valid, meters,
                 )
             events = events.decode_each()
         rows: list[EventRow] = []
@@ -389,7 +394,15 @@ class StreamSession:
                 rejected.append((offset, error))
                 self._reject(event, error, meters)
         outcomes = asyncio.ensure_future(self._batcher.submit(rows))
-        return _Pending(first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], arrived)
+        return _Pending(
+            first_sequence, len(events), rejected, offsets, outcomes, [row.meter for row in rows], arrived,
+            rows, meters,
+        )
+
+    def _own_names(self, error: OpenSpannerError) -> OpenSpannerError:
+        """A storage refusal with the field named as this stream names it ("quantity" -> "value")."""
+        field = self._adapter.field_names.get(error.field, error.field)
+        return error if field == error.field else type(error)(error.message, field=field)
 
     def _reject(self, event: Converted, error: OpenSpannerError, meters: Mapping[str, Meter | None]) -> None:
         """Count a refused event where it is found, with it as an example."""
@@ -401,7 +414,9 @@ class StreamSession:
 
     def _record(self, shown: OpenStream, pending: _Pending) -> None:
         """Count an acknowledged message's events (per meter, not per event) and how long their ack took."""
-        self._counter.answered(self._path, pending.row_meters, pending.outcomes.result())
+        outcomes = pending.outcomes.result()
+        self._counter.answered(self._path, pending.row_meters, outcomes)
+        self._counter.refused_by_storage(self._path, pending.rows, pending.meters, outcomes)
         self._counter.acknowledged(self._path, time.monotonic() - pending.arrived_at, shown, pending.size)
 
     async def _acks(self, pending: _Pending) -> usage_pb2.StreamAck:
@@ -409,9 +424,14 @@ class StreamSession:
         retry = Unavailable("storage unavailable; send again")
 
         def answer(outcome: BatchOutcome) -> tuple[Any, OpenSpannerError | None]:
-            return (usage_pb2.RETRY, retry) if outcome == RETRY else (OUTCOME_OF[outcome], None)
+            if isinstance(outcome, WriteOutcome):
+                return OUTCOME_OF[outcome], None
+            if is_refused(outcome):
+                return usage_pb2.REJECTED, self._own_names(outcome)
+            # Not stored for storage's sake: RETRY, with why when storage needs an operator.
+            return usage_pb2.RETRY, outcome if isinstance(outcome, OpenSpannerError) else retry
 
-        if not pending.rejected and len(set(outcomes)) == 1:
+        if not pending.rejected and len(set(outcomes)) == 1 and not is_refused(outcomes[0]):
             # The usual message: all its events stored, or all to be resent. One
             # range, built without a Python step per event on the event loop.
             return uniform_stream_ack(pending.first_sequence, len(outcomes), *answer(outcomes[0]))

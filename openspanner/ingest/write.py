@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -31,16 +32,29 @@ class WriteOutcome(Enum):
     DUPLICATE = "duplicate"
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenBlock:
+    """The outcome of each row, and what the block's two storage steps took (for the metrics)."""
+
+    outcomes: list[WriteOutcome]
+    lookup_seconds: float
+    insert_seconds: float
+
+
 class EventWriter:
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._lock = threading.Lock()
 
-    def write(self, rows: Sequence[EventRow], batch_id: str) -> list[WriteOutcome]:
+    def write(self, rows: Sequence[EventRow], batch_id: str) -> WrittenBlock:
         """Outcomes in the order of `rows`. Blocking: run it in the storage pool.
 
         Returns only after the accepted rows are committed, so callers may
-        acknowledge them.
+        acknowledge them. If it raises, none of `rows` was remembered as
+        stored, and the same rows (or some of them) may be written again: an
+        insert that failed stored nothing, or (a block over several partitions
+        failing midway) stored rows that the same rows written again copy
+        exactly, sorting key included, so FINAL and merges collapse them.
         """
         hashes = key_hashes(rows)
         with self._lock:
@@ -63,7 +77,7 @@ class EventWriter:
             lookup_ms=round((classified - started) * 1000, 1),
             insert_ms=round((inserted - classified) * 1000, 1),
         )
-        return outcomes
+        return WrittenBlock(outcomes, classified - started, inserted - classified)
 
     def classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
         """What `write` would answer for `rows`, storing nothing.

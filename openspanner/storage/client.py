@@ -19,8 +19,9 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from openspanner.config import Settings
-from openspanner.errors import ConfigError, Unavailable
+from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
 from openspanner.logging import get_logger
+from openspanner.storage.errors import classify, client_error, is_storage_error
 
 log = get_logger(__name__)
 
@@ -89,10 +90,23 @@ class Storage:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="storage")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a blocking storage call in the pool; connection failures become Unavailable."""
+        """Run a blocking storage call in the pool; its storage errors become typed errors.
+
+        A failure worth retrying (storage down, slow, full, busy) or one an
+        operator must fix (a table missing, credentials) is Unavailable with a
+        retry delay; a refusal of the data it carried is StorageRefused; a
+        query the engine refuses (our bug) stays the engine's exception
+        (storage/errors.py says which is which).
+        """
         loop = asyncio.get_running_loop()
         call = functools.partial(_translated, fn, *args, **kwargs)
         return await loop.run_in_executor(self._executor, call)
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking storage call in the pool, its exceptions as raised: for the
+        batcher, which classifies them itself to retry or split a block."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -102,6 +116,21 @@ class Storage:
 def _translated(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
         return fn(*args, **kwargs)
-    except OperationalError as exc:
-        log.warning("storage unreachable", error=str(exc))
-        raise Unavailable("storage is unavailable, retry later") from exc
+    except OpenSpannerError:
+        raise
+    except Exception as exc:
+        if not is_storage_error(exc):
+            raise
+        failure = classify(exc)
+        log.warning(
+            "storage call failed",
+            call=getattr(fn, "__qualname__", repr(fn)),
+            kind=failure.kind,
+            retryable=failure.retryable,
+            code=failure.code,
+            error=failure.reason,
+        )
+        translated = client_error(failure)
+        if translated is None:
+            raise
+        raise translated from exc
