@@ -12,7 +12,7 @@ works.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from typing import Any
 
@@ -29,9 +29,25 @@ def enable(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
 
 
 def _load_descriptor_set() -> descriptor_pb2.FileDescriptorSet:
+    """The set `make proto` wrote, without the json_name protoc puts on every field.
+
+    The stubs' descriptors (what reflection served before) carry no json_name,
+    and grpcurl then prints answers with the fields' own names, as the product
+    documents and our README spell them (`"window_start"`, not `"windowStart"`).
+    """
     files = descriptor_pb2.FileDescriptorSet()
     files.ParseFromString(resources.files("openspanner.v1").joinpath(DESCRIPTOR_SET).read_bytes())
+    for file in files.file:
+        for message in _messages(file.message_type):
+            for field in message.field:
+                field.ClearField("json_name")
     return files
+
+
+def _messages(messages: Iterable[descriptor_pb2.DescriptorProto]) -> Iterator[descriptor_pb2.DescriptorProto]:
+    for message in messages:
+        yield message
+        yield from _messages(message.nested_type)
 
 
 class _File:
