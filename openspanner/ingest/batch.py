@@ -99,6 +99,9 @@ class Batcher:
             raise Unavailable("server is shutting down; send these events again", retry_after_seconds=1.0)
         if wait_for_room:
             await self._wait_for_room(len(rows))
+            if self._flusher.done():  # closed while this waited: nothing would write it
+                await self._release_room(len(rows))
+                raise Unavailable("server is shutting down; send these events again", retry_after_seconds=1.0)
         else:
             self._take_room(len(rows))
         future: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
@@ -109,9 +112,12 @@ class Batcher:
         try:
             return await asyncio.shield(future)
         finally:
-            async with self._room:
-                self._in_flight_events -= len(rows)
-                self._room.notify_all()
+            await self._release_room(len(rows))
+
+    async def _release_room(self, count: int) -> None:
+        async with self._room:
+            self._in_flight_events -= count
+            self._room.notify_all()
 
     def _fits(self, count: int) -> bool:
         # A submission larger than the whole budget still goes alone.
@@ -138,12 +144,31 @@ class Batcher:
         estimate = self._in_flight_events / self._write_rate
         return min(max(estimate, MIN_RETRY_AFTER_SECONDS), MAX_RETRY_AFTER_SECONDS)
 
-    async def close(self) -> None:
-        """Write everything submitted so far, then stop."""
+    async def close(self, deadline: float = math.inf) -> None:
+        """Write everything submitted so far, then stop; at `deadline` (time.monotonic) stop waiting.
+
+        What is not committed by the deadline is answered RETRY, never
+        acknowledged: a write still running then may yet commit, and the
+        client's resend of it is answered DUPLICATE.
+        """
         self._closing = True
         self._wake.set()
-        if self._flusher:
-            await self._flusher
+        if self._flusher is None:
+            return
+        timeout = None if deadline == math.inf else max(deadline - time.monotonic(), 0)
+        await asyncio.wait({self._flusher}, timeout=timeout)
+        if self._flusher.done():
+            return
+        self._flusher.cancel()  # its batch in flight is answered RETRY by _write
+        await asyncio.wait({self._flusher})
+        given_up = list(self._queue)
+        self._queue.clear()
+        self._queued_events = 0
+        _answer_retry(given_up)
+        log.warning(
+            "shutdown deadline reached, pending events answered RETRY",
+            submissions=len(given_up), events=sum(len(s.rows) for s in given_up),
+        )
 
     async def _flush_forever(self) -> None:
         # The queue is checked before every wait: a wake-up that arrived while
@@ -187,7 +212,11 @@ class Batcher:
         rows = [row for submission in batch for row in submission.rows]
         batch_id = uuid.uuid4().hex[:16]
         self._last_write_started = started = time.monotonic()
-        outcomes = await self._write_with_retries(rows, batch_id)
+        try:
+            outcomes = await self._write_with_retries(rows, batch_id)
+        except asyncio.CancelledError:  # close() reached its deadline
+            _answer_retry(batch)
+            raise
         self._write_rate = len(rows) / max(time.monotonic() - started, 1e-3)
         position = 0
         for submission in batch:
@@ -222,3 +251,9 @@ class Batcher:
                     return [RETRY] * len(rows)
                 await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
                 delay = min(delay * 2, 5.0)
+
+
+def _answer_retry(submissions: Sequence[_Submission]) -> None:
+    for submission in submissions:
+        if not submission.future.done():
+            submission.future.set_result([RETRY] * len(submission.rows))
