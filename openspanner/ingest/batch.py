@@ -42,6 +42,7 @@ log = get_logger(__name__)
 
 # Outcome of rows that storage did not take in time.
 RETRY = "retry"
+SHUTDOWN_RETRY = "shutdown deadline reached, pending events answered RETRY"
 BatchOutcome = WriteOutcome | str
 # Bounds of the retry delay a refused unary call is told to wait.
 MIN_RETRY_AFTER_SECONDS = 0.1
@@ -165,10 +166,8 @@ class Batcher:
         self._queue.clear()
         self._queued_events = 0
         _answer_retry(given_up)
-        log.warning(
-            "shutdown deadline reached, pending events answered RETRY",
-            submissions=len(given_up), events=sum(len(s.rows) for s in given_up),
-        )
+        if given_up:
+            log.warning(SHUTDOWN_RETRY, queued=True, events=sum(len(s.rows) for s in given_up))
 
     async def _flush_forever(self) -> None:
         # The queue is checked before every wait: a wake-up that arrived while
@@ -216,6 +215,7 @@ class Batcher:
             outcomes = await self._write_with_retries(rows, batch_id)
         except asyncio.CancelledError:  # close() reached its deadline
             _answer_retry(batch)
+            log.warning(SHUTDOWN_RETRY, batch_id=batch_id, events=len(rows))
             raise
         self._write_rate = len(rows) / max(time.monotonic() - started, 1e-3)
         position = 0
