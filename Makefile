@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# make runs the server directly (no shell in between), as its only child. One
+# SIGTERM to the process group (a supervisor, `kill -TERM -- -PGID`) reaches the
+# server twice, because GNU make forwards SIGTERM to its child: the server takes
+# a signal within 1 s of the first as the same request, drains once, exits 0
+# (make itself then exits by the signal). Ctrl-C's SIGINT is not forwarded.
 run: $(STAMP)
 	$(BIN)/openspanner serve
 

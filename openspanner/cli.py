@@ -142,8 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
     _require_server_install(settings)
     from openspanner.server import serve  # imports grpc server code only when serving
 
-    asyncio.run(serve(settings))
-    return 0
+    return asyncio.run(serve(settings))
 
 
 def _call(args: argparse.Namespace, stub_type: Callable[[grpc.Channel], Any], method: str, request: Any) -> Any:

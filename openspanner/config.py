@@ -59,8 +59,16 @@ class Settings(BaseSettings):
     bulk_key_retention_days: int = Field(30, ge=1, le=3650)
     # Worker threads for storage calls (the client library is blocking).
     storage_threads: int = Field(4, ge=1, le=64)
-    # On SIGTERM, in-flight calls get this long to finish.
+    # On SIGTERM (or SIGINT), the whole drain (HTTP requests, streams, the
+    # pending batch, gRPC calls) gets this long, counted from the signal.
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+
+    # TLS for both listeners (gRPC and HTTP): a PEM certificate (chain) and
+    # its key, both or neither; read at start-up only. With a client CA,
+    # clients must present a certificate it signed (mutual TLS).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
 
     # Every write path (single events, bulk calls, streams) shares one
     # batcher: a block is written as soon as the writer is free, holding up
@@ -112,6 +120,33 @@ class Settings(BaseSettings):
             raise ValueError("must contain only letters, digits, _ and -")
         return value
 
+    @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+    @classmethod
+    def _file_is_readable(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            with value.open("rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files_come_together(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("OPENSPANNER_TLS_CERT_FILE and OPENSPANNER_TLS_KEY_FILE are set together, or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError(
+                "OPENSPANNER_TLS_CLIENT_CA_FILE needs OPENSPANNER_TLS_CERT_FILE and OPENSPANNER_TLS_KEY_FILE"
+            )
+        return self
+
     @model_validator(mode="after")
     def _cluster_needs_a_server(self) -> Settings:
         if self.clickhouse_cluster and self.clickhouse_url is None:
@@ -123,6 +158,10 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_engine(self) -> bool:
         return self.clickhouse_url is None
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls_cert_file is not None
 
     @property
     def embedded_path(self) -> Path:

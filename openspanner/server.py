@@ -3,24 +3,40 @@
 Start-up: open storage, migrate the schema, load meters and keys, then serve.
 The REST API (openspanner/http) listens on its own port and calls the same
 in-process services (catalog, pipeline, reader) as the gRPC servicers,
-behind the same key check.
-Shutdown (SIGTERM or SIGINT): health turns NOT_SERVING so load balancers stop
-sending, the HTTP listener closes (finishing its in-flight requests),
-in-flight calls get `shutdown_grace_seconds` to finish, then storage
-is closed. A second signal exits at once.
+behind the same key check. Each part, once started, registers how it stops
+(App.on_stop), so a start that fails part-way (a port in use) stops what it
+had started, newest first, before the error is reported.
+
+SIGTERM and SIGINT are handled from before anything starts: during start-up
+the start is cancelled and unwound the same way (exit code 128 + signal).
+Once serving, one deadline, `shutdown_grace_seconds` from the signal, is
+shared by every step, in this order: health turns NOT_SERVING (load
+balancers stop sending); the HTTP listener closes, its requests in flight
+finishing; streams stop reading and get the acks of what they sent; the
+batcher writes what is pending, and what it cannot commit in time is
+answered RETRY (never acknowledged); the gRPC server stops, its calls in
+flight getting what remains (at least the reserve kept for these answers,
+MAX_ANSWER_RESERVE_SECONDS); then meters, keys and storage are closed. Each
+step logs how long it took. A repeated signal within
+REPEATED_SIGNAL_WINDOW_SECONDS is the same request; a later one exits at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
+import inspect
+import math
 import os
 import signal
+import threading
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
+from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from openspanner import reflection
@@ -28,8 +44,8 @@ from openspanner.access_log import AccessLogInterceptor
 from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
-from openspanner.errors import OpenSpannerError, Unavailable
-from openspanner.http.app import HttpServer, start_http
+from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
+from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
@@ -43,6 +59,7 @@ from openspanner.services.query import QueryService
 from openspanner.services.usage import UsageService
 from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
+from openspanner.tls import TlsFiles, load_tls
 from openspanner.usage_reader import UsageReader
 from openspanner.v1 import (
     api_key_pb2,
@@ -72,47 +89,98 @@ PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageServi
 SERVICE_NAMES = (*(service.full_name for service in MESSAGE_SERVICES), PRODUCT_SERVICE.full_name)
 
 
-@dataclass
+# A signal this soon after the first asks for the same shutdown: a supervisor
+# signalling the process group and `make run` (GNU make forwards SIGTERM to its
+# child) both send one. A signal later than that exits at once.
+REPEATED_SIGNAL_WINDOW_SECONDS = 1.0
+# The last part of the shutdown grace (a tenth of it, at most this) is kept for
+# answering: events that could not be written in time get their RETRY, and
+# streams their UNAVAILABLE, before the gRPC server cancels what is left.
+MAX_ANSWER_RESERVE_SECONDS = 1.0
+
+
 class App:
-    """Everything a running server owns, so it can be stopped in order."""
+    """Everything a running server owns. Each part, once started, registers how it stops, so
+    a start that fails part-way and a shutdown both stop what runs, newest first."""
 
-    settings: Settings
-    storage: Storage
-    catalog: MeterCatalog
-    keys: ApiKeys
-    pipeline: IngestPipeline
-    server: grpc.aio.Server
-    health: health.aio.HealthServicer
-    port: int
-    http: HttpServer | None = None
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = 0
+        self.http_port = 0
+        self.stopped_cleanly = True
+        self._steps = contextlib.AsyncExitStack()
+        # One deadline for every stop step, set when the shutdown begins; writing ends a little
+        # earlier (MAX_ANSWER_RESERVE_SECONDS).
+        self.deadline = math.inf
+        self.write_deadline = math.inf
 
-    async def stop(self, grace: float | None = None) -> None:
-        grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        await self.health.enter_graceful_shutdown()
-        # Before the pipeline drains: HTTP requests in flight still record through it.
-        if self.http is not None:
-            await self.http.stop()
-        await self.pipeline.drain(timeout=grace)
-        await self.server.stop(grace)
-        self.catalog.stop()
-        self.keys.stop()
-        self.storage.close()
-        log.info("server stopped")
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def remaining_for_writes(self) -> float:
+        return max(self.write_deadline - time.monotonic(), 0.0)
+
+    def on_stop(self, step: str, stop: Callable[[], object]) -> None:
+        """Run `stop` (a function, or one returning an awaitable) when the server stops."""
+        self._steps.push_async_callback(self._run_step, step, stop)
+
+    async def stop(self, began: float | None = None) -> None:
+        """Every stop step within `shutdown_grace_seconds` from `began` (the signal), newest first."""
+        began = time.monotonic() if began is None else began
+        grace = self.settings.shutdown_grace_seconds
+        self.deadline = began + grace
+        self.write_deadline = self.deadline - min(grace / 10, MAX_ANSWER_RESERVE_SECONDS)
+        await self._steps.aclose()
+
+    async def _run_step(self, step: str, stop: Callable[[], object]) -> None:
+        began = time.monotonic()
+        try:
+            result = stop()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # the later steps still run: storage must close
+            self.stopped_cleanly = False
+            log.error("shutdown step failed", step=step, error=repr(exc))
+        log.info(
+            "shutdown step done", step=step, seconds=round(time.monotonic() - began, 3),
+            remaining_seconds=round(self.remaining(), 3),
+        )
 
 
 async def start(settings: Settings) -> App:
-    """Open storage, migrate, and start serving; returns once the port is bound."""
-    storage = Storage(await asyncio.to_thread(open_client, settings), settings.storage_threads)
+    """Start serving; returns once both ports are bound.
+
+    A failure or a cancellation (a signal during start-up) part-way stops
+    what had started, newest first, then propagates.
+    """
+    app = App(settings)
     try:
-        await storage.run(migrate, storage.client, settings.clickhouse_cluster)
-        catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
-        admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
-        keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
-        await catalog.start()
-        await keys.start()
-    except BaseException:
-        storage.close()
+        await _start(app)
+    except asyncio.CancelledError:
+        log.info("start cancelled, stopping what had started")
+        await app.stop()
         raise
+    except BaseException as exc:
+        log.error("start failed, stopping what had started", error=str(exc) or repr(exc))
+        await app.stop()
+        raise
+    return app
+
+
+async def _start(app: App) -> None:
+    settings = app.settings
+    tls = load_tls(settings)
+    log.info("server starting", pid=os.getpid())
+    storage = Storage(await _open_storage(settings), settings.storage_threads)
+    app.on_stop("storage", storage.close)
+    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
+    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
+    await catalog.start()
+    app.on_stop("catalog", catalog.stop)
+    admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+    keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
+    await keys.start()
+    app.on_stop("keys", keys.stop)
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -130,7 +198,6 @@ async def start(settings: Settings) -> App:
         # The embedded engine's data dir is locked to this process.
         sole_writer=settings.uses_embedded_engine,
     )
-    pipeline.start()
     # The access log first: it sees every call, those the key check refuses too.
     interceptors = [AccessLogInterceptor(metrics), AuthInterceptor(keys, settings.cache_refresh_seconds)]
     server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
@@ -139,30 +206,100 @@ async def start(settings: Settings) -> App:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    app.port = _bind_grpc(server, settings, tls)
+    # Stopped after the batcher has answered what it holds: unary calls in flight wait for it.
+    app.on_stop("grpc", lambda: server.stop(app.remaining()))
+    pipeline.start()
+    app.on_stop("batcher", lambda: pipeline.close(app.write_deadline))
     await server.start()
-    app = App(settings, storage, catalog, keys, pipeline, server, health_servicer, port)
-    try:
-        select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
-        services = Services(
-            catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
-            metrics=metrics, metrics_require_key=settings.metrics_require_key,
-        )
-        app.http = await start_http(settings, services)
-    except BaseException:
-        await app.stop(0)
-        raise
+    app.on_stop("streams", lambda: _stop_streams(pipeline, app.write_deadline))
+    select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
+    services = Services(
+        catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
+        metrics=metrics, metrics_require_key=settings.metrics_require_key,
+    )
+    http = await start_http(settings, services)
+    app.http_port = http.port
+    # Before the streams stop: HTTP requests in flight still record through the pipeline.
+    app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    # First of all: load balancers stop sending.
+    app.on_stop("health", health_servicer.enter_graceful_shutdown)
     log.info(
         "server started",
-        port=port,
-        http_port=app.http.port,
+        port=app.port,
+        http_port=app.http_port,
+        tls=tls is not None,
+        mutual_tls=tls is not None and tls.requires_client_certificate,
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
         data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
         pid=os.getpid(),
     )
-    return app
+
+
+async def _open_storage(settings: Settings) -> Client:
+    """open_client in a daemon thread of its own, so a start cancelled while storage does not
+    answer (a connect that hangs) does not hold the process until it times out. A client
+    opened after the start gave up on it is closed."""
+    loop = asyncio.get_running_loop()
+    opened: asyncio.Future[Client] = loop.create_future()
+
+    def settle(client: Client | None, error: BaseException | None) -> None:
+        if opened.cancelled():
+            if client is not None:
+                client.close()
+        elif error is not None:
+            opened.set_exception(error)
+        else:
+            opened.set_result(client)  # type: ignore[arg-type]
+
+    def run() -> None:
+        client: Client | None = None
+        error: BaseException | None = None
+        try:
+            client = open_client(settings)
+        except BaseException as exc:
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, client, error)
+        except RuntimeError:  # the event loop is gone: the start was abandoned
+            if client is not None:
+                client.close()
+
+    threading.Thread(target=run, name="storage-open", daemon=True).start()
+    try:
+        return await asyncio.shield(opened)
+    except asyncio.CancelledError:
+        # The embedded engine opens in this process, in a moment: it is waited for and closed, not
+        # left half-done as the interpreter exits. A connection to a server holds nothing of ours.
+        if settings.uses_embedded_engine:
+            await asyncio.wait({opened}, timeout=settings.shutdown_grace_seconds)
+        if not opened.done():
+            opened.cancel()
+            log.warning("storage still opening; abandoned")
+        elif opened.exception() is None:
+            opened.result().close()
+        raise
+
+
+def _bind_grpc(server: grpc.aio.Server, settings: Settings, tls: TlsFiles | None) -> int:
+    address = f"{settings.grpc_host}:{settings.grpc_port}"
+    try:
+        if tls is not None:
+            return int(server.add_secure_port(address, tls.grpc_credentials()))
+        return int(server.add_insecure_port(address))
+    except RuntimeError:
+        raise ConfigError(
+            f"OPENSPANNER_GRPC_PORT: cannot listen on {address} (in use, or not an address of this machine);"
+            " choose a free port, or an address of this machine (OPENSPANNER_GRPC_HOST, OPENSPANNER_GRPC_PORT)"
+        ) from None
+
+
+async def _stop_streams(pipeline: IngestPipeline, deadline: float) -> None:
+    still_open = await pipeline.stop_streams(deadline)
+    if still_open:
+        log.warning("streams still open at the shutdown deadline", streams=still_open)
 
 
 async def storage_ready(check: Callable[[], Awaitable[object]]) -> None:
@@ -207,6 +344,8 @@ def channel_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.max_connection_age_ms", int(settings.max_connection_age_seconds * 1000)),
         ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_seconds * 1000)),
+        # A port in use is an error at start-up, not silently shared with another server.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -224,21 +363,56 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    app = await start(settings)
-    _tune_garbage_collector()
-    stop_requested = asyncio.Event()
-    loop = asyncio.get_running_loop()
+class _StopSignals:
+    """SIGTERM and SIGINT, handled from before anything starts (see REPEATED_SIGNAL_WINDOW_SECONDS)."""
 
-    def on_signal(signum: int) -> None:
-        if stop_requested.is_set():
-            log.warning("second signal, exiting now")
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.requested = asyncio.Event()
+        self.signum = 0
+        self.received_at = 0.0
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        now = time.monotonic()
+        if not self.requested.is_set():
+            self.signum, self.received_at = signum, now
+            log.info("shutdown requested", signal=name)
+            self.requested.set()
+        elif now - self.received_at < REPEATED_SIGNAL_WINDOW_SECONDS:
+            log.info("repeated signal, same shutdown", signal=name)
+        else:
+            log.warning("second signal, exiting now", signal=name)
             os._exit(1)
-        log.info("shutdown requested", signal=signal.Signals(signum).name)
-        stop_requested.set()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    await stop_requested.wait()
-    await app.stop()
+
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down gracefully; returns the exit code.
+
+    0 after a shutdown whose steps all succeeded (1 if one failed); 128 + the
+    signal's number (143 for SIGTERM, 130 for SIGINT) when the signal came
+    during start-up: the start is cancelled and what had started is stopped.
+    A failed start raises, after stopping what had started.
+    """
+    signals = _StopSignals(asyncio.get_running_loop())
+    starting = asyncio.create_task(start(settings), name="start")
+    asked = asyncio.create_task(signals.requested.wait())
+    await asyncio.wait({starting, asked}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        await asyncio.wait({starting})
+        if starting.cancelled():
+            code = 128 + signals.signum
+            log.info("server stopped", exit_code=code, reason="signal during start-up")
+            return code
+    app = starting.result()  # raises why the start failed
+    _tune_garbage_collector()
+    await asked
+    await app.stop(began=signals.received_at)
+    code = 0 if app.stopped_cleanly else 1
+    log.info(
+        "server stopped", exit_code=code, seconds=round(time.monotonic() - signals.received_at, 3),
+        grace_seconds=settings.shutdown_grace_seconds,
+    )
+    return code

@@ -40,6 +40,8 @@ class ServerProcess:
     port: int = 0
     http_port: int = 0
     log_lines: list[str] = field(default_factory=list)
+    # Set once its stderr is closed (the process has exited): log_lines are complete.
+    log_ended: threading.Event = field(default_factory=threading.Event)
 
     @property
     def address(self) -> str:
@@ -100,25 +102,32 @@ def start_server(data_dir: Path, database: str | None = None, port: int = 0, **e
         text=True,
     )
     server = ServerProcess(process, data_dir, database)
-    started = threading.Event()
-
-    def read_log() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            server.log_lines.append(line.rstrip("\n"))
-            if not started.is_set() and '"server started"' in line:
-                started_line = json.loads(line)
-                server.port = started_line["port"]
-                server.http_port = started_line["http_port"]
-                started.set()
-
-    threading.Thread(target=read_log, daemon=True).start()
+    started = follow_log(server)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not started.wait(0.1):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError("server did not start:\n" + "\n".join(server.log_lines[-30:]))
     return server
+
+
+def follow_log(server: ServerProcess) -> threading.Event:
+    """Collect the log lines of the server's stderr; the event is set (ports filled in) once it has started."""
+    started = threading.Event()
+
+    def read_log() -> None:
+        assert server.process.stderr is not None
+        for line in server.process.stderr:
+            server.log_lines.append(line.rstrip("\n"))
+            if not started.is_set() and '"server started"' in line:
+                started_line = json.loads(line)
+                server.port = started_line["port"]
+                server.http_port = started_line["http_port"]
+                started.set()
+        server.log_ended.set()
+
+    threading.Thread(target=read_log, daemon=True).start()
+    return started
 
 
 @contextmanager
@@ -135,13 +144,18 @@ def running_server(
 class Client:
     """Stubs of one server with a bearer key; `call` returns the response."""
 
-    def __init__(self, address: str, api_key: str | None = ADMIN_KEY) -> None:
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ],
+    def __init__(
+        self, address: str, api_key: str | None = ADMIN_KEY, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        """`credentials`: TLS (grpc.ssl_channel_credentials); plaintext without."""
+        options = [
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ]
+        self.channel = (
+            grpc.secure_channel(address, credentials, options=options)
+            if credentials is not None
+            else grpc.insecure_channel(address, options=options)
         )
         self.api_key = api_key
         self.meters = meter_pb2_grpc.MeterServiceStub(self.channel)

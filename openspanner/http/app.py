@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import functools
 import importlib.metadata
+import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openspanner.config import Settings
 from openspanner.dashboard.serving import mount_dashboard
-from openspanner.errors import RequestTooLarge
+from openspanner.errors import ConfigError, RequestTooLarge
 from openspanner.http import (
     api_keys,
     health,
@@ -161,7 +163,10 @@ class HttpServer:
     task: asyncio.Task[None]
     port: int
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop accepting; requests in flight get `timeout` seconds (None: all they take), then are cancelled."""
+        # Read by uvicorn when it shuts down, as the timeout of an asyncio.wait_for (a float is fine).
+        self.server.config.timeout_graceful_shutdown = timeout  # type: ignore[assignment]
         self.server.should_exit = True
         await self.task
 
@@ -176,30 +181,51 @@ class _Server(uvicorn.Server):
 
 
 async def start_http(settings: Settings, services: Services) -> HttpServer:
+    """Listen and serve; a failure or cancellation before it serves leaves nothing open."""
+    tls: dict[str, Any] = {}
+    if settings.tls_cert_file is not None:
+        tls = {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file}
+        if settings.tls_client_ca_file is not None:
+            tls.update(ssl_ca_certs=settings.tls_client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     config = uvicorn.Config(
         build_app(services, settings.http_max_body_bytes),
-        host=settings.http_host or "0.0.0.0",
-        port=settings.http_port,
         log_config=None,
         access_log=False,
         lifespan="off",
         http="httptools",
-        # Requests in flight get the same grace as gRPC calls.
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         server_header=False,
+        **tls,
     )
+    sock = _listen(settings)
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # raises why it could not start (port in use, ...)
-            raise RuntimeError("HTTP server stopped while starting")
-        await asyncio.sleep(0.01)
-    return HttpServer(server, task, _bound_port(server))
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises why it could not start
+                raise RuntimeError("HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        sock.close()
+        raise
+    return HttpServer(server, task, int(sock.getsockname()[1]))
 
 
-def _bound_port(server: uvicorn.Server) -> int:
-    for listener in server.servers:
-        for sock in listener.sockets:
-            return int(sock.getsockname()[1])
-    raise RuntimeError("HTTP server bound no socket")
+def _listen(settings: Settings) -> socket.socket:
+    """The listening socket, bound here so a port in use is reported with the setting that chose it
+    (uvicorn would log it and call sys.exit)."""
+    host = settings.http_host or "0.0.0.0"
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), settings.http_port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"OPENSPANNER_HTTP_PORT: cannot listen on {host}:{settings.http_port} ({exc.strerror}); choose a"
+            " free port, or an address of this machine (OPENSPANNER_HTTP_HOST, OPENSPANNER_HTTP_PORT)"
+        ) from None
+    return sock

@@ -60,6 +60,7 @@ log = get_logger(__name__)
 
 # Outcome of rows that storage did not take in time.
 RETRY = "retry"
+SHUTDOWN_RETRY = "shutdown deadline reached, pending events answered RETRY"
 # Besides RETRY, a row not stored is answered with an error: StorageRefused
 # (storage refused the event itself: its own answer) or Unavailable (storage
 # cannot take writes until an operator acts: send it again later).
@@ -136,6 +137,9 @@ class Batcher:
             raise Unavailable("server is shutting down; send these events again", retry_after_seconds=1.0)
         if wait_for_room:
             await self._wait_for_room(len(rows))
+            if self._flusher.done():  # closed while this waited: nothing would write it
+                await self._release_room(len(rows))
+                raise Unavailable("server is shutting down; send these events again", retry_after_seconds=1.0)
         else:
             self._take_room(len(rows))
         future: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
@@ -146,9 +150,12 @@ class Batcher:
         try:
             return await asyncio.shield(future)
         finally:
-            async with self._room:
-                self._in_flight_events -= len(rows)
-                self._room.notify_all()
+            await self._release_room(len(rows))
+
+    async def _release_room(self, count: int) -> None:
+        async with self._room:
+            self._in_flight_events -= count
+            self._room.notify_all()
 
     def _fits(self, count: int) -> bool:
         # A submission larger than the whole budget still goes alone.
@@ -175,12 +182,29 @@ class Batcher:
         estimate = self._in_flight_events / self._write_rate
         return min(max(estimate, MIN_RETRY_AFTER_SECONDS), MAX_RETRY_AFTER_SECONDS)
 
-    async def close(self) -> None:
-        """Write everything submitted so far, then stop."""
+    async def close(self, deadline: float = math.inf) -> None:
+        """Write everything submitted so far, then stop; at `deadline` (time.monotonic) stop waiting.
+
+        What is not committed by the deadline is answered RETRY, never
+        acknowledged: a write still running then may yet commit, and the
+        client's resend of it is answered DUPLICATE.
+        """
         self._closing = True
         self._wake.set()
-        if self._flusher:
-            await self._flusher
+        if self._flusher is None:
+            return
+        timeout = None if deadline == math.inf else max(deadline - time.monotonic(), 0)
+        await asyncio.wait({self._flusher}, timeout=timeout)
+        if self._flusher.done():
+            return
+        self._flusher.cancel()  # its batch in flight is answered RETRY by _write
+        await asyncio.wait({self._flusher})
+        given_up = list(self._queue)
+        self._queue.clear()
+        self._queued_events = 0
+        _answer_retry(given_up)
+        if given_up:
+            log.warning(SHUTDOWN_RETRY, queued=True, events=sum(len(s.rows) for s in given_up))
 
     async def _flush_forever(self) -> None:
         # The queue is checked before every wait: a wake-up that arrived while
@@ -224,7 +248,12 @@ class Batcher:
         rows = [row for submission in batch for row in submission.rows]
         batch_id = uuid.uuid4().hex[:16]
         self._last_write_started = started = time.monotonic()
-        outcomes = await self._write_block(rows, batch_id)
+        try:
+            outcomes = await self._write_block(rows, batch_id)
+        except asyncio.CancelledError:  # close() reached its deadline
+            _answer_retry(batch)
+            log.warning(SHUTDOWN_RETRY, batch_id=batch_id, events=len(rows))
+            raise
         self._write_rate = len(rows) / max(time.monotonic() - started, 1e-3)
         position = 0
         for submission in batch:
@@ -334,3 +363,9 @@ class Batcher:
         self._metrics.batch_events.observe(events)
         self._metrics.lookup_seconds.observe(written.lookup_seconds)
         self._metrics.insert_seconds.observe(written.insert_seconds)
+
+
+def _answer_retry(submissions: Sequence[_Submission]) -> None:
+    for submission in submissions:
+        if not submission.future.done():
+            submission.future.set_result([RETRY] * len(submission.rows))

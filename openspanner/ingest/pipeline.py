@@ -80,12 +80,18 @@ class IngestPipeline:
     def start(self) -> None:
         self._batcher.start()
 
-    async def drain(self, timeout: float) -> None:
-        """Stop reading streams, acknowledge what was read, write everything pending."""
+    async def stop_streams(self, deadline: float) -> int:
+        """Stop reading streams and wait, until `deadline` (time.monotonic), for them to get
+        their acks and end; returns how many were still open at the deadline."""
         self.draining.set()
         if self._open_streams:
-            await asyncio.wait(self._open_streams, timeout=timeout)
-        await self._batcher.close()
+            await asyncio.wait(self._open_streams, timeout=max(deadline - time.monotonic(), 0))
+        return len(self._open_streams)
+
+    async def close(self, deadline: float) -> None:
+        """Write everything pending; what is not committed by `deadline` is answered RETRY."""
+        self.draining.set()
+        await self._batcher.close(deadline)
 
     async def serve_stream(
         self, adapter: Adapter, requests: Any, write: Callable[[usage_pb2.StreamAck], Awaitable[None]]
