@@ -51,7 +51,8 @@ def test_the_wheel_carries_the_protos_the_typing_marker_and_the_licence(dist: Pa
         [metadata_name] = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(wheel.read(metadata_name).decode())
     assert {f"openspanner/v1/{name}" for name in PROTOS} <= names
-    assert {"openspanner/py.typed", "openspanner/v1/descriptors.binpb", "openspanner/dashboard/static/index.html"} <= names
+    shipped = {"openspanner/py.typed", "openspanner/v1/descriptors.binpb", "openspanner/dashboard/static/index.html"}
+    assert shipped <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert metadata["License-Expression"] == "Apache-2.0"
     engine = [r for r in metadata.get_all("Requires-Dist") or [] if r.startswith("clickhouse-connect")]
@@ -89,3 +90,14 @@ def test_a_client_only_install_has_the_clients_and_cli_but_no_engine(
     subprocess.run([*cli, "create", str(definition), *flags], check=True, capture_output=True, timeout=60)
     listed = subprocess.run([*cli, "list", *flags], check=True, capture_output=True, text=True, timeout=60)
     assert name in listed.stdout
+
+    call = (
+        "import sys\n"
+        "from openspanner.client import AsyncClient, Client, StreamClient\n"
+        "with Client(sys.argv[1], sys.argv[2]) as client:\n"
+        "    print(client.get_meter(sys.argv[3])['event_retention_days'])\n"
+    )
+    got = subprocess.run(
+        [python, "-c", call, shared_server.address, ADMIN_KEY, name], check=True, capture_output=True, text=True
+    )
+    assert got.stdout.strip() == "7"
