@@ -1,8 +1,10 @@
-"""The `openspanner` command: serve, the operator commands for keys and meters, and import.
+"""The `openspanner` command: serve, the operator commands (keys, meters, usage, events), and import.
 
-Operator commands talk to a running server over gRPC (the embedded engine
-lets only the server open its data dir). `keys create --offline` opens
-storage directly instead, to mint the first admin key while no server runs.
+Operator commands talk to a running server over gRPC with openspanner.client
+(the embedded engine lets only the server open its data dir); each area's
+commands are a module of openspanner/commands/. `keys create --offline`
+opens storage directly instead, to mint the first admin key while no server
+runs.
 """
 
 from __future__ import annotations
@@ -10,26 +12,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf import json_format
-
+from openspanner.client import ApiError
+from openspanner.commands.common import client_flags as _client_flags
+from openspanner.commands.common import connect, join_relative_times
+from openspanner.commands.events import add_events_command
+from openspanner.commands.meters import add_meters_commands
+from openspanner.commands.output import table, time_text
+from openspanner.commands.usage import add_usage_command
 from openspanner.config import Settings, load_settings
 from openspanner.errors import ConfigError, OpenSpannerError
 from openspanner.logging import configure_logging
-from openspanner.v1 import api_key_pb2, api_key_pb2_grpc, meter_pb2, meter_pb2_grpc
-
-DEFAULT_SERVER = "localhost:50051"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_relative_times(sys.argv[1:] if argv is None else argv))
     # Logs go to stderr; operator commands print only their result on stdout.
     configure_logging("auto", "warning")
     try:
@@ -38,8 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except grpc.RpcError as error:
-        print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+    except ApiError as error:
+        print(f"error: {error}", file=sys.stderr)  # CODE: field: message
         return 1
     except OpenSpannerError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -83,16 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     _client_flags(revoke)
     revoke.set_defaults(func=_keys_revoke)
 
-    meters = commands.add_parser("meters", help="manage meters").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    meter_create = meters.add_parser("create", help="create a meter from a JSON definition file")
-    meter_create.add_argument("file", type=Path, help="meter definition JSON, '-' for stdin")
-    _client_flags(meter_create)
-    meter_create.set_defaults(func=_meters_create)
-    meter_list = meters.add_parser("list", help="list meters")
-    _client_flags(meter_list)
-    meter_list.set_defaults(func=_meters_list)
+    add_meters_commands(commands)
+    add_usage_command(commands)
+    add_events_command(commands)
 
     from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
 
@@ -104,19 +99,6 @@ def _storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="embedded engine data (OPENSPANNER_DATA_DIR)")
     parser.add_argument(
         "--clickhouse-url", help="http(s)://host:8123/db of a ClickHouse server (OPENSPANNER_CLICKHOUSE_URL)"
-    )
-
-
-def _client_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--server",
-        default=os.environ.get("OPENSPANNER_SERVER", DEFAULT_SERVER),
-        help=f"host:port of the server (OPENSPANNER_SERVER, default {DEFAULT_SERVER})",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("OPENSPANNER_API_KEY") or os.environ.get("OPENSPANNER_ADMIN_API_KEY"),
-        help="admin key (OPENSPANNER_API_KEY, else OPENSPANNER_ADMIN_API_KEY)",
     )
 
 
@@ -145,25 +127,13 @@ def _serve(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
-def _call(args: argparse.Namespace, stub_type: Callable[[grpc.Channel], Any], method: str, request: Any) -> Any:
-    if not args.api_key:
-        raise ConfigError("an admin key is needed: pass --api-key or set OPENSPANNER_API_KEY")
-    with grpc.insecure_channel(args.server) as channel:
-        stub = stub_type(channel)
-        return getattr(stub, method)(
-            request, metadata=[("authorization", f"Bearer {args.api_key}")], timeout=30
-        )
-
-
 def _keys_create(args: argparse.Namespace) -> int:
     if args.offline:
         record_id, secret = asyncio.run(_create_key_offline(_settings(args), args.scope, args.name))
     else:
-        request = api_key_pb2.CreateApiKeyRequest(
-            scope=args.scope.upper(), name=args.name
-        )
-        response = _call(args, api_key_pb2_grpc.ApiKeyServiceStub, "CreateApiKey", request)
-        record_id, secret = response.api_key.id, response.secret
+        with connect(args) as client:
+            created = client.create_api_key(args.scope, name=args.name)
+        record_id, secret = created["api_key"]["id"], created["secret"]
     print(secret)
     print(f"key {record_id} (scope {args.scope}); the secret above is shown only once", file=sys.stderr)
     return 0
@@ -198,47 +168,25 @@ async def _create_key_offline(settings: Settings, scope: str, name: str) -> tupl
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    request = api_key_pb2.ListApiKeysRequest(include_revoked=args.all)
-    response = _call(args, api_key_pb2_grpc.ApiKeyServiceStub, "ListApiKeys", request)
-    print(f"{'ID':<14}{'SCOPE':<8}{'CREATED':<22}{'REVOKED':<22}NAME")
-    for key in response.api_keys:
-        revoked = key.revoke_time.ToDatetime().isoformat(timespec="seconds") if key.HasField("revoke_time") else "-"
-        created = key.create_time.ToDatetime().isoformat(timespec="seconds")
-        scope = api_key_pb2.Scope.Name(key.scope).lower()
-        print(f"{key.id:<14}{scope:<8}{created:<22}{revoked:<22}{key.name}")
+    with connect(args) as client:
+        keys = client.list_api_keys(include_revoked=args.all)
+    rows = [
+        [key["id"], key["scope"].lower(), _second(key["create_time"]), _second(key["revoke_time"]), key["name"]]
+        for key in keys
+    ]
+    print(table(["ID", "SCOPE", "CREATED", "REVOKED", "NAME"], rows))
     return 0
+
+
+def _second(value: Any) -> str:
+    return time_text(value.replace(microsecond=0)) if value else "-"
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    request = api_key_pb2.RevokeApiKeyRequest(id=args.id)
-    _call(args, api_key_pb2_grpc.ApiKeyServiceStub, "RevokeApiKey", request)
+    with connect(args) as client:
+        client.revoke_api_key(args.id)
     print(f"key {args.id} revoked")
     return 0
-
-
-def _meters_create(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text()
-    try:
-        request = json_format.Parse(text, meter_pb2.Meter())
-    except json_format.ParseError as error:
-        raise ConfigError(f"{args.file}: not a meter definition: {error}") from None
-    meter = _call(args, meter_pb2_grpc.MeterServiceStub, "CreateMeter", request)
-    print(json_format.MessageToJson(meter, preserving_proto_field_name=True))
-    return 0
-
-
-def _meters_list(args: argparse.Namespace) -> int:
-    page_token = ""
-    while True:
-        request = meter_pb2.ListMetersRequest(page_size=1000, page_token=page_token)
-        response = _call(args, meter_pb2_grpc.MeterServiceStub, "ListMeters", request)
-        for meter in response.meters:
-            aggregation = meter_pb2.Aggregation.Name(meter.aggregation)
-            dims = ",".join(d.name for d in meter.dimensions) or "-"
-            print(f"{meter.name:<32}{aggregation:<8}{meter.unit:<12}{meter.event_retention_days:>5}d  {dims}")
-        page_token = response.next_page_token
-        if not page_token:
-            return 0
 
 
 if __name__ == "__main__":

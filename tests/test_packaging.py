@@ -90,3 +90,14 @@ def test_a_client_only_install_has_the_clients_and_cli_but_no_engine(
     subprocess.run([*cli, "create", str(definition), *flags], check=True, capture_output=True, timeout=60)
     listed = subprocess.run([*cli, "list", *flags], check=True, capture_output=True, text=True, timeout=60)
     assert name in listed.stdout
+
+    call = (
+        "import sys\n"
+        "from openspanner.client import AsyncClient, Client, StreamClient\n"
+        "with Client(sys.argv[1], sys.argv[2]) as client:\n"
+        "    print(client.get_meter(sys.argv[3])['event_retention_days'])\n"
+    )
+    got = subprocess.run(
+        [python, "-c", call, shared_server.address, ADMIN_KEY, name], check=True, capture_output=True, text=True
+    )
+    assert got.stdout.strip() == "7"
