@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from urllib.parse import urlsplit
 
 import grpc
 
+from openspanner.client.calls import parse_target
 from openspanner.errors import ConfigError
 from openspanner.v1 import meter_pb2, meter_pb2_grpc, usage_pb2
 
@@ -35,7 +35,10 @@ class ImportFailed(Exception):
 
 class UsageSender:
     def __init__(self, server: str, api_key: str, retry_seconds: float = 300.0) -> None:
-        target, secure = parse_server(server)
+        try:
+            target, secure = parse_target(server)
+        except ValueError as error:
+            raise ConfigError(f"--{error}") from None
         options = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -95,16 +98,3 @@ class UsageSender:
 
     async def close(self) -> None:
         await self._channel.close()
-
-
-def parse_server(server: str) -> tuple[str, bool]:
-    """host:port, or a URL: https:// means TLS (OPEN_SPANNER_BASE_URL is written as a URL)."""
-    if "://" not in server:
-        return server, False
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https", "grpc", "grpcs") or not parts.hostname:
-        raise ConfigError(f"--server: expected host:port or http(s)://host:port, got {server!r}")
-    secure = parts.scheme in ("https", "grpcs")
-    port = parts.port or (443 if secure else 50051)
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{host}:{port}", secure
