@@ -35,6 +35,7 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.services.api_keys import ApiKeyService
+from openspanner.services.decoding import DecodeGuard
 from openspanner.services.meters import MeterService
 from openspanner.services.product_convert import bulk_limit
 from openspanner.services.product_usage import ProductUsageService
@@ -131,7 +132,9 @@ async def start(settings: Settings) -> App:
     )
     pipeline.start()
     server = grpc.aio.server(
-        interceptors=[AuthInterceptor(keys, settings.cache_refresh_seconds)], options=channel_options(settings)
+        # The key is checked first: a client without one learns nothing of its request.
+        interceptors=[AuthInterceptor(keys, settings.cache_refresh_seconds), DecodeGuard()],
+        options=channel_options(settings),
     )
     reader = UsageReader(catalog, storage)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
