@@ -120,12 +120,14 @@ def _allowed(request: Request) -> str:
     methods of the first route matching it): API routes, those left out of the OpenAPI
     document, and the dashboard's static files (GET and HEAD)."""
     methods: set[str] = set()
+    # Matched from the app's root: inside the dashboard's mount, the scope is the mount's.
+    scope = {**request.scope, "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
     for route in request.app.router.routes:
         if isinstance(route, Mount):
-            if route.matches(request.scope)[0] is not Match.NONE:
+            if route.matches(scope)[0] is not Match.NONE:
                 methods.update(("GET", "HEAD"))
             continue
-        methods.update(m for m in _METHODS if route.matches({**request.scope, "method": m})[0] is Match.FULL)
+        methods.update(m for m in _METHODS if route.matches({**scope, "method": m})[0] is Match.FULL)
     return ", ".join(sorted(methods))
 
 
