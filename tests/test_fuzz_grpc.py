@@ -205,7 +205,9 @@ def _scalar(field: descriptor.FieldDescriptor) -> st.SearchStrategy[Any]:
 def _field_values(field: descriptor.FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
     if field.type != descriptor.FieldDescriptor.TYPE_MESSAGE:
         return _scalar(field)
-    return MESSAGE_FIELDS.get(field.message_type.full_name) or messages(field.message_type, depth + 1)
+    if field.message_type.full_name in MESSAGE_FIELDS:
+        return MESSAGE_FIELDS[field.message_type.full_name]
+    return messages(field.message_type, depth + 1)
 
 
 @st.composite
