@@ -52,6 +52,7 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.services.api_keys import ApiKeyService
+from openspanner.services.decoding import DecodeGuard
 from openspanner.services.meters import MeterService
 from openspanner.services.product_convert import bulk_limit
 from openspanner.services.product_usage import ProductUsageService
@@ -198,8 +199,11 @@ async def _start(app: App) -> None:
         # The embedded engine's data dir is locked to this process.
         sole_writer=settings.uses_embedded_engine,
     )
-    # The access log first: it sees every call, those the key check refuses too.
-    interceptors = [AccessLogInterceptor(metrics), AuthInterceptor(keys, settings.cache_refresh_seconds)]
+    # The access log first: it sees every call, those the key check refuses too. Then the
+    # key check: a client without a key learns nothing of its request, not even that it did not decode.
+    interceptors = [
+        AccessLogInterceptor(metrics), AuthInterceptor(keys, settings.cache_refresh_seconds), DecodeGuard(),
+    ]
     server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
     reader = UsageReader(catalog, storage, metrics)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))

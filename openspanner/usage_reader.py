@@ -8,11 +8,14 @@ by kind, for /metrics (openspanner_query_seconds{query}), so both APIs count ali
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.breakdowns import Breakdown, BreakdownRow, DimensionValueRow, DimensionValues
 from openspanner.domain.meters import Meter
 from openspanner.domain.queries import Cursor, EventListing, UsageQuery, UsageRow, next_page_token, usage_rows
-from openspanner.errors import InvalidArgument
+from openspanner.errors import FailedPrecondition, InvalidArgument
 from openspanner.metrics import Metrics
 from openspanner.storage.client import Storage
 from openspanner.storage.queries import EventRecord, QueryStore
@@ -34,7 +37,9 @@ class UsageReader:
     async def usage(self, query: UsageQuery) -> list[UsageRow]:
         with self._timed["usage"].time():
             groups = await self._storage.run(self._store.usage, query)
-            return usage_rows(query, groups)
+            rows = usage_rows(query, groups)
+        _check_finite(query.meter, (row.value for row in rows))
+        return rows
 
     async def events(self, listing: EventListing) -> tuple[list[EventRecord], str]:
         """One page of events, newest first, and the token of the next page ("" on the last)."""
@@ -48,7 +53,9 @@ class UsageReader:
 
     async def breakdown(self, plan: Breakdown) -> list[BreakdownRow]:
         with self._timed["breakdown"].time():
-            return await self._storage.run(self._store.breakdown, plan)
+            rows = await self._storage.run(self._store.breakdown, plan)
+        _check_finite(plan.meter, (row.quantity for row in rows))
+        return rows
 
     async def dimension_values(self, plan: DimensionValues) -> list[DimensionValueRow]:
         with self._timed["dimension_values"].time():
@@ -58,3 +65,14 @@ class UsageReader:
         """Per meter: stored events and the latest event's timestamp in microseconds."""
         with self._timed["meter_summaries"].time():
             return await self._storage.run(self._store.meter_summaries)
+
+
+def _check_finite(meter: Meter, values: Iterable[float | None]) -> None:
+    """Refuse to answer a total that is no number, rather than answer it as null (JSON has no
+    infinity) or inf. Ingest bounds each quantity (validate.MAX_QUANTITY) so that no sum
+    overflows; events stored before that bound existed still can."""
+    if not all(value is None or math.isfinite(value) for value in values):
+        raise FailedPrecondition(
+            f"the {meter.aggregation.value} of meter {meter.name!r} over this range is beyond what a 64-bit float"
+            " holds (events stored before quantities were bounded); ask for a shorter range or more groups"
+        )

@@ -23,6 +23,7 @@ from openspanner.errors import OpenSpannerError
 from openspanner.ingest.decode import DecodedEvent
 from openspanner.ingest.validate import (
     MAX_FUTURE_US,
+    MAX_QUANTITY,
     US_PER_DAY,
     EventColumns,
     validate_columns,
@@ -41,7 +42,7 @@ GOOD_TEXTS = ["a", "dev-1", "ü" * 200, "x" * 256, "𝄞" * 255]
 EDGES: dict[str, list[object]] = {
     "key": ["", "x" * 257, "ü" * 300],
     "subject": ["", "x" * 257],
-    "quantity": [math.inf, -math.inf, math.nan],
+    "quantity": [math.inf, -math.inf, math.nan, math.nextafter(MAX_QUANTITY, math.inf), -1e308],
     "time": [
         NOW_US - RETENTION_DAYS * US_PER_DAY,
         NOW_US - RETENTION_DAYS * US_PER_DAY - 1,
@@ -75,7 +76,8 @@ def messages(draw: st.DrawFn) -> EventColumns:
     count = draw(st.integers(0, 6))
     good = st.lists(st.sampled_from(GOOD_TEXTS), min_size=count, max_size=count)
     keys, subjects = draw(good), draw(good)
-    amounts = draw(st.lists(st.sampled_from([0.0, 1.5, -2.0, 1e308]), min_size=count, max_size=count))
+    amounts = draw(st.lists(st.sampled_from([0.0, 1.5, -2.0, MAX_QUANTITY, -MAX_QUANTITY]), min_size=count,
+                            max_size=count))
     in_retention = st.integers(NOW_US - RETENTION_DAYS * US_PER_DAY + 1, NOW_US)
     stamps = draw(st.lists(in_retention, min_size=count, max_size=count))
     dimensions = {name: draw(good) for name in FILLED}

@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from openspanner.domain.meters import Aggregation, DimensionType, Meter
 from openspanner.domain.windows import Window, WindowSize, time_zone, windows
@@ -372,6 +372,7 @@ def plan_event_listing(
     page_token: str,
     now_us: int,
     filter_tree: FilterNode | None = None,
+    token_field: str = "page_token",
 ) -> EventListing:
     start, end = check_range(start_us, end_us, required=False)
     if not 0 <= page_size <= MAX_PAGE_SIZE:
@@ -386,7 +387,7 @@ def plan_event_listing(
     fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
     as_of, after = now_us, None
     if page_token:
-        as_of, after = _decode_token(page_token, fingerprint)
+        as_of, after = _decode_token(page_token, fingerprint, token_field)
     return EventListing(
         meter,
         start,
@@ -406,17 +407,41 @@ def next_page_token(listing: EventListing, last: Cursor) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str, fingerprint: str) -> tuple[int, Cursor]:
+def _decode_token(token: str, fingerprint: str, field: str) -> tuple[int, Cursor]:
+    """The snapshot time and cursor of a token; `field` names the token as the request does.
+
+    A token is the client's to send, so anything is refused by name: bytes
+    that are not base64 of JSON, JSON nested to a RecursionError, numbers
+    beyond storage's Int64 microseconds, text no UTF-8 encoder takes.
+    """
+    refused = InvalidArgument("is not a page token of ListEvents", field=field)
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        as_of, cursor = int(payload["a"]), Cursor(int(payload["t"]), str(payload["k"]))
-        token_fingerprint = payload["f"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidArgument("is not a page token of ListEvents", field="page_token") from None
+    except (ValueError, binascii.Error, RecursionError):
+        raise refused from None
+    if not isinstance(payload, dict):
+        raise refused
+    as_of, after_us, key, token_fingerprint = (payload.get(name) for name in ("a", "t", "k", "f"))
+    if not (_is_time_us(as_of) and _is_time_us(after_us) and _is_text(key) and isinstance(token_fingerprint, str)):
+        raise refused
     if token_fingerprint != fingerprint:
         raise InvalidArgument(
             "belongs to a different listing: meter, range, subjects and filters must stay the same"
             " from page to page",
-            field="page_token",
+            field=field,
         )
-    return as_of, cursor
+    return as_of, Cursor(after_us, key)
+
+
+def _is_time_us(value: object) -> TypeGuard[int]:
+    return type(value) is int and MIN_TIME_US <= value <= MAX_TIME_US
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field
 
 from openspanner.auth import parse_scope
 from openspanner.http.context import Deps, authorized, services_of
+from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.wire import Strict, rfc3339
 from openspanner.storage.api_keys import ApiKeyRecord
 
-router = APIRouter(tags=["api keys"])
+router = APIRouter(tags=["api keys"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.ApiKeyService"
 ScopeName = Literal["ingest", "read", "admin"]
 

@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,7 +44,9 @@ from openspanner.http import (
 )
 from openspanner.http.access_log import AccessLog
 from openspanner.http.context import Services
+from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import error_response, install_error_handlers
+from openspanner.http.protocol import JsonErrorHttpToolsProtocol
 
 DESCRIPTION = """\
 Usage metering: meters, usage events, and the totals, breakdowns and raw events
@@ -77,6 +80,9 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
     )
     app.state.services = services
     for module in (health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
+        unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
+                     and not isinstance(r, JsonBodyRoute)]
+        assert not unchecked, f"a route with a JSON body must be a JsonBodyRoute (json_body.py): {unchecked}"
         app.include_router(module.router)
     install_error_handlers(app)
     # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
@@ -192,7 +198,8 @@ async def start_http(settings: Settings, services: Services) -> HttpServer:
         log_config=None,
         access_log=False,
         lifespan="off",
-        http="httptools",
+        # httptools, answering an unparseable request in the error body.
+        http=JsonErrorHttpToolsProtocol,
         server_header=False,
         **tls,
     )

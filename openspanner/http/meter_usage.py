@@ -139,6 +139,7 @@ async def list_events(
         page_size=query_limit(limit),
         page_token=cursor,
         now_us=time.time_ns() // 1000,
+        token_field="cursor",
     )
     page, next_token = await services.reader.events(listing)
     return EventPage(

@@ -15,9 +15,10 @@ from pydantic import BaseModel, Field
 from openspanner.domain import meters as domain
 from openspanner.domain.breakdowns import MAX_LIMIT
 from openspanner.http.context import Deps, authorized
+from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.wire import Strict, query_limit, rfc3339
 
-router = APIRouter(prefix="/v1/meters", tags=["meters"])
+router = APIRouter(prefix="/v1/meters", tags=["meters"], route_class=JsonBodyRoute)
 
 AggregationName = Literal["sum", "count", "avg", "min", "max", "first", "last", "rate"]
 DimensionTypeName = Literal["string", "number", "boolean"]

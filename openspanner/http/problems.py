@@ -11,7 +11,6 @@ kept in the message and added as `error.field`; a retry delay becomes
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
 
 from openspanner.errors import (
     INTERNAL_REST_ERROR,
@@ -49,7 +49,8 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def error_response(error: OpenSpannerError, extra: dict[str, Any] | None = None) -> JSONResponse:
+def error_content(error: OpenSpannerError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, body and headers of the answer to an error."""
     status, code, message = rest_error(error)
     body: dict[str, Any] = {"code": code, "message": message}
     headers = {}
@@ -61,7 +62,12 @@ def error_response(error: OpenSpannerError, extra: dict[str, Any] | None = None)
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_seconds)))
     if isinstance(error, MethodNotAllowed) and error.allow:
         headers["Allow"] = error.allow
-    return JSONResponse({**(extra or {}), "error": body}, status_code=status, headers=headers)
+    return status, {"error": body}, headers
+
+
+def error_response(error: OpenSpannerError, extra: dict[str, Any] | None = None) -> JSONResponse:
+    status, body, headers = error_content(error)
+    return JSONResponse({**(extra or {}), **body}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -93,6 +99,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _http_error(request: Request, error: HTTPException) -> OpenSpannerError:
     """Starlette's own refusals (no route, wrong method, body too large) as our errors."""
+    if isinstance(error.__cause__, OpenSpannerError):
+        # FastAPI's 400 for a body it could not read, raised from our own refusal (json_body.py).
+        return error.__cause__
     if error.status_code == 404:
         return NotFound(f"no route for {request.method} {request.url.path}; see /openapi.json")
     if error.status_code == 405:
@@ -102,14 +111,23 @@ def _http_error(request: Request, error: HTTPException) -> OpenSpannerError:
     return InvalidArgument(str(error.detail), field="body")
 
 
+# The methods a 405's Allow may name.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed(request: Request) -> str:
-    """Every method the OpenAPI document declares on the path (Starlette's own 405 names
-    only the methods of the first route matching it)."""
+    """Every method some route serves on the path (Starlette's own 405 names only the
+    methods of the first route matching it): API routes, those left out of the OpenAPI
+    document, and the dashboard's static files (GET and HEAD)."""
     methods: set[str] = set()
-    for template, operations in request.app.openapi()["paths"].items():
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, request.url.path):
-            methods.update(verb.upper() for verb in operations)
+    # Matched from the app's root: inside the dashboard's mount, the scope is the mount's.
+    scope = {**request.scope, "root_path": request.scope.get("app_root_path", request.scope.get("root_path", ""))}
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):
+            if route.matches(scope)[0] is not Match.NONE:
+                methods.update(("GET", "HEAD"))
+            continue
+        methods.update(m for m in _METHODS if route.matches({**scope, "method": m})[0] is Match.FULL)
     return ", ".join(sorted(methods))
 
 

@@ -32,11 +32,12 @@ from openspanner.domain.queries import SUBJECT, UsageQuery, UsageRow, plan_usage
 from openspanner.domain.times import format_rfc3339, parse_rfc3339_us
 from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, Services, authorized
+from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.meter_usage import split_names
 from openspanner.http.problems import ErrorResponse
 from openspanner.http.wire import Strict, query_limit
 
-router = APIRouter(prefix="/v1/usages", tags=["search"])
+router = APIRouter(prefix="/v1/usages", tags=["search"], route_class=JsonBodyRoute)
 _READ = [Depends(authorized("/openspanner.v1.QueryService/QueryUsage"))]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse}, 404: {"model": ErrorResponse, "description": "No such meter."}

@@ -31,6 +31,11 @@ MAX_KEY_LENGTH = 256
 MAX_SUBJECT_LENGTH = 256
 MAX_VALUE_BYTES = 1024
 MAX_FUTURE_US = 5 * 60 * 1_000_000
+# Quantities are Float64 and totals are their sum(). Below 2**53 (9.007e15) every
+# whole quantity is stored exactly, and no number of such events can add up to
+# infinity (that takes more than 10**293 of them): a total is always a number.
+MAX_QUANTITY = 1e15
+_BOUND = f"{MAX_QUANTITY:.0e}".replace("+", "")  # 1e15
 US_PER_DAY = 86_400 * 1_000_000
 
 
@@ -78,8 +83,7 @@ def validate_event(
         raise NotFound(f"meter {event.meter!r} does not exist", field="meter")
     _check_identifier("idempotency_key", event.idempotency_key, MAX_KEY_LENGTH)
     _check_identifier("subject", event.subject, MAX_SUBJECT_LENGTH)
-    if not math.isfinite(event.quantity):
-        raise InvalidArgument(f"must be a finite number, got {event.quantity}", field="quantity")
+    _check_quantity(event.quantity)
     timestamp_us = now_us if event.timestamp_us is None else event.timestamp_us
     _check_timestamp(timestamp_us, meter, now_us)
     return EventRow(
@@ -136,6 +140,8 @@ def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) ->
         _all_identifiers(columns.idempotency_keys, MAX_KEY_LENGTH)
         and _all_identifiers(columns.subjects, MAX_SUBJECT_LENGTH)
         and all(map(math.isfinite, columns.quantities))
+        and min(columns.quantities) >= -MAX_QUANTITY
+        and max(columns.quantities) <= MAX_QUANTITY
         and min(times) >= now_us - meter.event_retention_days * US_PER_DAY
         and max(times) <= now_us + MAX_FUTURE_US
         # At most 4 bytes per character: short enough without encoding.
@@ -192,6 +198,16 @@ def _check_identifier(field_name: str, value: str, limit: int) -> None:
         raise InvalidArgument(
             f"must not contain control characters, found U+{ord(found.group()):04X} at position {found.start()}",
             field=field_name,
+        )
+
+
+def _check_quantity(quantity: float) -> None:
+    if not math.isfinite(quantity):
+        raise InvalidArgument(f"must be a finite number, got {quantity}", field="quantity")
+    if abs(quantity) > MAX_QUANTITY:
+        raise InvalidArgument(
+            f"must be between -{_BOUND} and {_BOUND}, so that totals stay exact and finite; got {quantity!r}",
+            field="quantity",
         )
 
 

@@ -7,7 +7,7 @@ import grpc
 from openspanner.auth import ApiKeys, Scope
 from openspanner.errors import InvalidArgument
 from openspanner.services._rpc import rpc
-from openspanner.services.convert import timestamp
+from openspanner.services.convert import enum_name, timestamp
 from openspanner.storage.api_keys import ApiKeyRecord
 from openspanner.v1 import api_key_pb2, api_key_pb2_grpc
 
@@ -22,7 +22,7 @@ class ApiKeyService(api_key_pb2_grpc.ApiKeyServiceServicer):
     ) -> api_key_pb2.CreateApiKeyResponse:
         if request.scope == api_key_pb2.SCOPE_UNSPECIFIED:
             raise InvalidArgument("is required: INGEST, READ or ADMIN", field="scope")
-        scope = Scope(api_key_pb2.Scope.Name(request.scope).lower())
+        scope = Scope(enum_name(api_key_pb2.Scope, request.scope, "scope").lower())
         record, secret = await self._keys.create(scope, request.name)
         return api_key_pb2.CreateApiKeyResponse(api_key=api_key_to_proto(record), secret=secret)
 

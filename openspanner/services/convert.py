@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
@@ -21,7 +22,7 @@ def meter_from_proto(message: meter_pb2.Meter, *, aggregation_required: bool = T
     """The domain meter of a request; an unset aggregation is kept as None only for updates."""
     aggregation = None
     if message.aggregation != meter_pb2.AGGREGATION_UNSPECIFIED:
-        aggregation = Aggregation(meter_pb2.Aggregation.Name(message.aggregation))
+        aggregation = Aggregation(enum_name(meter_pb2.Aggregation, message.aggregation, "aggregation"))
     elif aggregation_required:
         allowed = ", ".join(a.value for a in Aggregation)
         raise InvalidArgument(f"is required, one of {allowed}", field="aggregation")
@@ -41,12 +42,23 @@ def _dimension(index: int, message: meter_pb2.Dimension) -> Dimension:
         raise InvalidArgument(f"is required, one of {allowed}", field=f"dimensions[{index}].type")
     return Dimension(
         name=message.name,
-        type=DimensionType(meter_pb2.DimensionType.Name(message.type)),
+        type=DimensionType(enum_name(meter_pb2.DimensionType, message.type, f"dimensions[{index}].type")),
         required=message.required if message.HasField("required") else True,
         display_name=message.display_name,
         description=message.description,
         deprecated=message.deprecated,
     )
+
+
+def enum_name(enum: EnumTypeWrapper, number: int, field: str) -> str:
+    """The name of an enum number a request carries. Enums of proto3 are open: a client may
+    send any int32, and one no version of the enum declares is refused by the field's name."""
+    try:
+        return str(enum.Name(number))
+    except ValueError:
+        names = enum.keys()
+        declared = ", ".join(name for name in names if not name.endswith("UNSPECIFIED"))
+        raise InvalidArgument(f"unknown value {number}, must be one of {declared}", field=field) from None
 
 
 def meter_to_proto(meter: Meter) -> meter_pb2.Meter:
