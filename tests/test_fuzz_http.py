@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from openspanner.http.app import build_app
+from openspanner.http.context import Services
 from tests.fuzz_strategies import (
     EDGE_NUMBERS,
     EDGE_TEXTS,
@@ -114,7 +115,8 @@ SCHEMATHESIS_CONFIG = schemathesis.Config.from_dict({
 
 # The document the server serves, built from the same app without a server (a schema
 # loaded from a fixture needs a pytest internal that pytest 9 no longer has).
-DOCUMENT = build_app(None, 1).openapi()  # type: ignore[arg-type]
+# No route runs here, so the app needs none of the services, only their settings' defaults.
+DOCUMENT = build_app(Services(None, None, None, None, None), 1).openapi()  # type: ignore[arg-type]
 # Plans and entitlements answer 501 to everything by design (tests/test_http.py checks it).
 openapi = schemathesis.openapi.from_dict(DOCUMENT, config=SCHEMATHESIS_CONFIG).exclude(tag="plans")
 

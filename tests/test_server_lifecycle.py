@@ -232,7 +232,14 @@ def test_a_signal_repeated_within_a_second_is_the_same_shutdown(tmp_path: Path) 
     assert "repeated signal, same shutdown" in messages
     assert "second signal, exiting now" not in messages
     assert steps_done(server) == SHUTDOWN_STEPS
-    assert server.log_events()[-1]["event"] == "server stopped" and server.log_events()[-1]["exit_code"] == 0
+    assert stopped_line(server)["exit_code"] == 0
+
+
+def stopped_line(server: ServerProcess) -> dict[str, Any]:
+    """The server's last line of its own. grpc may still log a call it cancelled at the very end of
+    a loaded shutdown (its "Exception not handled" line), after the server said it stopped."""
+    [*_, stopped] = [e for e in server.log_events() if e.get("event") == "server stopped"]
+    return stopped
 
 
 class Stream:
@@ -337,8 +344,7 @@ def test_one_sigterm_to_the_process_group_of_make_run_drains_once(tmp_path: Path
     assert messages.count("shutdown requested") == 1
     assert "second signal, exiting now" not in messages
     assert steps_done(server) == SHUTDOWN_STEPS
-    last = server.log_events()[-1]
-    assert (last["event"], last["exit_code"]) == ("server stopped", 0)
+    assert stopped_line(server)["exit_code"] == 0
     accepted = stream.accepted_keys()
     assert len(accepted) >= 500
     assert stored_keys(tmp_path, database, "jobs") == accepted
@@ -373,7 +379,7 @@ def test_the_shutdown_deadline_answers_what_storage_did_not_take_retry(small_dis
     messages = log_messages(server)
     assert "shutdown deadline reached, pending events answered RETRY" in messages
     assert steps_done(server) == SHUTDOWN_STEPS
-    assert server.log_events()[-1]["exit_code"] == 0
+    assert stopped_line(server)["exit_code"] == 0
     with storage(server) as ch:
         assert stored_totals(ch, "jobs") == (0, 0.0)
 
