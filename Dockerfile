@@ -4,9 +4,10 @@
 FROM python:3.11-slim
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY openspanner ./openspanner
-RUN pip install --no-cache-dir . \
+# The server extra: storage (the embedded engine too), the REST API, metrics.
+RUN pip install --no-cache-dir '.[server]' \
     && useradd --system --uid 10001 openspanner \
     && mkdir /data && chown openspanner /data
 

@@ -101,3 +101,22 @@ def test_a_client_only_install_has_the_clients_and_cli_but_no_engine(
         [python, "-c", call, shared_server.address, ADMIN_KEY, name], check=True, capture_output=True, text=True
     )
     assert got.stdout.strip() == "7"
+
+
+def test_the_image_builds_the_server_from_the_files_it_copies(tmp_path: Path) -> None:
+    """The Dockerfile's COPY lines hold every file the build needs, and it installs the server extra."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            *sources, _destination = line.split()[1:]
+            for source in sources:
+                copy = shutil.copytree if (ROOT / source).is_dir() else shutil.copy2
+                copy(ROOT / source, tmp_path / source)
+    assert "pip install --no-cache-dir '.[server]'" in dockerfile
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(tmp_path / "dist"), str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    with zipfile.ZipFile(wheel_of(tmp_path / "dist")) as wheel:
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in wheel.namelist())
