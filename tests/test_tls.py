@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import http.client
 import ipaddress
@@ -22,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.protobuf import timestamp_pb2
 
+from openspanner.client import Client as UnaryClient
+from openspanner.client import StreamClient
 from openspanner.v1 import meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, server_env
 from tests.test_seeds import grpcurl_binary
@@ -181,6 +184,25 @@ def test_grpc_and_https_are_served_over_tls_and_plaintext_is_refused(
             https(server, ssl.create_default_context(), "GET", "/health")
         for client in (secure, plaintext):
             client.close()
+
+        # Our own clients: a stream and a unary call over TLS.
+        async def stream_over_tls() -> None:
+            start = usage_pb2.StreamUsageStart(meters=["calls"])
+            credentials = grpc.ssl_channel_credentials(certs["server"].cert_pem)
+            async with StreamClient(server.address, ADMIN_KEY, start, credentials=credentials) as stream:
+                for i in range(5):
+                    await stream.send(usage_pb2.UsageEvent(
+                        meter="calls", subject="org_1", idempotency_key=f"streamed-{i}", quantity=1,
+                    ))
+            assert stream.stats.outcomes["ACCEPTED"] == 5
+
+        asyncio.run(stream_over_tls())
+        credentials = grpc.ssl_channel_credentials(certs["server"].cert_pem)
+        with UnaryClient(server.address, ADMIN_KEY, credentials=credentials) as unary:
+            now = datetime.datetime.now(datetime.UTC)
+            hour = datetime.timedelta(hours=1)
+            [row] = unary.query_usage("calls", now - hour, now + hour)["rows"]
+        assert (row["value"], row["event_count"]) == (12, 7)
 
 
 def test_with_a_client_ca_only_clients_with_a_certificate_it_signed_are_served(

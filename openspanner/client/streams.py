@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from openspanner.client.calls import parse_target
 from openspanner.v1 import usage_pb2, usage_pb2_grpc
 
 # Stream-level answers that resending cannot fix: raise them to the caller.
@@ -93,9 +94,15 @@ class StreamClient:
         linger_seconds: float = 0.01,
         max_unacked: int = 20_000,
         channel_options: list[tuple[str, Any]] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
-        """`start` is the stream's start message, e.g. usage_pb2.DeviceTelemetryStart(meter=...)."""
-        self._target = target
+        """`start` is the stream's start message, e.g. usage_pb2.DeviceTelemetryStart(meter=...).
+
+        `target` is `host:port`, or `https://host[:port]` for TLS with the system's roots;
+        `credentials` (grpc.ssl_channel_credentials(...)) for TLS with others.
+        """
+        self._target, secure = parse_target(target)
+        self._credentials = credentials or (grpc.ssl_channel_credentials() if secure else None)
         self._metadata = (("authorization", f"Bearer {api_key}"),)
         self._start = start
         self._kind = _KIND_BY_START[type(start)]
@@ -165,11 +172,16 @@ class StreamClient:
         if self._failure:
             raise self._failure
 
+    def _channel(self) -> grpc.aio.Channel:
+        if self._credentials is None:
+            return grpc.aio.insecure_channel(self._target, options=self._channel_options)
+        return grpc.aio.secure_channel(self._target, self._credentials, options=self._channel_options)
+
     async def _run_forever(self) -> None:
         backoff = 0.1
         while not self._closing:
             try:
-                async with grpc.aio.insecure_channel(self._target, options=self._channel_options) as channel:
+                async with self._channel() as channel:
                     await self._run_stream(channel)
                 backoff = 0.1
             except grpc.aio.AioRpcError as error:
