@@ -29,9 +29,8 @@ from openspanner.errors import (
     OpenSpannerError,
     PermissionDenied,
     Unauthenticated,
-    grpc_status,
-    status_trailer,
 )
+from openspanner.grpc_handlers import abort, behavior_of, handler_like
 from openspanner.logging import get_logger
 from openspanner.refresh import RefreshingTable
 from openspanner.storage.api_keys import ApiKeyRecord, ApiKeyStore
@@ -250,18 +249,12 @@ def _rechecking_handler(
     """`handler` reading its requests through `_rechecked`: the servicer's next read raises
     Unauthenticated or PermissionDenied once the key no longer lets the call through,
     which its `@rpc` answers like any refusal (after the acks already due)."""
-    behavior = handler.stream_stream or handler.stream_unary
+    behavior = behavior_of(handler)
 
     async def rechecking(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
         return await behavior(_rechecked(requests, check, every_seconds), context)
 
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(rechecking, **kwargs)
-    return grpc.stream_unary_rpc_method_handler(rechecking, **kwargs)
+    return handler_like(handler, rechecking)
 
 
 async def _rechecked(
@@ -276,21 +269,9 @@ async def _rechecked(
 
 
 def _refusing_handler(handler: grpc.RpcMethodHandler, error: OpenSpannerError) -> Any:
-    """A handler of the same kind as `handler` that only aborts with `error`."""
+    """A handler of the same kind as `handler` that only aborts with `error`, as `@rpc` would."""
 
     async def refuse(request: object, context: grpc.aio.ServicerContext) -> None:
-        # With the rich-status trailer, as `@rpc` sends errors, so gRPC clients
-        # read a refusal's details as HTTP clients do.
-        await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error))
+        await abort(context, error)
 
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse, **kwargs)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
-    return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)
+    return handler_like(handler, refuse)

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from openspanner.errors import OpenSpannerError, grpc_status, status_trailer
+from openspanner.errors import OpenSpannerError
+from openspanner.grpc_handlers import abort
 from openspanner.logging import get_logger
 
 log = get_logger(__name__)
@@ -29,7 +30,7 @@ def rpc(method: Handler[R]) -> Handler[R]:
         try:
             return await method(self, request, context)
         except OpenSpannerError as error:
-            await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error))
+            await abort(context, error)
         except grpc.aio.AbortError:
             raise
         except Exception:

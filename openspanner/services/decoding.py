@@ -20,7 +20,8 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor, message, message_factory
 
-from openspanner.errors import InvalidArgument, OpenSpannerError, grpc_status, status_trailer
+from openspanner.errors import InvalidArgument, OpenSpannerError
+from openspanner.grpc_handlers import abort, behavior_of, handler_like
 
 # Levels of our own messages searched for the broken field; google.protobuf's
 # types (Struct, Value, Timestamp) are named as a whole.
@@ -50,17 +51,8 @@ class DecodeGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 def _guarded_handler(handler: grpc.RpcMethodHandler) -> Any:
-    kwargs = {
-        "request_deserializer": _guarded(handler.request_deserializer),
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream), **kwargs)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_streaming(handler.stream_unary), **kwargs)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_unary(handler.unary_stream), **kwargs)
-    return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary), **kwargs)
+    wrap = _streaming if handler.request_streaming else _unary
+    return handler_like(handler, wrap(behavior_of(handler)), _guarded(handler.request_deserializer))
 
 
 def _guarded(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
@@ -84,16 +76,12 @@ def _explained(name: str, field: str, error: Exception) -> InvalidArgument:
     return InvalidArgument(f"the request is not a valid {name}: {reason}")
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: OpenSpannerError) -> None:
-    await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error))
-
-
 def _unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(behavior):
 
         async def unary_generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if isinstance(request, Undecodable):
-                await _abort(context, request.error)
+                await abort(context, request.error)
             async for response in behavior(request, context):
                 yield response
 
@@ -101,7 +89,7 @@ def _unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
 
     async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
         if isinstance(request, Undecodable):
-            await _abort(context, request.error)
+            await abort(context, request.error)
         return await behavior(request, context)
 
     return unary
@@ -125,7 +113,7 @@ def _streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
                 async for response in behavior(_decoded(requests), context):
                     yield response
             except OpenSpannerError as error:
-                await _abort(context, error)
+                await abort(context, error)
 
         return streaming_generator
 
@@ -133,7 +121,7 @@ def _streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return await behavior(_decoded(requests), context)
         except OpenSpannerError as error:
-            await _abort(context, error)
+            await abort(context, error)
 
     return streaming
 
