@@ -27,6 +27,7 @@ from typing import Any
 
 import grpc
 
+from openspanner.grpc_handlers import behavior_of, handler_like
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 
@@ -123,26 +124,22 @@ class _GrpcCall:
 
 
 def _status(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
-    """The status the call ends with: set by `abort` for our errors, OK for an answer."""
+    """The status the call ends with: set by `abort` for our errors, OK for an answer.
+
+    A client that cancels a stream may end its requests before the handler
+    sees a CancelledError: the handler then returns, but the call was cancelled.
+    """
     code = context.code()
-    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+    if isinstance(error, asyncio.CancelledError | GeneratorExit) or context.cancelled():
         code = grpc.StatusCode.CANCELLED
     elif not isinstance(code, grpc.StatusCode):
         code = grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
     return str(code.name)
 
 
-_HANDLER_OF_KIND = {
-    (False, False): grpc.unary_unary_rpc_method_handler,
-    (False, True): grpc.unary_stream_rpc_method_handler,
-    (True, False): grpc.stream_unary_rpc_method_handler,
-    (True, True): grpc.stream_stream_rpc_method_handler,
-}
-
-
 def _logged_handler(handler: grpc.RpcMethodHandler, call: _GrpcCall) -> Any:
     """`handler`, its behavior wrapped to log and count the call (an async generator stays one)."""
-    behavior = handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+    behavior = behavior_of(handler)
 
     async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
         call.begin(context)
@@ -166,9 +163,4 @@ def _logged_handler(handler: grpc.RpcMethodHandler, call: _GrpcCall) -> Any:
             raise
         call.end(context, None)
 
-    make = _HANDLER_OF_KIND[(bool(handler.request_streaming), bool(handler.response_streaming))]
-    return make(
-        logged_responses if inspect.isasyncgenfunction(behavior) else logged,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return handler_like(handler, logged_responses if inspect.isasyncgenfunction(behavior) else logged)
