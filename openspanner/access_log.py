@@ -27,7 +27,7 @@ from typing import Any
 
 import grpc
 
-from openspanner.grpc_handlers import behavior_of, handler_like
+from openspanner.grpc.handlers import behavior_of, handler_like
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 

@@ -30,7 +30,7 @@ from openspanner.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from openspanner.grpc_handlers import abort, behavior_of, handler_like
+from openspanner.grpc.handlers import abort, behavior_of, handler_like
 from openspanner.logging import get_logger
 from openspanner.refresh import RefreshingTable
 from openspanner.storage.api_keys import ApiKeyRecord, ApiKeyStore
@@ -64,7 +64,7 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/openspanner.v1.UsageService/StreamDeviceTelemetry": _INGEST,
     "/openspanner.v1.UsageService/StreamWebSocketSessions": _INGEST,
     "/openspanner.v1.UsageService/StreamQueueThroughput": _INGEST,
-    # The product's API for its official client (services/product_usage.py).
+    # The product's API for its official client (grpc/product/usage.py).
     "/open_spanner.v1.UsageService/CreateUsage": _INGEST,
     "/open_spanner.v1.UsageService/CreateUsageBulk": _INGEST,
     "/open_spanner.v1.UsageService/StreamUsage": _INGEST,

@@ -3,7 +3,7 @@
 Domain and storage code raise these; only `grpc_status` (gRPC) and
 `rest_error` (the REST API) decide what a client sees. Anything
 else that escapes a handler becomes INTERNAL with a generic message (see
-services/_rpc.py), so internals never reach the wire.
+grpc/rpc.py), so internals never reach the wire.
 """
 
 from __future__ import annotations

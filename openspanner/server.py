@@ -39,25 +39,25 @@ import grpc
 from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from openspanner import reflection
 from openspanner.access_log import AccessLogInterceptor
 from openspanner.auth import ApiKeys, AuthInterceptor
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
+from openspanner.grpc import reflection
+from openspanner.grpc.api_keys import ApiKeyService
+from openspanner.grpc.decoding import DecodeGuard
+from openspanner.grpc.meters import MeterService
+from openspanner.grpc.product.convert import bulk_limit
+from openspanner.grpc.product.usage import ProductUsageService
+from openspanner.grpc.query import QueryService
+from openspanner.grpc.usage import UsageService
 from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
-from openspanner.services.api_keys import ApiKeyService
-from openspanner.services.decoding import DecodeGuard
-from openspanner.services.meters import MeterService
-from openspanner.services.product_convert import bulk_limit
-from openspanner.services.product_usage import ProductUsageService
-from openspanner.services.query import QueryService
-from openspanner.services.usage import UsageService
 from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls

@@ -2,7 +2,7 @@
 
 Besides the stubs, `descriptors.binpb` holds every file's descriptor with its
 comments (source info, which the stubs' embedded descriptors lack), so server
-reflection can show them (openspanner/reflection.py, `grpcurl describe`), and
+reflection can show them (openspanner/grpc/reflection.py, `grpcurl describe`), and
 the .proto files themselves are copied beside the stubs so the wheel carries
 them at the paths their imports name.
 

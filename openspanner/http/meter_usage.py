@@ -17,9 +17,9 @@ from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage
 from openspanner.domain.times import format_rfc3339
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
+from openspanner.grpc.convert import stored_event_to_proto
 from openspanner.http.context import Deps, authorized
 from openspanner.http.wire import UsageEvent, query_limit, us_of, usage_event
-from openspanner.services.convert import stored_event_to_proto
 
 router = APIRouter(prefix="/v1/meters/{id}", tags=["queries"])
 _SERVICE = "/openspanner.v1.QueryService"

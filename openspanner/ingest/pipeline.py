@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
+from openspanner.grpc.convert import stored_event_to_proto
 from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
 from openspanner.ingest.batch import Batcher, BatchOutcome, BatchSettings, is_unstored
 from openspanner.ingest.counting import IngestCounter
@@ -32,7 +33,6 @@ from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
-from openspanner.services.convert import stored_event_to_proto
 from openspanner.storage.bulk_requests import BulkRequestStore
 from openspanner.storage.client import Storage
 from openspanner.storage.events import EventRow, EventStore

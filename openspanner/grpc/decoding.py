@@ -21,7 +21,7 @@ import grpc
 from google.protobuf import descriptor, message, message_factory
 
 from openspanner.errors import InvalidArgument, OpenSpannerError
-from openspanner.grpc_handlers import abort, behavior_of, handler_like
+from openspanner.grpc.handlers import abort, behavior_of, handler_like
 
 # Levels of our own messages searched for the broken field; google.protobuf's
 # types (Struct, Value, Timestamp) are named as a whole.

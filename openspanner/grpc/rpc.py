@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import grpc
 
 from openspanner.errors import OpenSpannerError
-from openspanner.grpc_handlers import abort
+from openspanner.grpc.handlers import abort
 from openspanner.logging import get_logger
 
 log = get_logger(__name__)

@@ -17,9 +17,9 @@ from openspanner.domain.queries import (
 )
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
+from openspanner.grpc.convert import stored_event_to_proto, timestamp_of_us
+from openspanner.grpc.rpc import rpc
 from openspanner.ingest.decode import read_timestamp_us
-from openspanner.services._rpc import rpc
-from openspanner.services.convert import stored_event_to_proto, timestamp_of_us
 from openspanner.usage_reader import UsageReader
 from openspanner.v1 import query_pb2, query_pb2_grpc
 

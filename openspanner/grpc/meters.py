@@ -7,8 +7,8 @@ from dataclasses import replace
 import grpc
 
 from openspanner.catalog import MeterCatalog
-from openspanner.services._rpc import rpc
-from openspanner.services.convert import meter_from_proto, meter_to_proto
+from openspanner.grpc.convert import meter_from_proto, meter_to_proto
+from openspanner.grpc.rpc import rpc
 from openspanner.v1 import meter_pb2, meter_pb2_grpc
 
 

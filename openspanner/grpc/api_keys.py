@@ -6,8 +6,8 @@ import grpc
 
 from openspanner.auth import ApiKeys, Scope
 from openspanner.errors import InvalidArgument
-from openspanner.services._rpc import rpc
-from openspanner.services.convert import enum_name, timestamp
+from openspanner.grpc.convert import enum_name, timestamp
+from openspanner.grpc.rpc import rpc
 from openspanner.storage.api_keys import ApiKeyRecord
 from openspanner.v1 import api_key_pb2, api_key_pb2_grpc
 

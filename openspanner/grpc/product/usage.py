@@ -15,15 +15,15 @@ from collections.abc import AsyncIterator
 import grpc
 
 from openspanner.errors import InvalidArgument
-from openspanner.ingest.pipeline import IngestPipeline
-from openspanner.logging import get_logger
-from openspanner.services._rpc import rpc
-from openspanner.services.product_convert import (
+from openspanner.grpc.product.convert import (
     event_from_product,
     fill_product_bulk_answer,
     product_event,
     request_from_product,
 )
+from openspanner.grpc.rpc import rpc
+from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.logging import get_logger
 from openspanner.v1 import open_spanner_usage_pb2, open_spanner_usage_pb2_grpc, usage_pb2
 
 log = get_logger(__name__)

@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from openspanner.grpc.rpc import rpc
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.ingest.streams import (
     Adapter,
@@ -14,7 +15,6 @@ from openspanner.ingest.streams import (
     QueueThroughputAdapter,
     WebSocketSessionAdapter,
 )
-from openspanner.services._rpc import rpc
 from openspanner.v1 import usage_pb2, usage_pb2_grpc
 
 

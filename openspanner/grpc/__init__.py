@@ -1,0 +1,1 @@
+"""Our gRPC API's edge: servicers, interceptors, reflection; protobuf <-> domain happens here."""
