@@ -1,8 +1,8 @@
-"""The access log: one line per call, and the call counts of /metrics.
+"""The access log: one line per call, and the call counts of /metrics; the part no transport owns.
 
 A unary gRPC call gets one line when it ends; a streaming call one when it
-starts and one when it ends; an HTTP request one when it is answered (the
-middleware in http/access_log.py). Each names the method, the status, the
+starts and one when it ends (the interceptor in grpc/access_log.py); an HTTP
+request one when it is answered (the middleware in http/access_log.py). Each names the method, the status, the
 duration in milliseconds and the id of the API key the call was let in with
 (never its secret; null when no key was recognised). Lines are written by
 the logger `openspanner.access` (the `logger` field of each JSON line), at
@@ -16,26 +16,17 @@ notes the id it recognised there, whichever transport or route asked.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
-import grpc
-
-from openspanner.grpc.handlers import behavior_of, handler_like
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 
 LOGGER_NAME = "openspanner.access"
 log = get_logger(LOGGER_NAME).bind(logger=LOGGER_NAME)
-
-# gRPC methods logged at debug: load balancers call them all the time.
-QUIET_GRPC_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
 @dataclass(slots=True)
@@ -70,97 +61,9 @@ def duration_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 3)
 
 
-class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Logs and counts every gRPC call; placed before AuthInterceptor, so refusals are logged too."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        started = time.monotonic()
-        with identifying() as caller:
-            handler = await continuation(details)
-        if handler is None:  # no such method: grpc answers UNIMPLEMENTED itself
-            return handler
-        return _logged_handler(handler, _GrpcCall(details.method, caller, started, handler, self._metrics))
-
-
-@dataclass
-class _GrpcCall:
-    method: str
-    caller: Caller
-    started: float
-    handler: grpc.RpcMethodHandler
-    metrics: Metrics
-
-    @property
-    def streaming(self) -> bool:
-        return bool(self.handler.request_streaming or self.handler.response_streaming)
-
-    def begin(self, context: grpc.aio.ServicerContext) -> None:
-        if self.streaming:
-            self._log("grpc stream started", method=self.method, key_id=self.caller.key_id, peer=context.peer())
-
-    def end(self, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
-        status = _status(context, error)
-        elapsed = duration_ms(self.started)
-        self._log(
-            "grpc stream ended" if self.streaming else "grpc call",
-            method=self.method, status=status, duration_ms=elapsed, key_id=self.caller.key_id, peer=context.peer(),
-        )
-        self.metrics.requests.labels("grpc", self.method, status).inc()
-        if not self.streaming:  # a stream's duration is how long its client kept it, not latency
-            self.metrics.request_seconds.labels("grpc", self.method).observe(elapsed / 1000)
-
-    def _log(self, event: str, **fields: Any) -> None:
-        if self.method.startswith(QUIET_GRPC_PREFIXES):
-            log.debug(event, **fields)
-        else:
-            log.info(event, **fields)
-
-
-def _status(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
-    """The status the call ends with: set by `abort` for our errors, OK for an answer.
-
-    A client that cancels a stream may end its requests before the handler
-    sees a CancelledError: the handler then returns, but the call was cancelled.
-    """
-    code = context.code()
-    if isinstance(error, asyncio.CancelledError | GeneratorExit) or context.cancelled():
-        code = grpc.StatusCode.CANCELLED
-    elif not isinstance(code, grpc.StatusCode):
-        code = grpc.StatusCode.OK if error is None else grpc.StatusCode.UNKNOWN
-    return str(code.name)
-
-
-def _logged_handler(handler: grpc.RpcMethodHandler, call: _GrpcCall) -> Any:
-    """`handler`, its behavior wrapped to log and count the call (an async generator stays one)."""
-    behavior = behavior_of(handler)
-
-    async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        call.begin(context)
-        try:
-            result = behavior(request, context)
-            if inspect.isawaitable(result):
-                result = await result
-        except BaseException as error:
-            call.end(context, error)
-            raise
-        call.end(context, None)
-        return result
-
-    async def logged_responses(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        call.begin(context)
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except BaseException as error:
-            call.end(context, error)
-            raise
-        call.end(context, None)
-
-    return handler_like(handler, logged_responses if inspect.isasyncgenfunction(behavior) else logged)
+def count_call(metrics: Metrics, transport: str, label: str, status: str, elapsed_ms: float, *, timed: bool) -> None:
+    """Count a finished call in openspanner_requests and, when `timed`, its latency: a stream's
+    duration is how long its client kept it open, not latency, so streams are only counted."""
+    metrics.requests.labels(transport, label, status).inc()
+    if timed:
+        metrics.request_seconds.labels(transport, label).observe(elapsed_ms / 1000)

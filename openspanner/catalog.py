@@ -12,7 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from openspanner.domain.meters import UPDATABLE_FIELDS, Meter, apply_update, validate_meter
-from openspanner.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from openspanner.domain.paging import checked_limit
+from openspanner.errors import AlreadyExists, FailedPrecondition, NotFound
 from openspanner.logging import get_logger
 from openspanner.refresh import RefreshingTable
 from openspanner.storage.client import Storage
@@ -20,9 +21,6 @@ from openspanner.storage.events import EventStore
 from openspanner.storage.meters import MeterStore
 
 log = get_logger(__name__)
-
-MAX_PAGE_SIZE = 1000
-DEFAULT_PAGE_SIZE = 100
 
 
 class MeterCatalog:
@@ -87,9 +85,7 @@ class MeterCatalog:
     ) -> tuple[list[Meter], str]:
         """Meters after `page_token` (the last name of the previous page), by name;
         only the one called `name` when given."""
-        if page_size < 0 or page_size > MAX_PAGE_SIZE:
-            raise InvalidArgument(f"must be between 0 and {MAX_PAGE_SIZE}", field=size_field)
-        size = page_size or DEFAULT_PAGE_SIZE
+        size = checked_limit(page_size, field=size_field)
         names = sorted(n for n in self._meters if n > page_token and (not name or n == name))
         selected = names[:size]
         next_token = selected[-1] if len(names) > size else ""

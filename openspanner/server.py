@@ -39,14 +39,15 @@ import grpc
 from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from openspanner.access_log import AccessLogInterceptor
-from openspanner.auth import ApiKeys, AuthInterceptor
+from openspanner.auth import ApiKeys
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
 from openspanner.grpc import reflection
+from openspanner.grpc.access_log import AccessLogInterceptor
 from openspanner.grpc.api_keys import ApiKeyService
-from openspanner.grpc.decoding import DecodeGuard
+from openspanner.grpc.auth import AuthInterceptor
+from openspanner.grpc.decode_guard import DecodeGuard
 from openspanner.grpc.meters import MeterService
 from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
@@ -58,10 +59,10 @@ from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
+from openspanner.query.reader import UsageReader
 from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
-from openspanner.usage_reader import UsageReader
 from openspanner.v1 import (
     api_key_pb2,
     api_key_pb2_grpc,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
-from openspanner.domain.queries import stored_text
+from openspanner.domain.values import stored_text
 from openspanner.storage.events import EventRow, EventStore
 from openspanner.storage.queries import QueryStore
 from openspanner.storage.schema import migrate

@@ -23,7 +23,7 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
-from openspanner.errors import STATUS_DETAILS_KEY
+from openspanner.grpc.status import STATUS_DETAILS_KEY
 from openspanner.storage.events import EventRow, EventStore
 from openspanner.storage.meters import MeterStore
 from openspanner.storage.schema import migrate

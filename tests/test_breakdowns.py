@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 
-from openspanner.domain.breakdowns import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    BreakdownRow,
-    DimensionValueRow,
-    checked_limit,
-    plan_breakdown,
-    plan_dimension_values,
-)
+from openspanner.domain.breakdowns import BreakdownRow, DimensionValueRow, plan_breakdown, plan_dimension_values
 from openspanner.domain.filters import parse_filter
 from openspanner.domain.meters import Aggregation, Meter
-from openspanner.domain.queries import stored_text
+from openspanner.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, checked_limit
+from openspanner.domain.values import stored_text
 from openspanner.errors import InvalidArgument
 from openspanner.storage.queries import QueryStore, breakdown_sql
 from tests.stored_events import BASE_US, END_US, HOUR_US, SAMPLES, START_US, US, Sample, meter, stored

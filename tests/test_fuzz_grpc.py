@@ -31,7 +31,7 @@ from google.rpc import error_details_pb2, status_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openspanner.errors import STATUS_DETAILS_KEY
+from openspanner.grpc.status import STATUS_DETAILS_KEY
 from openspanner.v1 import api_key_pb2, meter_pb2, open_spanner_usage_pb2, query_pb2, usage_pb2
 from tests.fuzz_strategies import (
     FUZZ_SETTINGS,

@@ -22,7 +22,7 @@ import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
-from openspanner.errors import STATUS_DETAILS_KEY
+from openspanner.grpc.status import STATUS_DETAILS_KEY
 from openspanner.v1 import meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
 from tests.test_exactly_once import METER

@@ -32,28 +32,12 @@ from dataclasses import dataclass
 
 from openspanner.domain.filters import METADATA_PREFIX, FilterNode
 from openspanner.domain.meters import Aggregation, DimensionType, Meter
-from openspanner.domain.queries import (
-    MAX_FILTER_VALUES,
-    SUBJECT,
-    GroupValue,
-    check_range,
-    typed_value,
-)
+from openspanner.domain.paging import checked_limit
+from openspanner.domain.values import SUBJECT, GroupValue, check_range, check_subjects, typed_value
 from openspanner.domain.windows import US
 from openspanner.errors import InvalidArgument
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 REST_RANGE = ("from", "to")
-
-
-def checked_limit(limit: int | None, *, field: str = "limit") -> int:
-    """The number of rows to answer: DEFAULT_LIMIT when not given (None or 0), else 1..MAX_LIMIT."""
-    if limit is None or limit == 0:
-        return DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(f"must be between 1 and {MAX_LIMIT} (0 or none means {DEFAULT_LIMIT})", field=field)
-    return limit
 
 
 def breakdown_field(meter: Meter, name: str, *, field: str = "field") -> str:
@@ -71,12 +55,6 @@ def breakdown_field(meter: Meter, name: str, *, field: str = "field") -> str:
 
 def _field_type(meter: Meter, name: str) -> DimensionType:
     return DimensionType.STRING if name == SUBJECT else meter.dimensions_by_name[name].type
-
-
-def _check_subjects(subjects: Sequence[str]) -> tuple[str, ...]:
-    if len(subjects) > MAX_FILTER_VALUES:
-        raise InvalidArgument(f"at most {MAX_FILTER_VALUES:,} subjects", field="subject")
-    return tuple(subjects)
 
 
 @dataclass(frozen=True)
@@ -123,7 +101,7 @@ def plan_breakdown(
     start, end = check_range(start_us, end_us, required=True, names=REST_RANGE)
     assert start is not None and end is not None
     return Breakdown(
-        meter, checked_field, start, end, _check_subjects(subjects), filter_tree, checked_limit(limit)
+        meter, checked_field, start, end, check_subjects(subjects, field="subject"), filter_tree, checked_limit(limit)
     )
 
 
@@ -169,7 +147,8 @@ def plan_dimension_values(
     """Check a dimension-values request; errors name the REST fields (field, from, to, subject, limit)."""
     checked_field = breakdown_field(meter, field)
     start, end = check_range(start_us, end_us, required=False, names=REST_RANGE)
-    return DimensionValues(meter, checked_field, start, end, _check_subjects(subjects), checked_limit(limit))
+    checked_subjects = check_subjects(subjects, field="subject")
+    return DimensionValues(meter, checked_field, start, end, checked_subjects, checked_limit(limit))
 
 
 def dimension_value_row(plan: DimensionValues, text: str, events: int) -> DimensionValueRow:

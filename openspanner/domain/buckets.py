@@ -21,8 +21,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from openspanner.domain.meters import DimensionType
-from openspanner.domain.queries import SUBJECT, GroupValue, check_range, stored_text
 from openspanner.domain.times import EPOCH, format_rfc3339
+from openspanner.domain.values import SUBJECT, GroupValue, check_range, stored_text
 from openspanner.domain.windows import US, WindowSize
 from openspanner.errors import InvalidArgument
 

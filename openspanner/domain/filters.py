@@ -48,8 +48,8 @@ from enum import StrEnum
 from typing import Any, TypeAlias, TypeVar
 
 from openspanner.domain.meters import DimensionType, Meter
-from openspanner.domain.queries import MAX_FILTER_VALUES, MAX_TIME_US, MIN_TIME_US, SUBJECT, stored_text
 from openspanner.domain.times import parse_rfc3339_us
+from openspanner.domain.values import MAX_FILTER_VALUES, MAX_TIME_US, MIN_TIME_US, SUBJECT, stored_text
 from openspanner.errors import InvalidArgument
 
 # Bounds on what one request may ask storage to evaluate: the SQL grows

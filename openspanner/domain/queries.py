@@ -13,41 +13,35 @@ import base64
 import binascii
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
+from openspanner.domain.filters import FilterNode
 from openspanner.domain.meters import Aggregation, DimensionType, Meter
+from openspanner.domain.paging import checked_limit
+from openspanner.domain.values import (
+    MAX_FILTER_VALUES,
+    MAX_TIME_US,
+    MIN_TIME_US,
+    SUBJECT,
+    GroupValue,
+    RawValue,
+    Unsupported,
+    check_range,
+    check_subjects,
+    describe_value,
+    stored_text,
+    typed_value,
+    value_from_text,
+)
 from openspanner.domain.windows import Window, WindowSize, time_zone, windows
 from openspanner.errors import InvalidArgument
 
-if TYPE_CHECKING:  # filters.py builds on this module
-    from openspanner.domain.filters import FilterNode
-
-SUBJECT = "subject"
 MAX_GROUP_BY = 5
-MAX_FILTER_VALUES = 10_000
 MAX_ROWS = 100_000
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
-# The range of ClickHouse's DateTime64, which stores timestamps.
-MIN_TIME_US = -2_208_988_800 * 1_000_000  # 1900-01-01
-MAX_TIME_US = 10_413_791_999 * 1_000_000  # 2299-12-31T23:59:59
 # Aggregations whose value for "no events" is 0 rather than "no value".
 ZERO_WHEN_EMPTY = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.RATE})
-
-# A dimension value as clients send it: str, bool, float, or None ("absent");
-# lists and objects arrive as Unsupported, to be refused by name.
-RawValue = str | bool | float | None
-GroupValue = str | bool | float | None
-
-
-class Unsupported:
-    """A filter value of a kind no dimension has (list or object)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ def plan_usage_query(
     zone = time_zone(time_zone_name)
     checked_group_by = _group_by(meter, group_by)
     checked_filters = tuple(_filter(meter, i, f) for i, f in enumerate(filters))
-    _check_subjects(subjects)
+    check_subjects(subjects, field="subjects")
     return UsageQuery(
         meter=meter,
         start_us=start,
@@ -146,31 +140,6 @@ def plan_usage_query(
         fill=fill,
         filter_tree=filter_tree,
     )
-
-
-def check_range(
-    start_us: int | None,
-    end_us: int | None,
-    *,
-    required: bool,
-    names: tuple[str, str] = ("start_time", "end_time"),
-) -> tuple[int | None, int | None]:
-    """The range [start, end) if storage can hold both ends and it is not empty.
-
-    `names` are the request's names of the two ends: the gRPC API says
-    start_time/end_time, the product's REST API from/to.
-    """
-    start_name, end_name = names
-    for name, value in ((start_name, start_us), (end_name, end_us)):
-        if value is None and required:
-            raise InvalidArgument("is required", field=name)
-        if value is not None and not MIN_TIME_US <= value <= MAX_TIME_US:
-            raise InvalidArgument("must be between 1900-01-01 and 2299-12-31 (what storage can hold)", field=name)
-    if start_us is not None and end_us is not None and end_us <= start_us:
-        raise InvalidArgument(
-            f"must be after {start_name} (the range is [{start_name}, {end_name}))", field=end_name
-        )
-    return start_us, end_us
 
 
 def _group_by(meter: Meter, names: Sequence[str]) -> tuple[str, ...]:
@@ -189,11 +158,6 @@ def _group_by(meter: Meter, names: Sequence[str]) -> tuple[str, ...]:
 def _unknown_dimension(meter: Meter, name: str) -> str:
     declared = ", ".join([SUBJECT, *meter.dimensions_by_name])
     return f"unknown dimension {name!r} of meter {meter.name!r} (declared: {declared})"
-
-
-def _check_subjects(subjects: Sequence[str]) -> None:
-    if len(subjects) > MAX_FILTER_VALUES:
-        raise InvalidArgument(f"at most {MAX_FILTER_VALUES:,} subjects", field="subjects")
 
 
 def _filter(meter: Meter, index: int, raw: RawFilter) -> Filter:
@@ -215,66 +179,15 @@ def _filter(meter: Meter, index: int, raw: RawFilter) -> Filter:
             match_absent = True
             continue
         if isinstance(value, str):
-            value = _from_text(value, dimension_type)
+            value = value_from_text(value, dimension_type)
         text = stored_text(value, dimension_type)
         if text is None:
             raise InvalidArgument(
-                f"must be a {dimension_type} like dimension {raw.dimension!r}, got {_kind(value)}",
+                f"must be a {dimension_type} like dimension {raw.dimension!r}, got {describe_value(value)}",
                 field=f"{where}.values[{position}]",
             )
         texts.append(text)
     return Filter(raw.dimension, tuple(texts), match_absent)
-
-
-def _from_text(text: str, expected: DimensionType) -> str | bool | float:
-    """A boolean or number given as text (HTTP query parameters are text) as that type."""
-    if expected is DimensionType.BOOLEAN and text in ("true", "false"):
-        return text == "true"
-    if expected is DimensionType.NUMBER:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    return text
-
-
-def stored_text(value: object, expected: DimensionType) -> str | None:
-    """Canonical text of a dimension value of the expected type, or None on a type mismatch.
-
-    Values are stored as text in one Map column. Ingest stores this text and
-    filters compare with it, so equal values are equal text (1 and 1.0 are
-    both "1") and a filter on 1 finds events sent with 1.0.
-    """
-    if expected is DimensionType.STRING:
-        return value if isinstance(value, str) else None
-    if expected is DimensionType.BOOLEAN:
-        return ("true" if value else "false") if isinstance(value, bool) else None
-    if isinstance(value, float) and not isinstance(value, bool) and math.isfinite(value):
-        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-    return None
-
-
-def typed_value(text: str | None, dimension_type: DimensionType) -> GroupValue:
-    """A stored dimension text as the type the meter declares."""
-    if text is None:
-        return None
-    if dimension_type is DimensionType.BOOLEAN:
-        return text == "true"
-    if dimension_type is DimensionType.NUMBER:
-        return float(text)
-    return text
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, Unsupported):
-        return value.kind
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, float):
-        return f"the number {value:g}"
-    return "a string"
 
 
 def usage_rows(query: UsageQuery, groups: Iterable[GroupAggregate]) -> list[UsageRow]:
@@ -375,9 +288,8 @@ def plan_event_listing(
     token_field: str = "page_token",
 ) -> EventListing:
     start, end = check_range(start_us, end_us, required=False)
-    if not 0 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidArgument(f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})", field="page_size")
-    _check_subjects(subjects)
+    size = checked_limit(page_size, field="page_size")
+    check_subjects(subjects, field="subjects")
     checked = tuple(_filter(meter, i, f) for i, f in enumerate(filters))
     # A token is only valid for the listing it came from.
     filter_identity = [[f.dimension, list(f.values), f.match_absent] for f in checked]
@@ -394,7 +306,7 @@ def plan_event_listing(
         end,
         tuple(subjects),
         checked,
-        page_size or DEFAULT_PAGE_SIZE,
+        size,
         as_of,
         after,
         fingerprint,

@@ -9,7 +9,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
-from openspanner.domain.queries import typed_value
+from openspanner.domain.values import typed_value
 from openspanner.errors import InvalidArgument
 from openspanner.storage.queries import EventRecord
 from openspanner.v1 import event_pb2, meter_pb2

@@ -13,7 +13,8 @@ from typing import Any, NoReturn
 
 import grpc
 
-from openspanner.errors import OpenSpannerError, grpc_status, status_trailer
+from openspanner.errors import OpenSpannerError
+from openspanner.grpc.status import grpc_status, status_trailer
 
 _FACTORY_OF_KIND = {
     (False, False): grpc.unary_unary_rpc_method_handler,

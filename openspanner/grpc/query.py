@@ -8,19 +8,15 @@ from collections.abc import Iterable
 import grpc
 from google.protobuf import struct_pb2
 
-from openspanner.domain.queries import (
-    RawFilter,
-    RawValue,
-    Unsupported,
-    plan_event_listing,
-    plan_usage_query,
-)
+from openspanner.domain.paging import group_by_names
+from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage_query
+from openspanner.domain.values import RawValue, Unsupported
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
 from openspanner.grpc.convert import stored_event_to_proto, timestamp_of_us
 from openspanner.grpc.rpc import rpc
 from openspanner.ingest.decode import read_timestamp_us
-from openspanner.usage_reader import UsageReader
+from openspanner.query.reader import UsageReader
 from openspanner.v1 import query_pb2, query_pb2_grpc
 
 
@@ -41,7 +37,7 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
             time_zone_name=request.time_zone,
             subjects=list(request.subjects),
             filters=_filters(request.filters),
-            group_by=list(request.group_by),
+            group_by=group_by_names(request.group_by, drop_repeats=False),
             fill=request.fill,
         )
         response = query_pb2.QueryUsageResponse(

@@ -13,7 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openspanner.access_log import duration_ms, identifying, log
+from openspanner.access_log import count_call, duration_ms, identifying, log
 from openspanner.dashboard.serving import is_dashboard_path
 from openspanner.metrics import Metrics
 
@@ -58,9 +58,7 @@ class AccessLog:
             log.debug("http request", **fields)
         else:
             log.info("http request", **fields)
-        label = f"{method} {route}"
-        self._metrics.requests.labels("http", label, str(status)).inc()
-        self._metrics.request_seconds.labels("http", label).observe(elapsed / 1000)
+        count_call(self._metrics, "http", f"{method} {route}", str(status), elapsed, timed=True)
 
 
 def route_of(scope: Scope) -> str:

@@ -17,7 +17,7 @@ from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.metrics import Metrics
-from openspanner.usage_reader import UsageReader
+from openspanner.query.reader import UsageReader
 
 Readiness = Callable[[], Awaitable[None]]
 

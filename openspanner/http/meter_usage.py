@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from openspanner.domain.paging import group_by_names
 from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage_query
 from openspanner.domain.times import format_rfc3339
 from openspanner.domain.windows import WindowSize
@@ -94,7 +95,7 @@ async def query_usage(
         time_zone_name=time_zone,
         subjects=subject,
         filters=raw_filters(filter),
-        group_by=split_names(group_by),
+        group_by=group_by_names(group_by, drop_repeats=True),
         fill=fill,
     )
     rows = await services.reader.usage(query)
@@ -146,12 +147,3 @@ async def list_events(
         items=[usage_event(stored_event_to_proto(meter, record)) for record in page], next_cursor=next_token or None
     )
 
-
-def split_names(values: list[str]) -> list[str]:
-    """group_by given repeated or comma-separated (both are the product's forms), repeats dropped."""
-    names: list[str] = []
-    for value in values:
-        for name in value.split(","):
-            if name.strip() and name.strip() not in names:
-                names.append(name.strip())
-    return names

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from openspanner.domain import meters as domain
-from openspanner.domain.breakdowns import MAX_LIMIT
+from openspanner.domain.paging import MAX_LIMIT
 from openspanner.http.context import Deps, authorized
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.wire import Strict, query_limit, rfc3339

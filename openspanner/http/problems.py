@@ -1,7 +1,7 @@
 """Every REST error answer, rendered in one place: `{"error": {"code", "message"}}`.
 
-Handlers raise our typed errors (openspanner/errors.py decides status and
-code); request validation errors of FastAPI, unknown routes and unexpected
+Handlers raise our typed errors (openspanner/http/errors.py decides status
+and code); request validation errors of FastAPI, unknown routes and unexpected
 exceptions are turned into the same body here, so a client of the product's
 contract can read every error this API sends. The field that was refused is
 kept in the message and added as `error.field`; a retry delay becomes
@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
 from openspanner.errors import (
-    INTERNAL_REST_ERROR,
     InvalidArgument,
     InvalidJson,
     MethodNotAllowed,
@@ -30,8 +29,8 @@ from openspanner.errors import (
     OpenSpannerError,
     RequestTooLarge,
     UnsupportedMediaType,
-    rest_error,
 )
+from openspanner.http.errors import INTERNAL_REST_ERROR, rest_error
 from openspanner.logging import get_logger
 
 log = get_logger(__name__)

@@ -12,9 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from openspanner.domain.breakdowns import MAX_LIMIT
-from openspanner.domain.queries import SUBJECT, plan_usage_query
+from openspanner.domain.paging import MAX_LIMIT
+from openspanner.domain.queries import plan_usage_query
 from openspanner.domain.times import parse_rfc3339_us
+from openspanner.domain.values import SUBJECT
 from openspanner.http.context import Deps, authorized
 from openspanner.http.wire import query_limit
 

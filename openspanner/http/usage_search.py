@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from openspanner.domain.breakdowns import MAX_LIMIT, plan_breakdown, plan_dimension_values
+from openspanner.domain.breakdowns import plan_breakdown, plan_dimension_values
 from openspanner.domain.buckets import (
     BucketCsvRow,
     bucket_csv,
@@ -28,12 +28,12 @@ from openspanner.domain.buckets import (
 )
 from openspanner.domain.filters import FilterNode, parse_filter
 from openspanner.domain.meters import Meter
-from openspanner.domain.queries import SUBJECT, UsageQuery, UsageRow, plan_usage_query
+from openspanner.domain.paging import MAX_LIMIT, clamped_limit, group_by_names
+from openspanner.domain.queries import UsageQuery, UsageRow, plan_usage_query
 from openspanner.domain.times import format_rfc3339, parse_rfc3339_us
-from openspanner.errors import InvalidArgument
+from openspanner.domain.values import SUBJECT
 from openspanner.http.context import Deps, Services, authorized
 from openspanner.http.json_body import JsonBodyRoute
-from openspanner.http.meter_usage import split_names
 from openspanner.http.problems import ErrorResponse
 from openspanner.http.wire import Strict, query_limit
 
@@ -128,10 +128,8 @@ class _Buckets:
 
 
 def _limit(value: int) -> int:
-    """The product's rule: more than the maximum is clamped, not refused; below zero is refused."""
-    if value < 0:
-        raise InvalidArgument("must not be negative", field="limit")
-    return min(value, MAX_LIMIT) or 100
+    """A body's limit: 0 is an omitted JSON number, so the default."""
+    return clamped_limit(value, zero_means_default=True)
 
 
 def _filter_tree(body: _Range, meter: Meter) -> FilterNode | None:
@@ -153,7 +151,7 @@ async def _buckets(body: UsageSearchRequest, services: Services) -> _Buckets:
         time_zone_name=body.time_zone,
         subjects=[body.subject] if body.subject else [],
         filters=[],
-        group_by=split_names(body.group_by),
+        group_by=group_by_names(body.group_by, drop_repeats=True),
         fill=body.fill,
         filter_tree=_filter_tree(body, meter),
     )

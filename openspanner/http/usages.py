@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from openspanner.errors import InvalidArgument, rest_code_of_rejection
+from openspanner.errors import InvalidArgument, error_of_code
 from openspanner.http.context import Deps, authorized
+from openspanner.http.errors import rest_code_of_rejection
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import ErrorResponse, error_response
 from openspanner.http.wire import Strict, UsageEvent, usage_event
@@ -143,7 +144,9 @@ def bulk_result(answer: usage_pb2.RecordUsagesResponse) -> UsageBulkResult:
     failed: list[UsageBulkFailure] = []
     for item in answer.results:
         if item.outcome == usage_pb2.REJECTED:
-            code, message = rest_code_of_rejection(item.rejection.code, item.rejection.field, item.rejection.message)
+            code, message = rest_code_of_rejection(
+                error_of_code(item.rejection.code, item.rejection.message, field=item.rejection.field)
+            )
             failed.append(UsageBulkFailure(index=item.index, code=code, message=message, field=item.rejection.field))
         elif item.HasField("event"):
             (accepted if item.outcome == usage_pb2.ACCEPTED else duplicates).append(usage_event(item.event))

@@ -9,9 +9,8 @@ from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
-from openspanner.domain.breakdowns import MAX_LIMIT
+from openspanner.domain.paging import clamped_limit
 from openspanner.domain.times import format_rfc3339
-from openspanner.errors import InvalidArgument
 from openspanner.v1 import event_pb2
 
 
@@ -22,11 +21,8 @@ class Strict(BaseModel):
 
 
 def query_limit(limit: int) -> int:
-    """A `limit` query parameter as the product reads it: zero or less is refused (invalid_limit),
-    more than MAX_LIMIT (the product's 1000, also our answers' bound) is clamped to it."""
-    if limit <= 0:
-        raise InvalidArgument("must be greater than zero", field="limit")
-    return min(limit, MAX_LIMIT)
+    """A `limit` query parameter: leaving it out asks for the default, so 0 is refused."""
+    return clamped_limit(limit, zero_means_default=False)
 
 
 def rfc3339(moment: datetime) -> str:

@@ -22,7 +22,7 @@ from itertools import repeat
 from google.protobuf import struct_pb2
 
 from openspanner.domain.meters import DimensionType, Meter
-from openspanner.domain.queries import stored_text
+from openspanner.domain.values import stored_text
 from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
 from openspanner.ingest.decode import DecodedEvent, MetadataValue, UnsupportedValue, decode_struct
 from openspanner.storage.events import NO_CLIENT_TIME, EventRow

@@ -26,13 +26,13 @@ from openspanner.domain.filters import ORDER_OPS, Condition, ConditionOp, Filter
 from openspanner.domain.meters import Aggregation, DimensionType
 from openspanner.domain.queries import (
     MAX_ROWS,
-    SUBJECT,
     EventListing,
     Filter,
     GroupAggregate,
     UsageQuery,
     too_many_rows,
 )
+from openspanner.domain.values import SUBJECT
 from openspanner.domain.windows import WindowSize
 from openspanner.storage.schema import EVENTS_TABLE
 

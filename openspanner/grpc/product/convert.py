@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-from openspanner.errors import rest_code_of_rejection
+from openspanner.errors import error_of_code
+from openspanner.http.errors import rest_code_of_rejection
 from openspanner.ingest.decode import key_or_generated
 from openspanner.v1 import event_pb2, open_spanner_usage_pb2, usage_pb2
 
@@ -69,7 +70,7 @@ def product_event(stored: event_pb2.StoredEvent) -> open_spanner_usage_pb2.Usage
 
 def product_failure(index: int, rejection: usage_pb2.Rejection) -> open_spanner_usage_pb2.BulkFailure:
     """The product's failure (the same code and message as a failed item of REST bulk)."""
-    code, message = rest_code_of_rejection(rejection.code, rejection.field, rejection.message)
+    code, message = rest_code_of_rejection(error_of_code(rejection.code, rejection.message, field=rejection.field))
     return open_spanner_usage_pb2.BulkFailure(index=index, code=code, message=message)
 
 

@@ -1,0 +1,79 @@
+"""The one map from our typed errors to the REST API's status, code and message.
+
+The product's REST contract names each error by a code
+(`{"error": {"code": "invalid_input", ...}}`) and prefixes its message with
+the product's sentinel text; http/problems.py renders what is decided here.
+Unlike google.rpc's HTTP mapping, FAILED_PRECONDITION is 409 conflict there.
+"""
+
+from __future__ import annotations
+
+from openspanner.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    NotImplementedYet,
+    OpenSpannerError,
+    PermissionDenied,
+    RequestTooLarge,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
+)
+
+_REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
+    InvalidArgument: (400, "invalid_input"),
+    InvalidJson: (400, "invalid_json"),
+    UnsupportedMediaType: (415, "unsupported_media_type"),
+    NotFound: (404, "not_found"),
+    AlreadyExists: (409, "conflict"),
+    FailedPrecondition: (409, "conflict"),
+    Unauthenticated: (401, "unauthorized"),
+    PermissionDenied: (403, "forbidden"),
+    ResourceExhausted: (429, "rate_limited"),
+    RequestTooLarge: (413, "payload_too_large"),
+    Unavailable: (503, "unavailable"),
+    MethodNotAllowed: (405, "method_not_allowed"),
+    NotImplementedYet: (501, "not_implemented"),
+}
+# Parameters whose invalid value has a code of its own in the product: invalid_from, ...
+_OWN_CODE_FIELDS = frozenset({"timestamp", "from", "to", "limit", "cursor"})
+# The product's message prefix of each code ("invalid input: quantity must be ...").
+_REST_PREFIX = {"not_found": "not found: ", "conflict": "conflict: "}
+
+INTERNAL_REST_ERROR = (500, "internal_error", "internal server error")
+
+
+def _prefix(code: str) -> str:
+    """Every invalid_<field> code is the product's invalid-input sentinel too; invalid_json is not."""
+    if code.startswith("invalid_") and code != "invalid_json":
+        return "invalid input: "
+    return _REST_PREFIX.get(code, "")
+
+
+def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
+    """HTTP status, product error code and message of an error."""
+    status, code = INTERNAL_REST_ERROR[:2]
+    for error_type in type(error).__mro__:
+        if error_type in _REST_BY_TYPE:
+            status, code = _REST_BY_TYPE[error_type]
+            break
+    if code == "invalid_input" and error.field in _OWN_CODE_FIELDS:
+        code = f"invalid_{error.field}"
+    return status, code, _prefix(code) + str(error)
+
+
+def rest_code_of_rejection(error: OpenSpannerError) -> tuple[str, str]:
+    """The product's code and message of one refused event of a bulk call: not_found for an
+    unknown meter, invalid_timestamp, else invalid_input (a bulk answer item has no status)."""
+    if isinstance(error, NotFound):
+        code = "not_found"
+    elif error.field == "timestamp":
+        code = "invalid_timestamp"
+    else:
+        code = "invalid_input"
+    return code, _prefix(code) + str(error)
