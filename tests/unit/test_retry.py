@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,7 +17,7 @@ import pytest
 
 from openspanner.client.errors import ApiError, DeadlineExceededError, ResourceExhaustedError, UnavailableError
 from openspanner.client.retry import verdict
-from openspanner.client.streams import RECONNECT_POLICY
+from openspanner.client.streams import RECONNECT_POLICY, StreamClient, StreamError
 from openspanner.importer.send import retry_policy
 from openspanner.importer.send import verdict as importer_verdict
 from openspanner.ingest.batch import STORAGE_RETRY
@@ -29,6 +30,7 @@ from openspanner.retry import (
     call_with_retries,
     retry_after_seconds,
 )
+from openspanner.v1 import usage_pb2
 
 
 class FixedRandom:
@@ -222,3 +224,22 @@ def test_the_importer_retries_transient_codes_after_the_servers_delay_until_its_
 def test_the_stream_client_reconnects_without_end_by_default() -> None:
     assert RECONNECT_POLICY.max_attempts is None and RECONNECT_POLICY.deadline_seconds is None
     assert [RECONNECT_POLICY.step(n) for n in (1, 2, 7, 8)] == pytest.approx([0.1, 0.2, 5.0, 5.0])
+
+
+def test_a_bounded_reconnect_policy_ends_the_stream_with_the_last_error() -> None:
+    """Nothing listens on the port: each connection fails UNAVAILABLE, and after three attempts
+    the stream fails instead of reconnecting forever (the default)."""
+    told: list[RetryAttempt] = []
+    policy = RetryPolicy(max_attempts=3, initial_backoff_seconds=0.01, on_retry=told.append)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+
+    async def open_stream() -> None:
+        async with StreamClient(f"127.0.0.1:{port}", "key", usage_pb2.StreamUsageStart(), retry=policy):
+            pass
+
+    with pytest.raises(StreamError) as failed:
+        asyncio.run(asyncio.wait_for(open_stream(), 30))
+    assert failed.value.code == grpc.StatusCode.UNAVAILABLE
+    assert [t.attempt for t in told] == [1, 2] and all(t.method == "StreamUsage" for t in told)
