@@ -22,9 +22,10 @@ Retried codes:
 The policy is the one of every retry loop (openspanner/retry.py). The wait is
 the server's `google.rpc.RetryInfo` delay when it sent one (it always does
 with RESOURCE_EXHAUSTED and UNAVAILABLE), else exponential backoff with
-jitter. Attempts are bounded by `max_attempts`, and all
-attempts and waits of one call by `deadline_seconds`: a wait that would end
-past it is not started, and each attempt's timeout is cut to what is left.
+jitter. Attempts are bounded by `max_attempts`, and all attempts and waits
+of one call by `deadline_seconds`: a wait that would end past it is not
+started, and each attempt's timeout is cut to what is left. Which codes are
+retried (`verdict`) is this module's; how long to wait is the policy's.
 """
 
 from __future__ import annotations
