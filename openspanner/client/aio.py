@@ -5,40 +5,20 @@
         async for event in client.list_events("api_requests"):
             ...
 
-The same methods with the same arguments as Client (sync.py), awaited; only
-the calling differs. Create it inside the event loop that uses it.
+The same methods with the same arguments as Client (sync.py), awaited: both
+are calls.py's core, and only the calling differs. Create it inside the event loop that uses it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import Message
 
-from openspanner.client import convert
-from openspanner.client.calls import (
-    CREATE_API_KEY,
-    CREATE_METER,
-    DEFAULT_TIMEOUT_SECONDS,
-    DELETE_METER,
-    GET_METER,
-    LIST_API_KEYS,
-    LIST_EVENTS,
-    LIST_METERS,
-    QUERY_USAGE,
-    RECORD_USAGE,
-    RECORD_USAGES,
-    REVOKE_API_KEY,
-    UPDATE_METER,
-    Rpc,
-    auth_metadata,
-    channel_arguments,
-    serialize,
-)
+from openspanner.client import calls
+from openspanner.client.calls import DEFAULT_TIMEOUT_SECONDS, Call, CallSettings, PagedCall, Rpc, channel_arguments
 from openspanner.client.convert import (
     ApiKey,
     BulkResult,
@@ -48,9 +28,13 @@ from openspanner.client.convert import (
     RecordResult,
     StoredEvent,
     UsageAnswer,
+    next_page,
 )
-from openspanner.client.errors import api_error
-from openspanner.client.retry import Attempts, RetryPolicy
+from openspanner.client.errors import ApiError, api_error
+from openspanner.client.retry import RetryPolicy
+from openspanner.retry import acall_with_retries
+
+T = TypeVar("T")
 
 
 class AsyncClient:
@@ -72,9 +56,7 @@ class AsyncClient:
             if credentials is not None
             else grpc.aio.insecure_channel(target, options=options)
         )
-        self._metadata = auth_metadata(api_key)
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
+        self._settings = CallSettings(api_key, timeout, retry)
         self._callables: dict[Rpc, Any] = {}
 
     async def __aenter__(self) -> AsyncClient:
@@ -90,31 +72,29 @@ class AsyncClient:
 
     async def create_meter(self, definition: Mapping[str, Any], *, timeout: float | None = None) -> Meter:
         """Create a meter from its definition (the product documents' JSON as a dict)."""
-        return convert.meter(await self._call(CREATE_METER, convert.meter_message(definition), timeout))
+        return await self._run(calls.create_meter(definition), timeout)
 
     async def get_meter(self, name: str, *, timeout: float | None = None) -> Meter:
         """A meter by name or id."""
-        return convert.meter(await self._call(GET_METER, convert.get_meter_request(name), timeout))
+        return await self._run(calls.get_meter(name), timeout)
 
     async def list_meters(self, *, timeout: float | None = None) -> list[Meter]:
         """Every meter, by name (all pages)."""
-        pages = self._pages(LIST_METERS, convert.list_meters_request(), timeout)
-        return [m async for page in pages for m in convert.meters(page)]
+        return [meter async for meter in self._items(calls.list_meters(), timeout)]
 
     async def update_meter(self, name: str, changes: Mapping[str, Any], *, timeout: float | None = None) -> Meter:
         """Change only the fields in `changes` (description, unit, event_retention_days, dimensions, ...)."""
-        return convert.meter(await self._call(UPDATE_METER, convert.update_meter_request(name, changes), timeout))
+        return await self._run(calls.update_meter(name, changes), timeout)
 
     async def delete_meter(self, name: str, *, force: bool = False, timeout: float | None = None) -> int:
         """Delete a meter; with `force` its events too. Returns the number of events deleted."""
-        request = convert.delete_meter_request(name, force)
-        return convert.deleted_events(await self._call(DELETE_METER, request, timeout))
+        return await self._run(calls.delete_meter(name, force), timeout)
 
     # Usage.
 
     async def record_usage(self, event: Mapping[str, Any], *, timeout: float | None = None) -> RecordResult:
         """Record one event (idempotency_key, subject, meter, quantity, optional timestamp and metadata)."""
-        return convert.record_result(await self._call(RECORD_USAGE, convert.usage_event(event), timeout))
+        return await self._run(calls.record_usage(event), timeout)
 
     async def record_usages(
         self,
@@ -125,8 +105,7 @@ class AsyncClient:
         timeout: float | None = None,
     ) -> BulkResult:
         """Record many events, one result each; a batch `idempotency_key` makes a repeat change nothing."""
-        request = convert.record_usages_request(events, idempotency_key, validate_only)
-        return convert.bulk_result(await self._call(RECORD_USAGES, request, timeout))
+        return await self._run(calls.record_usages(events, idempotency_key, validate_only), timeout)
 
     # Queries.
 
@@ -145,11 +124,11 @@ class AsyncClient:
         timeout: float | None = None,
     ) -> UsageAnswer:
         """The meter's aggregate over [start_time, end_time), per window and group (README "Queries")."""
-        request = convert.query_usage_request(
+        call = calls.query_usage(
             meter, start_time, end_time, window_size=window_size, time_zone=time_zone, subjects=subjects,
             filters=filters, group_by=group_by, fill=fill,
         )
-        return convert.usage_answer(await self._call(QUERY_USAGE, request, timeout))
+        return await self._run(call, timeout)
 
     async def list_events(
         self,
@@ -163,50 +142,52 @@ class AsyncClient:
         timeout: float | None = None,
     ) -> AsyncIterator[StoredEvent]:
         """The meter's raw events, newest first, fetched a page at a time as the iteration goes."""
-        request = convert.list_events_request(
+        call = calls.list_events(
             meter, start_time=start_time, end_time=end_time, subjects=subjects, filters=filters, page_size=page_size
         )
-        async for page in self._pages(LIST_EVENTS, request, timeout):
-            for event in convert.stored_events(page):
-                yield event
+        async for event in self._items(call, timeout):
+            yield event
 
     # API keys.
 
     async def create_api_key(self, scope: str, *, name: str = "", timeout: float | None = None) -> CreatedApiKey:
         """A new key of scope ingest, read or admin; its secret is in this answer only."""
-        request = convert.create_api_key_request(scope, name)
-        return convert.created_api_key(await self._call(CREATE_API_KEY, request, timeout))
+        return await self._run(calls.create_api_key(scope, name), timeout)
 
     async def list_api_keys(self, *, include_revoked: bool = False, timeout: float | None = None) -> list[ApiKey]:
-        request = convert.list_api_keys_request(include_revoked)
-        return convert.api_keys(await self._call(LIST_API_KEYS, request, timeout))
+        return await self._run(calls.list_api_keys(include_revoked), timeout)
 
     async def revoke_api_key(self, key_id: str, *, timeout: float | None = None) -> ApiKey:
-        return convert.api_key(await self._call(REVOKE_API_KEY, convert.revoke_api_key_request(key_id), timeout))
+        return await self._run(calls.revoke_api_key(key_id), timeout)
 
     # Calling.
 
-    async def _pages(self, rpc: Rpc, request: Any, timeout: float | None) -> AsyncIterator[Any]:
+    async def _items(self, call: PagedCall[T], timeout: float | None) -> AsyncIterator[T]:
+        request: Any = call.request
         while request is not None:
-            response = await self._call(rpc, request, timeout)
-            yield response
-            request = convert.next_page(request, response)
+            response = await self._send(call.rpc, request, timeout)
+            for item in call.items(response):
+                yield item
+            request = next_page(request, response)
 
-    async def _call(self, rpc: Rpc, request: Message, timeout: float | None) -> Any:
-        attempts = Attempts(self._retry, rpc.method, rpc.repeatable, self._timeout if timeout is None else timeout)
-        while True:
+    async def _run(self, call: Call[T], timeout: float | None) -> T:
+        return call.answer(await self._send(call.rpc, call.request, timeout))
+
+    async def _send(self, rpc: Rpc, request: Any, timeout: float | None) -> Any:
+        """The answer of `rpc`, sent again as the retry policy says; a failure raises its ApiError."""
+
+        async def attempt(attempt_timeout: float) -> Any:
             try:
-                return await self._callable(rpc)(request, metadata=self._metadata, timeout=attempts.timeout())
+                return await self._callable(rpc)(request, metadata=self._settings.metadata, timeout=attempt_timeout)
             except grpc.RpcError as failure:
-                error = api_error(failure)
-                delay = attempts.delay_before_retry(error)
-                if delay is None:
-                    raise error from failure
-            await asyncio.sleep(delay)
+                raise api_error(failure) from failure
+
+        settings = self._settings
+        return await acall_with_retries(
+            attempt, settings.attempts(rpc), settings.per_attempt(timeout), ApiError, settings.judge(rpc)
+        )
 
     def _callable(self, rpc: Rpc) -> Any:
         if rpc not in self._callables:
-            self._callables[rpc] = self._channel.unary_unary(
-                rpc.path, request_serializer=serialize, response_deserializer=rpc.response.FromString
-            )
+            self._callables[rpc] = calls.stub(self._channel, rpc)
         return self._callables[rpc]

@@ -1,16 +1,41 @@
-"""The API's unary calls as the clients make them, and how a client reaches its server."""
+"""The API's unary calls as the clients make them, and how a client reaches its server.
+
+This is the one core of Client (sync.py) and AsyncClient (aio.py): each
+public method is a function here that builds its request and says how its
+answer is read (a `Call`, or a `PagedCall` for the listings), and which
+failures are sent again (retry.py). The two shells only carry a call over
+their channel, so the rules are written once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf.message import Message
 
+from openspanner.client import convert
+from openspanner.client.convert import (
+    ApiKey,
+    BulkResult,
+    CreatedApiKey,
+    Filters,
+    Meter,
+    RecordResult,
+    StoredEvent,
+    UsageAnswer,
+)
+from openspanner.client.errors import ApiError
+from openspanner.client.retry import RetryPolicy, verdict
+from openspanner.retry import Attempts, Verdict
 from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
+
+T = TypeVar("T")
 
 # RecordUsages takes up to 50,000 events and answers one result each: more
 # than gRPC's 4 MiB default either way.
@@ -50,6 +75,101 @@ LIST_API_KEYS = Rpc("ApiKeyService", "ListApiKeys", api_key_pb2.ListApiKeysRespo
 REVOKE_API_KEY = Rpc("ApiKeyService", "RevokeApiKey", api_key_pb2.ApiKey, repeatable=False)
 
 
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One unary call: what to send, and how its answer becomes the method's value."""
+
+    rpc: Rpc
+    request: Message
+    answer: Callable[[Any], T]
+
+
+@dataclass(frozen=True)
+class PagedCall(Generic[T]):
+    """A listing: the first page's request; each answer's items; the next request from convert.next_page."""
+
+    rpc: Rpc
+    request: Message
+    items: Callable[[Any], list[T]]
+
+
+def create_meter(definition: Mapping[str, Any]) -> Call[Meter]:
+    return Call(CREATE_METER, convert.meter_message(definition), convert.meter)
+
+
+def get_meter(name: str) -> Call[Meter]:
+    return Call(GET_METER, convert.get_meter_request(name), convert.meter)
+
+
+def list_meters() -> PagedCall[Meter]:
+    return PagedCall(LIST_METERS, convert.list_meters_request(), convert.meters)
+
+
+def update_meter(name: str, changes: Mapping[str, Any]) -> Call[Meter]:
+    return Call(UPDATE_METER, convert.update_meter_request(name, changes), convert.meter)
+
+
+def delete_meter(name: str, force: bool) -> Call[int]:
+    return Call(DELETE_METER, convert.delete_meter_request(name, force), convert.deleted_events)
+
+
+def record_usage(event: Mapping[str, Any]) -> Call[RecordResult]:
+    return Call(RECORD_USAGE, convert.usage_event(event), convert.record_result)
+
+
+def record_usages(
+    events: Iterable[Mapping[str, Any]], idempotency_key: str, validate_only: bool
+) -> Call[BulkResult]:
+    request = convert.record_usages_request(events, idempotency_key, validate_only)
+    return Call(RECORD_USAGES, request, convert.bulk_result)
+
+
+def query_usage(
+    meter: str,
+    start_time: datetime,
+    end_time: datetime,
+    *,
+    window_size: str | None,
+    time_zone: str,
+    subjects: Sequence[str],
+    filters: Filters | None,
+    group_by: Sequence[str],
+    fill: bool,
+) -> Call[UsageAnswer]:
+    request = convert.query_usage_request(
+        meter, start_time, end_time, window_size=window_size, time_zone=time_zone, subjects=subjects,
+        filters=filters, group_by=group_by, fill=fill,
+    )
+    return Call(QUERY_USAGE, request, convert.usage_answer)
+
+
+def list_events(
+    meter: str,
+    *,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    subjects: Sequence[str],
+    filters: Filters | None,
+    page_size: int,
+) -> PagedCall[StoredEvent]:
+    request = convert.list_events_request(
+        meter, start_time=start_time, end_time=end_time, subjects=subjects, filters=filters, page_size=page_size
+    )
+    return PagedCall(LIST_EVENTS, request, convert.stored_events)
+
+
+def create_api_key(scope: str, name: str) -> Call[CreatedApiKey]:
+    return Call(CREATE_API_KEY, convert.create_api_key_request(scope, name), convert.created_api_key)
+
+
+def list_api_keys(include_revoked: bool) -> Call[list[ApiKey]]:
+    return Call(LIST_API_KEYS, convert.list_api_keys_request(include_revoked), convert.api_keys)
+
+
+def revoke_api_key(key_id: str) -> Call[ApiKey]:
+    return Call(REVOKE_API_KEY, convert.revoke_api_key_request(key_id), convert.api_key)
+
+
 def parse_target(server: str) -> tuple[str, bool]:
     """(host:port, TLS?) of `host:port` or a URL, where https:// (or grpcs://) means TLS;
     OPEN_SPANNER_BASE_URL is written as a URL."""
@@ -80,3 +200,26 @@ def auth_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
 
 def serialize(message: Message) -> bytes:
     return message.SerializeToString()
+
+
+class CallSettings:
+    """What both shells hold besides their channel: the key, the default timeout, the retry policy."""
+
+    def __init__(self, api_key: str | None, timeout: float, retry: RetryPolicy | None) -> None:
+        self.metadata = auth_metadata(api_key)
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+
+    def attempts(self, rpc: Rpc) -> Attempts:
+        return Attempts(self.retry, rpc.method)
+
+    def per_attempt(self, timeout: float | None) -> float:
+        return self.timeout if timeout is None else timeout
+
+    def judge(self, rpc: Rpc) -> Callable[[ApiError], Verdict]:
+        return functools.partial(verdict, rpc.repeatable)
+
+
+def stub(channel: grpc.Channel | grpc.aio.Channel, rpc: Rpc) -> Any:
+    """The channel's callable of `rpc` (the sync and the aio channel spell it alike)."""
+    return channel.unary_unary(rpc.path, request_serializer=serialize, response_deserializer=rpc.response.FromString)

@@ -9,13 +9,15 @@ every event until the server acknowledges it (after commit). When the stream
 breaks (server restart, deploy, connection age) it reconnects and resends the
 unacknowledged events with their original idempotency keys and timestamps, so
 the server answers them ACCEPTED or DUPLICATE, never counts them twice. Events
-answered RETRY (storage was down) are resent the same way.
+answered RETRY (storage was down) are resent the same way. Reconnects follow
+the one retry policy (openspanner/retry.py): after the server's RetryInfo
+delay when the stream ended with one, else with backoff and jitter; by
+default without end, since every event is kept until acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,6 +27,8 @@ from typing import Any
 import grpc
 
 from openspanner.client.calls import parse_target
+from openspanner.client.errors import api_error
+from openspanner.retry import Attempts, RetryPolicy
 from openspanner.v1 import usage_pb2, usage_pb2_grpc
 
 # Stream-level answers that resending cannot fix: raise them to the caller.
@@ -57,6 +61,10 @@ WEBSOCKET_SESSIONS = StreamKind(
 )
 QUEUE_THROUGHPUT = StreamKind(
     "StreamQueueThroughput", usage_pb2.QueueThroughputRequest, usage_pb2.QueueThroughputBatch, "events"
+)
+# Reconnects: quick at first, then every few seconds, for as long as it takes.
+RECONNECT_POLICY = RetryPolicy(
+    max_attempts=None, deadline_seconds=None, initial_backoff_seconds=0.1, max_backoff_seconds=5.0, jitter=(0.5, 1.5)
 )
 _KIND_BY_START = {
     usage_pb2.StreamUsageStart: USAGE,
@@ -95,11 +103,14 @@ class StreamClient:
         max_unacked: int = 20_000,
         channel_options: list[tuple[str, Any]] | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        retry: RetryPolicy = RECONNECT_POLICY,
     ) -> None:
         """`start` is the stream's start message, e.g. usage_pb2.DeviceTelemetryStart(meter=...).
 
         `target` is `host:port`, or `https://host[:port]` for TLS with the system's roots;
-        `credentials` (grpc.ssl_channel_credentials(...)) for TLS with others.
+        `credentials` (grpc.ssl_channel_credentials(...)) for TLS with others. `retry`
+        paces reconnects; its attempts and deadline count from the last connection
+        that was acknowledged, and when they run out the stream fails with the last error.
         """
         self._target, secure = parse_target(target)
         self._credentials = credentials or (grpc.ssl_channel_credentials() if secure else None)
@@ -118,6 +129,9 @@ class StreamClient:
         self._closing = False
         self._runner: asyncio.Task[None] | None = None
         self._opened = asyncio.Event()
+        self._retry = retry
+        # Whether the current connection was acknowledged: then a break starts the backoff afresh.
+        self._acked = False
         self.stats = StreamStats()
 
     async def __aenter__(self) -> StreamClient:
@@ -178,21 +192,30 @@ class StreamClient:
         return grpc.aio.secure_channel(self._target, self._credentials, options=self._channel_options)
 
     async def _run_forever(self) -> None:
-        backoff = 0.1
+        attempts = Attempts(self._retry, self._kind.method)
         while not self._closing:
+            self._acked = False
+            hint: float | None = None
+            code, details = grpc.StatusCode.UNAVAILABLE, "the stream ended"
             try:
                 async with self._channel() as channel:
                     await self._run_stream(channel)
-                backoff = 0.1
             except grpc.aio.AioRpcError as error:
                 if error.code() in FATAL_CODES:
                     await self._fail(StreamError(error.code(), error.details() or ""))
                     return
-            except (OSError, asyncio.InvalidStateError, grpc.aio.UsageError):
-                pass  # the connection broke in another way: reconnect all the same
+                hint = api_error(error).retry_delay
+                code, details = error.code(), error.details() or ""
+            except (OSError, asyncio.InvalidStateError, grpc.aio.UsageError) as error:
+                details = repr(error)  # the connection broke in another way: reconnect all the same
+            if self._acked:
+                attempts = Attempts(self._retry, self._kind.method)
+            delay = attempts.delay_before_retry(StreamError(code, details), True, hint)
+            if delay is None:
+                await self._fail(StreamError(code, details))
+                return
             self.stats.reconnects += 1
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-            backoff = min(backoff * 2, 5.0)
+            await asyncio.sleep(delay)
 
     async def _fail(self, failure: StreamError) -> None:
         async with self._changed:
@@ -242,6 +265,7 @@ class StreamClient:
     async def _on_ack(self, ack: usage_pb2.StreamAck) -> None:
         async with self._changed:
             self._opened.set()
+            self._acked = True
             for item in ack.acks:
                 outcome = usage_pb2.Outcome.Name(item.outcome)
                 for sequence in range(item.first_sequence, item.last_sequence + 1):

@@ -2,20 +2,21 @@
 
 Requests arrive already serialized (batches.py builds the bytes once and
 hashes them for the batch key), so the call passes bytes straight through.
-A batch is retried only on errors that resending can fix, with backoff and
-jitter, under the same batch key: the server then stores nothing twice.
+A batch is retried only on errors that resending can fix, under the same
+batch key (the server then stores nothing twice), as the one retry policy
+says (openspanner/retry.py): after the server's RetryInfo delay when it sent
+one (a full or draining server does), else with backoff and jitter, until
+the retry deadline.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-
 import grpc
 
 from openspanner.client.calls import parse_target
+from openspanner.client.errors import ApiError, api_error
 from openspanner.errors import ConfigError
+from openspanner.retry import Attempts, RetryPolicy, Verdict, acall_with_retries
 from openspanner.v1 import meter_pb2, meter_pb2_grpc, usage_pb2
 
 RECORD_USAGES = "/openspanner.v1.UsageService/RecordUsages"
@@ -29,12 +30,31 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CALL_TIMEOUT_SECONDS = 120.0
 
 
+def retry_policy(retry_seconds: float) -> RetryPolicy:
+    """No bound on attempts, only on time: an import outlasts a server restart."""
+    return RetryPolicy(
+        max_attempts=None,
+        deadline_seconds=retry_seconds,
+        initial_backoff_seconds=0.2,
+        max_backoff_seconds=10.0,
+        jitter=(0.5, 1.5),
+    )
+
+
+def verdict(error: ApiError) -> Verdict:
+    """Every batch carries its key and its events theirs, so any transient failure may be resent."""
+    return Verdict(error.code in RETRYABLE, error.retry_delay)
+
+
 class ImportFailed(Exception):
     """The server refused a whole batch, or stayed unreachable past the retry deadline."""
 
 
 class UsageSender:
-    def __init__(self, server: str, api_key: str, retry_seconds: float = 300.0) -> None:
+    def __init__(
+        self, server: str, api_key: str, retry_seconds: float = 300.0, retry: RetryPolicy | None = None
+    ) -> None:
+        """`retry` replaces the policy of `retry_seconds` (e.g. to watch the retries with `on_retry`)."""
         try:
             target, secure = parse_target(server)
         except ValueError as error:
@@ -49,7 +69,7 @@ class UsageSender:
             else grpc.aio.insecure_channel(target, options=options)
         )
         self._metadata = (("authorization", f"Bearer {api_key}"),)
-        self._retry_seconds = retry_seconds
+        self._retry = retry or retry_policy(retry_seconds)
         self._record = self._channel.unary_unary(
             RECORD_USAGES,
             request_serializer=None,
@@ -77,24 +97,28 @@ class UsageSender:
 
     async def record(self, request: bytes) -> usage_pb2.RecordUsagesResponse:
         """The answer to one batch, retrying transient failures until the retry deadline."""
-        deadline = time.monotonic() + self._retry_seconds
-        delay = 0.2
-        while True:
+
+        async def attempt(timeout: float) -> usage_pb2.RecordUsagesResponse:
             try:
                 response: usage_pb2.RecordUsagesResponse = await self._record(
-                    request, metadata=self._metadata, timeout=CALL_TIMEOUT_SECONDS
+                    request, metadata=self._metadata, timeout=timeout
                 )
-                return response
-            except grpc.aio.AioRpcError as error:
-                if error.code() not in RETRYABLE:
-                    raise ImportFailed(f"{error.code().name}: {error.details()}") from None
-                if time.monotonic() + delay > deadline:
-                    raise ImportFailed(
-                        f"server unreachable for {self._retry_seconds:.0f}s ({error.code().name}: {error.details()});"
-                        " run again with --resume"
-                    ) from None
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 10.0)
+            except grpc.aio.AioRpcError as failure:
+                raise api_error(failure) from None
+            return response
+
+        try:
+            return await acall_with_retries(
+                attempt, Attempts(self._retry, "RecordUsages"), CALL_TIMEOUT_SECONDS, ApiError, verdict
+            )
+        except ApiError as error:
+            if error.code not in RETRYABLE:
+                raise ImportFailed(f"{error.code.name}: {error.message}") from None
+            limit = self._retry.deadline_seconds
+            within = f" for {limit:.0f}s" if limit is not None else ""
+            raise ImportFailed(
+                f"server unreachable{within} ({error.code.name}: {error.message}); run again with --resume"
+            ) from None
 
     async def close(self) -> None:
         await self._channel.close()

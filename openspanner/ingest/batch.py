@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import time
 import uuid
 from collections import deque
@@ -52,6 +51,7 @@ from openspanner.errors import OpenSpannerError, ResourceExhausted, StorageRefus
 from openspanner.ingest.write import EventWriter, WriteOutcome, WrittenBlock
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
+from openspanner.retry import RetryPolicy
 from openspanner.storage.client import Storage
 from openspanner.storage.errors import GIVE_UP_RETRY_AFTER_SECONDS, StorageFailure, classify, refusal, unavailable
 from openspanner.storage.events import EventRow
@@ -71,6 +71,15 @@ MAX_RETRY_AFTER_SECONDS = 10.0
 # Backoff between attempts at a block while storage fails in a retryable way.
 FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+# The waits of the one retry policy; the deadline is the block's (`retry_seconds`,
+# shared by the parts of a split), so the policy bounds neither attempts nor time.
+STORAGE_RETRY = RetryPolicy(
+    max_attempts=None,
+    deadline_seconds=None,
+    initial_backoff_seconds=FIRST_BACKOFF_SECONDS,
+    max_backoff_seconds=MAX_BACKOFF_SECONDS,
+    jitter=(0.5, 1.5),
+)
 # After a failure no retry or split can mend, the next write waits this long
 # (the delay those clients are told): resent events do not spin on a broken storage.
 GIVE_UP_PAUSE_SECONDS = GIVE_UP_RETRY_AFTER_SECONDS
@@ -321,7 +330,6 @@ class Batcher:
 
         Retryable failures are retried with backoff until `deadline`; any other ends them at once.
         """
-        delay = FIRST_BACKOFF_SECONDS
         attempt = 0
         while True:
             attempt += 1
@@ -353,8 +361,7 @@ class Batcher:
                     log.error("batch given up, answered RETRY", batch_id=batch_id, events=len(rows))
                     return failure
                 self._metrics.storage_retries.inc()
-                await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
-                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                await asyncio.sleep(min(STORAGE_RETRY.backoff(attempt), remaining))
             else:
                 self._observe(written, len(rows))
                 return written.outcomes
