@@ -39,8 +39,8 @@ proto: $(STAMP)
 # bulk calls as ratios to limits measured in the same run, query latency over
 # 10 million events, then the duplicate look-up per batch at 1 million and 100
 # million stored events (10-15 minutes, ~6 GB of disk in a temporary dir); see
-# README "Stream performance", "Importing history", "Unary calls", "Queries"
-# and "Duplicate look-up".
+# docs/performance.md (streams, import, unary calls, queries and the duplicate
+# look-up).
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_bench.py
@@ -74,7 +74,7 @@ $(PRODUCT_CLIENT_STAMP): Makefile
 dashboard-vendor: $(STAMP)
 	$(BIN)/python -m openspanner.dashboard.vendor $(if $(VERSION),--version $(VERSION))
 
-# Rewrites docs/screenshots/ (README "Dashboard") from the browser tests, which
+# Rewrites docs/screenshots/ (docs/dashboard.md) from the browser tests, which
 # otherwise save their screenshots to a temporary dir.
 screenshots: $(STAMP)
 	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_dashboard.py

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     grpc_host: str = "[::]"
     grpc_port: int = Field(50051, ge=0, le=65535)
-    # The REST API (README: REST API) of the same process; port 0 picks any.
+    # The REST API (docs/rest.md) of the same process; port 0 picks any.
     # An empty host listens on every interface.
     http_host: str = ""
     http_port: int = Field(8080, ge=0, le=65535)
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     log_format: LogFormat = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # GET /metrics answers without a key (like /health) unless this is set;
-    # then it needs a read or admin key (README: Metrics).
+    # then it needs a read or admin key (docs/operations.md, Metrics).
     metrics_require_key: bool = False
 
     # How often each server re-reads meters and API keys written by others.

@@ -337,7 +337,7 @@ def _add_servicers(
 
 
 def channel_options(settings: Settings) -> list[tuple[str, int]]:
-    """gRPC server options for long-lived streams behind load balancers (README: Streams)."""
+    """gRPC server options for long-lived streams behind load balancers (docs/streams.md)."""
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),

@@ -1,4 +1,4 @@
-"""TLS for both listeners (README: TLS), from the files the settings name.
+"""TLS for both listeners (docs/operations.md, TLS), from the files the settings name.
 
 The files are read and checked once, at start-up, so a certificate that does
 not match its key, or is not PEM at all, stops the start with the setting

@@ -123,7 +123,7 @@ class AsyncClient:
         fill: bool = False,
         timeout: float | None = None,
     ) -> UsageAnswer:
-        """The meter's aggregate over [start_time, end_time), per window and group (README "Queries")."""
+        """The meter's aggregate over [start_time, end_time), per window and group (docs/queries.md)."""
         call = calls.query_usage(
             meter, start_time, end_time, window_size=window_size, time_zone=time_zone, subjects=subjects,
             filters=filters, group_by=group_by, fill=fill,

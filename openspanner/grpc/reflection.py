@@ -33,7 +33,7 @@ def _load_descriptor_set() -> descriptor_pb2.FileDescriptorSet:
 
     The stubs' descriptors (what reflection served before) carry no json_name,
     and grpcurl then prints answers with the fields' own names, as the product
-    documents and our README spell them (`"window_start"`, not `"windowStart"`).
+    documents and our docs spell them (`"window_start"`, not `"windowStart"`).
     """
     files = descriptor_pb2.FileDescriptorSet()
     files.ParseFromString(resources.files("openspanner.v1").joinpath(DESCRIPTOR_SET).read_bytes())

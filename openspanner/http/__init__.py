@@ -1,1 +1,1 @@
-"""The REST API (README: REST API); app.py assembles it."""
+"""The REST API (docs/rest.md); app.py assembles it."""

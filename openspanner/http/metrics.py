@@ -3,7 +3,7 @@
 Open like /health by default, so a scraper needs no key: the series carry
 counts, latencies and meter names, never subjects, events or keys. With
 OPENSPANNER_METRICS_REQUIRE_KEY it needs a read or admin key, which
-Prometheus sends with `authorization: {credentials_file: ...}` (README: Metrics).
+Prometheus sends with `authorization: {credentials_file: ...}` (docs/operations.md, Metrics).
 """
 
 from __future__ import annotations

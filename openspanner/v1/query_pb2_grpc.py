@@ -63,7 +63,7 @@ class QueryServiceServicer:
         """Aggregates a meter's events over a time range with the meter's
         aggregation, optionally per window and per group.
         Scope: read (or admin).
-        Over HTTP: GET /v1/meters/{meter}/usage (README, "REST API").
+        Over HTTP: GET /v1/meters/{meter}/usage (docs/rest.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -82,7 +82,7 @@ class UsageServiceServicer:
         """Records many events; one bad event does not refuse the others.
         Scope: ingest.
         Over HTTP: POST /v1/usages/bulk with a bare array of events and the
-        batch key in the `Idempotency-Key` header (README, "REST API").
+        batch key in the `Idempotency-Key` header (docs/rest.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
