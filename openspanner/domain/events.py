@@ -26,6 +26,10 @@ class UnsupportedValue:
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
+    def __repr__(self) -> str:
+        # Deterministic: bulk request digests are built from reprs.
+        return f"UnsupportedValue({self.kind!r})"
+
 
 # A metadata value as a client sent it: JSON's and protobuf Value's
 # scalars (numbers are floats in both), null ("not given"), or an unsupported kind.

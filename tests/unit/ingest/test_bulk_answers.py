@@ -94,3 +94,18 @@ def test_a_stored_answer_replays_equal_with_its_typed_errors() -> None:
 def test_an_answer_stored_in_another_form_is_not_replayed() -> None:
     assert decode_answer(b"\x08\x01\x12\x03abc") is None
     assert decode_answer(b'{"version": 0, "results": []}') is None
+
+
+def test_the_digest_does_not_depend_on_whether_an_edge_shared_equal_metadata() -> None:
+    shared = {"region": "eu", "tier": "pro"}
+    once = digest(event("a", metadata=shared), event("b", metadata=shared), event("c", metadata={"region": "us"}))
+    apart = digest(
+        event("a", metadata={"tier": "pro", "region": "eu"}),
+        event("b", metadata={"region": "eu", "tier": "pro"}),
+        event("c", metadata={"region": "us"}),
+    )
+    assert once == apart
+    swapped = digest(
+        event("a", metadata={"region": "us"}), event("b", metadata=shared), event("c", metadata=shared)
+    )
+    assert swapped != once
