@@ -1,4 +1,4 @@
-"""Stage 2, validate: a decoded event against its meter -> a storable row.
+"""Stage 2, validate: a domain event against its meter -> a storable row (stage 1, decoding, is each API's edge).
 
 The one validator of the product: unary, bulk and streaming ingestion all
 call `validate_event`, so an event is judged the same whichever way it came.
