@@ -179,3 +179,49 @@ def test_a_draining_server_ends_the_stream_with_unavailable() -> None:
 
 def test_a_client_that_sends_nothing_gets_no_ack() -> None:
     assert asyncio.run(serve()) == []
+
+
+def test_a_session_stops_reading_while_its_unacknowledged_events_fill_the_window() -> None:
+    class HeldBatcher(FakeBatcher):
+        """Holds every submission until released, as a batcher waiting on storage does."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def submit(self, rows: Sequence[EventRow]) -> list[BatchOutcome]:
+            self.submitted.append(list(rows))
+            await self.release.wait()
+            return [WriteOutcome.ACCEPTED] * len(rows)
+
+    async def run() -> tuple[int, int, list[StreamAck]]:
+        batcher = HeldBatcher()
+        read = 0
+
+        async def messages() -> AsyncIterator[Any]:
+            nonlocal read
+            for message in [("start",), *(("batch", 2 * n, [event(f"w{n}a"), event(f"w{n}b")]) for n in range(3))]:
+                read += 1
+                yield message
+
+        acks: list[StreamAck] = []
+
+        async def write(ack: StreamAck) -> None:
+            acks.append(ack)
+
+        counter = IngestCounter(IngestStats(), Metrics())
+        session = StreamSession(
+            FakeAdapter(), FakeCatalog(METER), batcher, 3, asyncio.Event(), "s1", counter  # type: ignore[arg-type]
+        )
+        task = asyncio.create_task(session.run(messages(), write))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        # The start and one message of 2 events are in; a second would make 4 > 3 unacknowledged.
+        held_read, held_submitted = read, len(batcher.submitted)
+        batcher.release.set()
+        await task
+        return held_read, held_submitted, acks
+
+    held_read, held_submitted, acks = asyncio.run(run())
+    assert held_submitted == 1 and held_read <= 3
+    assert [r.last_sequence for ack in acks for r in ack.ranges] == [1, 3, 5]
