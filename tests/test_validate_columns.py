@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openspanner.domain.events import UsageEvent
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
 from openspanner.errors import OpenSpannerError
-from openspanner.ingest.decode import DecodedEvent
 from openspanner.ingest.validate import (
     MAX_FUTURE_US,
     MAX_QUANTITY,
@@ -94,9 +94,9 @@ def message(
 ) -> EventColumns:
     """A message in columns whose per-event reading sees the same values, as an adapter's does."""
 
-    def decode_each() -> list[DecodedEvent]:
+    def decode_each() -> list[UsageEvent]:
         return [
-            DecodedEvent(
+            UsageEvent(
                 idempotency_key=keys[i],
                 subject=subjects[i],
                 meter="readings",
@@ -121,7 +121,7 @@ def rows_of_record(columns: EventColumns, meter: Meter | None) -> list[EventRow]
     """validate_event's rows for every event, or None if it refuses any."""
     rows = []
     for event in columns.decode_each():
-        assert isinstance(event, DecodedEvent)
+        assert isinstance(event, UsageEvent)
         try:
             rows.append(validate_event(event, meter, NOW_US))
         except OpenSpannerError:

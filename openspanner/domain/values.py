@@ -30,10 +30,17 @@ GroupValue = str | bool | float | None
 
 
 class Unsupported:
-    """A filter value of a kind no dimension has (list or object)."""
+    """A value of a kind no dimension has (list or object), in metadata or a filter;
+    `kind` names it for the refusal."""
+
+    __slots__ = ("kind",)
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+
+    def __repr__(self) -> str:
+        # Deterministic: bulk request digests are built from reprs.
+        return f"Unsupported({self.kind!r})"
 
 
 def check_range(

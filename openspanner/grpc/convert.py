@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from openspanner.domain.events import EventRecord, event_id
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
 from openspanner.domain.values import typed_value
 from openspanner.errors import InvalidArgument
-from openspanner.storage.queries import EventRecord
 from openspanner.v1 import event_pb2, meter_pb2
-
-# Namespace of event ids (uuid5 of meter and key); never change it, or every id changes.
-EVENT_ID_NAMESPACE = uuid.UUID("6f1c4f5e-3b7a-4c2e-9a51-0b6d2f3e8a90")
 
 
 def meter_from_proto(message: meter_pb2.Meter, *, aggregation_required: bool = True) -> Meter:
@@ -92,12 +88,6 @@ def timestamp(value: datetime) -> Timestamp:
     message = Timestamp()
     message.FromDatetime(value)
     return message
-
-
-def event_id(meter: str, idempotency_key: str) -> str:
-    """The id of the event a meter stores under a key: derived, not stored, because the
-    meter and key identify the event, so every server and every answer give the same id."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{meter}\x00{idempotency_key}"))
 
 
 def stored_event_to_proto(meter: Meter, record: EventRecord) -> event_pb2.StoredEvent:

@@ -15,7 +15,7 @@ from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
 from openspanner.grpc.convert import stored_event_to_proto, timestamp_of_us
 from openspanner.grpc.rpc import rpc
-from openspanner.ingest.decode import read_timestamp_us
+from openspanner.grpc.usage_convert import read_timestamp_us
 from openspanner.query.reader import UsageReader
 from openspanner.v1 import query_pb2, query_pb2_grpc
 

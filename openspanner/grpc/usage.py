@@ -1,4 +1,4 @@
-"""UsageService: hands events to the ingest pipeline."""
+"""UsageService: our gRPC write API, converted to domain events on the way in and back on the way out."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ from typing import Any
 
 import grpc
 
+from openspanner.domain.events import StreamAck
 from openspanner.grpc.rpc import rpc
-from openspanner.ingest.pipeline import IngestPipeline
-from openspanner.ingest.streams import (
-    Adapter,
+from openspanner.grpc.streams import (
     DeviceTelemetryAdapter,
     GenericAdapter,
     QueueThroughputAdapter,
     WebSocketSessionAdapter,
 )
+from openspanner.grpc.usage_convert import (
+    StructDecoder,
+    bulk_request_from_proto,
+    event_from_proto,
+    record_usage_response,
+    record_usages_response,
+    stream_ack_to_proto,
+)
+from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.ingest.streams import StreamAdapter
 from openspanner.v1 import usage_pb2, usage_pb2_grpc
 
 
@@ -26,13 +35,14 @@ class UsageService(usage_pb2_grpc.UsageServiceServicer):
     async def RecordUsage(
         self, request: usage_pb2.UsageEvent, context: grpc.aio.ServicerContext
     ) -> usage_pb2.RecordUsageResponse:
-        return await self._pipeline.record_one(request)
+        result = await self._pipeline.record_one(event_from_proto(request, StructDecoder()))
+        return record_usage_response(result)
 
     @rpc
     async def RecordUsages(
         self, request: usage_pb2.RecordUsagesRequest, context: grpc.aio.ServicerContext
     ) -> usage_pb2.RecordUsagesResponse:
-        return await self._pipeline.record_bulk(request)
+        return record_usages_response(await self._pipeline.record_bulk(bulk_request_from_proto(request)))
 
     @rpc
     async def StreamUsage(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
@@ -50,5 +60,8 @@ class UsageService(usage_pb2_grpc.UsageServiceServicer):
     async def StreamQueueThroughput(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
         await self._stream(QueueThroughputAdapter(), requests, context)
 
-    async def _stream(self, adapter: Adapter, requests: Any, context: grpc.aio.ServicerContext) -> None:
-        await self._pipeline.serve_stream(adapter, requests, context.write)
+    async def _stream(self, adapter: StreamAdapter, requests: Any, context: grpc.aio.ServicerContext) -> None:
+        async def write(ack: StreamAck) -> None:
+            await context.write(stream_ack_to_proto(ack))
+
+        await self._pipeline.serve_stream(adapter, requests, write)

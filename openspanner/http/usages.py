@@ -7,27 +7,32 @@ the event stored first (a replay), never counted twice.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from openspanner.errors import InvalidArgument, error_of_code
+from openspanner.domain import events as domain
+from openspanner.domain.events import MetadataValue, Outcome, key_or_generated
+from openspanner.domain.times import format_rfc3339
+from openspanner.domain.values import Unsupported
+from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, authorized
 from openspanner.http.errors import rest_code_of_rejection
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import ErrorResponse, error_response
-from openspanner.http.wire import Strict, UsageEvent, usage_event
-from openspanner.ingest.decode import key_or_generated
-from openspanner.v1 import usage_pb2
+from openspanner.http.wire import Strict, UsageEvent, us_of
 
 router = APIRouter(prefix="/v1/usages", tags=["usages"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.UsageService"
-_OUTCOME_NAMES: dict[int, Literal["accepted", "duplicate"]] = {
-    usage_pb2.ACCEPTED: "accepted",
-    usage_pb2.DUPLICATE: "duplicate",
+_OUTCOME_NAMES: dict[Outcome, Literal["accepted", "duplicate"]] = {
+    Outcome.ACCEPTED: "accepted",
+    Outcome.DUPLICATE: "duplicate",
 }
+
+
+E = TypeVar("E", bound=UsageEvent)
 
 
 class UsageCreateRequest(Strict):
@@ -71,28 +76,41 @@ class UsageBulkResult(BaseModel):
     failed_items: list[UsageBulkFailure]
 
 
-def event_message(body: UsageCreateRequest) -> usage_pb2.UsageEvent:
-    message = usage_pb2.UsageEvent(
+def domain_event(body: UsageCreateRequest) -> domain.UsageEvent:
+    """The domain event of a request body: the timestamp to the microsecond, JSON values as Struct reads them."""
+    return domain.UsageEvent(
         idempotency_key=key_or_generated(body.idempotency_key),
         subject=body.subject,
         meter=body.meter,
         quantity=body.quantity,
+        timestamp_us=None if body.timestamp is None else us_of(body.timestamp),
+        metadata={key: _metadata_value(value) for key, value in body.metadata.items()},
     )
-    if body.timestamp is not None:
-        message.timestamp.FromDatetime(body.timestamp)
-    if body.metadata:
-        message.metadata.update({key: _shallow(value) for key, value in body.metadata.items()})
-    return message
 
 
-def _shallow(value: Any) -> Any:
-    """An object or array as an empty one: no dimension takes either, and validation refuses it
-    by its kind alone, so its contents (up to a hundred levels of them) never go into protobuf."""
-    if isinstance(value, dict):
-        return {}
-    if isinstance(value, list):
-        return []
-    return value
+def _metadata_value(value: Any) -> MetadataValue:
+    """A JSON value as a dimension value. Numbers are floats, as in google.protobuf.Value; an
+    object or array is refused by its kind alone (no dimension takes either), its contents unread."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    return Unsupported("a list" if isinstance(value, list) else "an object")
+
+
+def usage_event(stored: domain.StoredEvent, model: type[E] = UsageEvent, **extra: Any) -> E:  # type: ignore[assignment]
+    """The answer of a stored event, as `model` (a UsageEvent with `extra` fields) built once."""
+    return model(
+        **extra,
+        id=stored.id,
+        idempotency_key=stored.idempotency_key,
+        subject=stored.subject,
+        meter=stored.meter,
+        quantity=stored.quantity,
+        timestamp=format_rfc3339(stored.timestamp_us),
+        received_at=format_rfc3339(stored.ingested_at_us),
+        metadata=dict(stored.metadata),
+    )
 
 
 @router.post(
@@ -101,7 +119,8 @@ def _shallow(value: Any) -> Any:
     responses={404: {"model": ErrorResponse, "description": "No such meter."}},
 )
 async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateResponse:
-    answer = await services.pipeline.record_one(event_message(body))
+    answer = await services.pipeline.record_one(domain_event(body))
+    assert answer.event is not None  # a single event is answered with the event stored
     return usage_event(
         answer.event,
         UsageCreateResponse,
@@ -127,8 +146,8 @@ async def create_usage_bulk(
 ) -> UsageBulkResult | JSONResponse:
     if not body:
         raise InvalidArgument("must hold at least one event", field="body")
-    request = usage_pb2.RecordUsagesRequest(
-        idempotency_key=idempotency_key, events=[event_message(e) for e in body], validate_only=validate_only
+    request = domain.BulkRequest(
+        events=[domain_event(e) for e in body], idempotency_key=idempotency_key, validate_only=validate_only
     )
     answer = await services.pipeline.record_bulk(request, answer_accepted=True, replay_reused_key=True)
     result = bulk_result(answer)
@@ -138,18 +157,17 @@ async def create_usage_bulk(
     return result
 
 
-def bulk_result(answer: usage_pb2.RecordUsagesResponse) -> UsageBulkResult:
+def bulk_result(answer: domain.BulkAnswer) -> UsageBulkResult:
     accepted: list[UsageEvent] = []
     duplicates: list[UsageEvent] = []
     failed: list[UsageBulkFailure] = []
     for item in answer.results:
-        if item.outcome == usage_pb2.REJECTED:
-            code, message = rest_code_of_rejection(
-                error_of_code(item.rejection.code, item.rejection.message, field=item.rejection.field)
-            )
-            failed.append(UsageBulkFailure(index=item.index, code=code, message=message, field=item.rejection.field))
-        elif item.HasField("event"):
-            (accepted if item.outcome == usage_pb2.ACCEPTED else duplicates).append(usage_event(item.event))
+        if item.error is not None:
+            error = item.error
+            code, message = rest_code_of_rejection(error)
+            failed.append(UsageBulkFailure(index=item.index, code=code, message=message, field=error.field))
+        elif item.event is not None:
+            (accepted if item.outcome is Outcome.ACCEPTED else duplicates).append(usage_event(item.event))
     return UsageBulkResult(
         accepted=answer.accepted,
         duplicates=answer.duplicates,

@@ -1,38 +1,25 @@
-"""Stage 5, acknowledge: per-event results -> the protobuf answer.
+"""Stage 5, acknowledge: what the writer returned -> per-event results and stream ack ranges.
 
 Results are built only from what the writer returned, i.e. after the batch
-is committed, so an ACCEPTED answer always means "stored".
+is committed, so an ACCEPTED answer always means "stored". They are domain
+values: each API turns them into its own answer at its edge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from openspanner.errors import OpenSpannerError, status_name
+from openspanner.domain.events import AckRange, EventRecord, Outcome, StreamAck
+from openspanner.errors import OpenSpannerError
 from openspanner.ingest.write import WriteOutcome
 from openspanner.storage.events import NO_CLIENT_TIME, EventRow
-from openspanner.storage.queries import EventRecord
-from openspanner.v1 import event_pb2, usage_pb2
 
 # The answer of each writer outcome. The batcher's other outcomes (RETRY, and the error of an event
 # not stored) are answered by the caller: a refused event is REJECTED, else a stream resends, a call fails.
-OUTCOME_OF: dict[object, usage_pb2.Outcome] = {
-    WriteOutcome.ACCEPTED: usage_pb2.ACCEPTED,
-    WriteOutcome.DUPLICATE: usage_pb2.DUPLICATE,
+OUTCOME_OF: dict[object, Outcome] = {
+    WriteOutcome.ACCEPTED: Outcome.ACCEPTED,
+    WriteOutcome.DUPLICATE: Outcome.DUPLICATE,
 }
-
-
-@dataclass(slots=True)
-class EventResult:
-    index: int
-    idempotency_key: str
-    outcome: usage_pb2.Outcome
-    error: OpenSpannerError | None = None
-    # The event as stored (of a duplicate: the one stored first), when the answer carries it.
-    event: event_pb2.StoredEvent | None = None
-    conflicting_fields: list[str] = field(default_factory=list)
 
 
 def record_of(row: EventRow) -> EventRecord:
@@ -60,73 +47,37 @@ def conflicting_fields(resent: EventRow, stored: EventRecord) -> list[str]:
     return differing
 
 
-def rejection(error: OpenSpannerError) -> usage_pb2.Rejection:
-    return usage_pb2.Rejection(code=status_name(error), field=error.field, message=error.message)
-
-
-def bulk_response(results: Sequence[EventResult]) -> usage_pb2.RecordUsagesResponse:
-    response = usage_pb2.RecordUsagesResponse()
-    counts: dict[usage_pb2.Outcome, int] = {
-        usage_pb2.ACCEPTED: 0, usage_pb2.DUPLICATE: 0, usage_pb2.REJECTED: 0
-    }
-    for result in results:
-        counts[result.outcome] += 1
-        item = response.results.add(
-            index=result.index, idempotency_key=result.idempotency_key, outcome=result.outcome
-        )
-        if result.error is not None:
-            item.rejection.CopyFrom(rejection(result.error))
-        if result.event is not None:
-            item.event.CopyFrom(result.event)
-            item.conflicting_fields.extend(result.conflicting_fields)
-    response.accepted = counts[usage_pb2.ACCEPTED]
-    response.duplicates = counts[usage_pb2.DUPLICATE]
-    response.rejected = counts[usage_pb2.REJECTED]
-    return response
-
-
 def stream_ack(
-    first_sequence: int, outcomes: Sequence[tuple[int, Any, OpenSpannerError | None]]
-) -> usage_pb2.StreamAck:
+    first_sequence: int, outcomes: Sequence[tuple[int, Outcome, OpenSpannerError | None]]
+) -> StreamAck:
     """The ack of one stream message: (offset, outcome, error) in offset order -> ranges.
 
     Consecutive events with one outcome share a range, so a clean batch of
     500 events is acknowledged by one range. A rejected event gets a range of
     its own (its reason is its own); RETRY events share one while their
-    reason is the same.
+    reason is the same (the same error object).
     """
-    runs: list[list[Any]] = []  # [first offset, last offset, outcome, error]
+    runs: list[tuple[int, int, Outcome, OpenSpannerError | None]] = []  # first offset, last offset, ...
     for offset, outcome, error in outcomes:
         if runs:
-            last = runs[-1]
-            if (
-                last[1] == offset - 1
-                and last[2] == outcome
-                and last[3] is error
-                and outcome != usage_pb2.REJECTED
-            ):
-                last[1] = offset
+            first, last, run_outcome, run_error = runs[-1]
+            if last == offset - 1 and run_outcome is outcome and run_error is error and outcome is not Outcome.REJECTED:
+                runs[-1] = (first, offset, outcome, error)
                 continue
-        runs.append([offset, offset, outcome, error])
-    return _ack_of_runs(first_sequence, runs)
+        runs.append((offset, offset, outcome, error))
+    return StreamAck(
+        tuple(
+            AckRange(first_sequence + first, first_sequence + last, outcome, error)
+            for first, last, outcome, error in runs
+        )
+    )
 
 
 def uniform_stream_ack(
-    first_sequence: int, count: int, outcome: Any, error: OpenSpannerError | None
-) -> usage_pb2.StreamAck:
+    first_sequence: int, count: int, outcome: Outcome, error: OpenSpannerError | None
+) -> StreamAck:
     """The ack of a message whose `count` events (none rejected) all had one outcome: one range.
 
     The usual message; built without a Python step per event.
     """
-    return _ack_of_runs(first_sequence, [[0, count - 1, outcome, error]])
-
-
-def _ack_of_runs(first_sequence: int, runs: list[list[Any]]) -> usage_pb2.StreamAck:
-    ack = usage_pb2.StreamAck()
-    for first, last_offset, outcome, error in runs:
-        item = ack.acks.add(
-            first_sequence=first_sequence + first, last_sequence=first_sequence + last_offset, outcome=outcome
-        )
-        if error is not None:
-            item.rejection.CopyFrom(rejection(error))
-    return ack
+    return StreamAck((AckRange(first_sequence, first_sequence + count - 1, outcome, error),))

@@ -1,9 +1,11 @@
 """The ingest pipeline, assembled in one place.
 
-Every write path runs the same stages: decode -> validate -> batch -> write
--> acknowledge after commit. Single events, bulk calls (the importer's too)
-and the four stream types differ only in how they decode (an Adapter for
-streams) and in what a full server does to them: a stream waits for room,
+Every write path runs the same stages: validate -> batch -> write ->
+acknowledge after commit, on domain events (openspanner/domain/events.py)
+that each transport decodes at its edge and answers from domain results.
+Single events, bulk calls (the importer's too) and the four stream types
+differ only in how their edge decodes (a StreamAdapter for streams) and in
+what a full server does to them: a stream waits for room,
 a unary call is refused with a retry delay. All share the validator, the one
 server-wide Batcher and the one EventWriter, so the rules, the bound on
 pending events and the exactly-once decision are the same whichever way an
@@ -13,22 +15,31 @@ event comes in, and concurrent single events share blocks (group commit).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from openspanner.catalog import MeterCatalog
+from openspanner.domain.events import (
+    BulkAnswer,
+    BulkRequest,
+    EventRecord,
+    EventResult,
+    IncomingEvent,
+    Outcome,
+    RefusedEvent,
+    StreamAck,
+    stored_event,
+)
 from openspanner.domain.meters import Meter
 from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
-from openspanner.grpc.convert import stored_event_to_proto
-from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
+from openspanner.ingest.acknowledge import OUTCOME_OF, conflicting_fields, record_of
 from openspanner.ingest.batch import Batcher, BatchOutcome, BatchSettings, is_unstored
+from openspanner.ingest.bulk_answers import decode_answer, encode_answer, request_digest
 from openspanner.ingest.counting import IngestCounter
-from openspanner.ingest.decode import decode_event
 from openspanner.ingest.stats import IngestStats
-from openspanner.ingest.streams import STREAM_TYPES, Adapter, StreamSession
+from openspanner.ingest.streams import STREAM_TYPES, StreamAdapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
 from openspanner.ingest.write import EventWriter, WriteOutcome
 from openspanner.logging import get_logger
@@ -36,8 +47,6 @@ from openspanner.metrics import Metrics
 from openspanner.storage.bulk_requests import BulkRequestStore
 from openspanner.storage.client import Storage
 from openspanner.storage.events import EventRow, EventStore
-from openspanner.storage.queries import EventRecord
-from openspanner.v1 import usage_pb2
 
 log = get_logger(__name__)
 
@@ -94,9 +103,9 @@ class IngestPipeline:
         await self._batcher.close(deadline)
 
     async def serve_stream(
-        self, adapter: Adapter, requests: Any, write: Callable[[usage_pb2.StreamAck], Awaitable[None]]
+        self, adapter: StreamAdapter, requests: AsyncIterator[Any], write: Callable[[StreamAck], Awaitable[None]]
     ) -> None:
-        """Run one stream to its end (see streams.py)."""
+        """Run one stream to its end (see streams.py): `adapter` reads `requests`, `write` sends each ack."""
         if self.draining.is_set():
             raise Unavailable("server is shutting down; connect to another server")
         session = StreamSession(
@@ -113,14 +122,14 @@ class IngestPipeline:
 
     async def ingest(
         self,
-        messages: Sequence[usage_pb2.UsageEvent],
+        events: Sequence[IncomingEvent],
         batch_id: str,
         *,
         store: bool = True,
         answer_accepted: bool = False,
         path: str = "bulk",
     ) -> list[EventResult]:
-        """One result per message, in order; returns after accepted events are committed.
+        """One result per event, in order; returns after accepted events are committed.
 
         A DUPLICATE result carries the stored event and the fields that differ
         from it; with `answer_accepted`, an ACCEPTED one carries the event as
@@ -130,21 +139,22 @@ class IngestPipeline:
         """
         arrived = time.monotonic()
         now_us = time.time_ns() // 1000
-        results: list[EventResult | None] = [None] * len(messages)
+        results: list[EventResult | None] = [None] * len(events)
         rows: list[EventRow] = []
         row_positions: list[int] = []
         meters: dict[str, Meter | None] = {}
         metadata_cache = MetadataCache()
-        for index, message in enumerate(messages):
+        for index, event in enumerate(events):
             try:
-                # Looked up before decoding, so an event refused by decoding is still counted under its meter.
-                if message.meter and message.meter not in meters:
-                    meters[message.meter] = await self._catalog.lookup(message.meter)
-                event = decode_event(message)
+                # Looked up first, so an event its edge could not read is still counted under its meter.
+                if event.meter and event.meter not in meters:
+                    meters[event.meter] = await self._catalog.lookup(event.meter)
+                if isinstance(event, RefusedEvent):
+                    raise event.error
                 rows.append(validate_event(event, meters.get(event.meter), now_us, metadata_cache))
                 row_positions.append(index)
             except OpenSpannerError as error:
-                results[index] = EventResult(index, message.idempotency_key, usage_pb2.REJECTED, error)
+                results[index] = EventResult(index, event.idempotency_key, Outcome.REJECTED, error)
         outcomes: Sequence[BatchOutcome]
         if store:
             outcomes = await self._batcher.submit(rows, wait_for_room=False)
@@ -156,29 +166,29 @@ class IngestPipeline:
         stored = await self._stored_events_of_duplicates(rows, outcomes)
         for position, row, outcome in zip(row_positions, rows, outcomes, strict=True):
             if isinstance(outcome, OpenSpannerError):  # storage refused this event
-                results[position] = EventResult(position, row.idempotency_key, usage_pb2.REJECTED, outcome)
+                results[position] = EventResult(position, row.idempotency_key, Outcome.REJECTED, outcome)
                 continue
             result = EventResult(position, row.idempotency_key, OUTCOME_OF[outcome])
             meter = meters[row.meter]
             assert meter is not None  # the row was validated against it
             if outcome is WriteOutcome.DUPLICATE and (record := stored.get((row.meter, row.idempotency_key))):
-                result.event = stored_event_to_proto(meter, record)
+                result.event = stored_event(meter, record)
                 result.conflicting_fields = conflicting_fields(row, record)
             elif outcome is WriteOutcome.ACCEPTED and answer_accepted and store:
-                result.event = stored_event_to_proto(meter, record_of(row))
+                result.event = stored_event(meter, record_of(row))
             results[position] = result
-        rejected = len(messages) - len(rows)
+        rejected = len(events) - len(rows)
         if rejected:
-            log.info("events rejected", batch_id=batch_id, rejected=rejected, events=len(messages))
+            log.info("events rejected", batch_id=batch_id, rejected=rejected, events=len(events))
         answered = [r for r in results if r is not None]
         if store:
-            self._count(path, messages, answered, meters, rows, outcomes, arrived)
+            self._count(path, events, answered, meters, rows, outcomes, arrived)
         return answered
 
     def _count(
         self,
         path: str,
-        messages: Sequence[usage_pb2.UsageEvent],
+        events: Sequence[IncomingEvent],
         results: Sequence[EventResult],
         meters: dict[str, Meter | None],
         rows: Sequence[EventRow],
@@ -188,10 +198,8 @@ class IngestPipeline:
         """Tell the ingest stats and metrics what was answered, refusals with their events as examples."""
         for result in results:
             if result.error is not None:
-                message = messages[result.index]
-                self.counter.rejected(
-                    path, meters.get(message.meter), result.error, message.idempotency_key, message.subject
-                )
+                event = events[result.index]
+                self.counter.rejected(path, meters.get(event.meter), result.error, event.idempotency_key, event.subject)
         self.counter.answered(path, [row.meter for row in rows], outcomes)
         self.counter.acknowledged(path, time.monotonic() - arrived)
 
@@ -209,25 +217,20 @@ class IngestPipeline:
             stored.update(((meter, key), record) for key, record in found.items())
         return stored
 
-    async def record_one(self, message: usage_pb2.UsageEvent) -> usage_pb2.RecordUsageResponse:
+    async def record_one(self, event: IncomingEvent) -> EventResult:
         """A single event: a refused event raises its error instead of a result."""
-        (result,) = await self.ingest([message], batch_id=_new_batch_id(), answer_accepted=True, path="unary")
+        (result,) = await self.ingest([event], batch_id=_new_batch_id(), answer_accepted=True, path="unary")
         if result.error is not None:
             raise result.error
-        return usage_pb2.RecordUsageResponse(
-            idempotency_key=result.idempotency_key,
-            outcome=result.outcome,
-            event=result.event,
-            conflicting_fields=result.conflicting_fields,
-        )
+        return result
 
     async def record_bulk(
         self,
-        request: usage_pb2.RecordUsagesRequest,
+        request: BulkRequest,
         *,
         answer_accepted: bool = False,
         replay_reused_key: bool = False,
-    ) -> usage_pb2.RecordUsagesResponse:
+    ) -> BulkAnswer:
         """Many events; a keyed call repeated later returns the first answer unchanged.
 
         A key reused for a different batch is refused, unless `replay_reused_key`:
@@ -241,10 +244,10 @@ class IngestPipeline:
                 field="events",
             )
         if request.validate_only:
-            return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id(), store=False))
+            return BulkAnswer.of(await self.ingest(request.events, batch_id=_new_batch_id(), store=False))
         key = request.idempotency_key
         if not key:
-            return bulk_response(
+            return BulkAnswer.of(
                 await self.ingest(request.events, batch_id=_new_batch_id(), answer_accepted=answer_accepted)
             )
         if len(key) > MAX_KEY_LENGTH:
@@ -264,24 +267,26 @@ class IngestPipeline:
                 self._bulk_locks[key] = (lock, users - 1)
 
     async def _record_keyed_bulk(
-        self, key: str, request: usage_pb2.RecordUsagesRequest, answer_accepted: bool, replay_reused_key: bool
-    ) -> usage_pb2.RecordUsagesResponse:
-        digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        self, key: str, request: BulkRequest, answer_accepted: bool, replay_reused_key: bool
+    ) -> BulkAnswer:
+        digest = request_digest(request)
         stored = await self._storage.run(self._bulk_answers.get, key)
-        if stored is not None:
+        first = None if stored is None else decode_answer(stored.response)
+        if stored is not None and first is None:
+            # Not an answer this version wrote: the events are judged again, and those
+            # stored then are answered DUPLICATE, so nothing is counted twice.
+            log.warning("stored bulk answer unreadable, batch judged again", bulk_key=key)
+        elif stored is not None and first is not None:
             if stored.request_sha256 != digest and not replay_reused_key:
                 raise InvalidArgument(
                     f"{key!r} was already used for a different batch; use a new key",
                     field="idempotency_key",
                 )
             log.info("bulk call repeated, first answer returned", bulk_key=key)
-            first: usage_pb2.RecordUsagesResponse = usage_pb2.RecordUsagesResponse.FromString(stored.response)
             return first
-        response = bulk_response(await self.ingest(request.events, batch_id=key, answer_accepted=answer_accepted))
-        await self._storage.run(
-            self._bulk_answers.save, key, digest, response.SerializeToString()
-        )
-        return response
+        answer = BulkAnswer.of(await self.ingest(request.events, batch_id=key, answer_accepted=answer_accepted))
+        await self._storage.run(self._bulk_answers.save, key, digest, encode_answer(answer))
+        return answer
 
 
 def _raise_unstored(outcomes: Sequence[BatchOutcome]) -> NoReturn:

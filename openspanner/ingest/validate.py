@@ -1,4 +1,4 @@
-"""Stage 2, validate: a decoded event against its meter -> a storable row.
+"""Stage 2, validate: a domain event against its meter -> a storable row (stage 1, decoding, is each API's edge).
 
 The one validator of the product: unary, bulk and streaming ingestion all
 call `validate_event`, so an event is judged the same whichever way it came.
@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
-from google.protobuf import struct_pb2
-
+from openspanner.domain.events import MetadataValue, UsageEvent
 from openspanner.domain.meters import DimensionType, Meter
-from openspanner.domain.values import stored_text
+from openspanner.domain.values import Unsupported, stored_text
 from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
-from openspanner.ingest.decode import DecodedEvent, MetadataValue, UnsupportedValue, decode_struct
 from openspanner.storage.events import NO_CLIENT_TIME, EventRow
 
 MAX_KEY_LENGTH = 256
@@ -40,28 +38,30 @@ US_PER_DAY = 86_400 * 1_000_000
 
 
 class MetadataCache:
-    """The metadata check of each distinct Struct of one batch, done once.
+    """The metadata check of each distinct metadata dict of one call, done once.
 
-    Decoding a google.protobuf.Struct is the costliest step of a generic
-    event (~5 us, against <1 us to serialize it), and a batch repeats few
-    distinct metadata: keyed by meter and the Struct's deterministic bytes,
-    each is decoded and checked once, and its events share the stored dict.
+    An edge that decodes a batch hands the same dict to every event whose
+    metadata it read from the same bytes (decoding a protobuf Struct
+    costs ~5 us, and a batch repeats few distinct metadata), so checking each
+    dict object once per meter keeps that saving here. Keyed by identity: the
+    cache holds each dict, so its id cannot be reused while the cache lives.
     """
 
     __slots__ = ("_checked",)
 
     def __init__(self) -> None:
-        self._checked: dict[tuple[str, bytes], dict[str, str] | OpenSpannerError] = {}
+        self._checked: dict[tuple[str, int], tuple[Mapping[str, MetadataValue], dict[str, str] | OpenSpannerError]] = {}
 
-    def checked(self, metadata: struct_pb2.Struct, meter: Meter) -> dict[str, str]:
-        key = (meter.name, metadata.SerializeToString(deterministic=True))
-        found = self._checked.get(key)
-        if found is None:
+    def checked(self, metadata: Mapping[str, MetadataValue], meter: Meter) -> dict[str, str]:
+        key = (meter.name, id(metadata))
+        entry = self._checked.get(key)
+        if entry is None:
             try:
-                found = _checked_metadata(decode_struct(metadata), meter)
+                found: dict[str, str] | OpenSpannerError = _checked_metadata(metadata, meter)
             except OpenSpannerError as error:
                 found = error
-            self._checked[key] = found
+            self._checked[key] = entry = (metadata, found)
+        found = entry[1]
         if isinstance(found, OpenSpannerError):
             # A new instance per event: each rejection is its own.
             raise type(found)(found.message, field=found.field)
@@ -69,7 +69,7 @@ class MetadataCache:
 
 
 def validate_event(
-    event: DecodedEvent, meter: Meter | None, now_us: int, metadata_cache: MetadataCache | None = None
+    event: UsageEvent, meter: Meter | None, now_us: int, metadata_cache: MetadataCache | None = None
 ) -> EventRow:
     """The row to store for `event`, or the first rule it breaks.
 
@@ -114,7 +114,7 @@ class EventColumns:
     quantities: list[float]
     timestamps_us: list[int]
     dimensions: dict[str, list[str]]
-    decode_each: Callable[[], Sequence[DecodedEvent | OpenSpannerError]]
+    decode_each: Callable[[], Sequence[UsageEvent | OpenSpannerError]]
 
     def __len__(self) -> int:
         return len(self.idempotency_keys)
@@ -222,15 +222,13 @@ def _check_timestamp(timestamp_us: int, meter: Meter, now_us: int) -> None:
         )
 
 
-def _metadata(
-    metadata: dict[str, MetadataValue] | struct_pb2.Struct, meter: Meter, cache: MetadataCache | None
-) -> dict[str, str]:
-    if isinstance(metadata, dict):
+def _metadata(metadata: Mapping[str, MetadataValue], meter: Meter, cache: MetadataCache | None) -> dict[str, str]:
+    if cache is None:
         return _checked_metadata(metadata, meter)
-    return (cache or MetadataCache()).checked(metadata, meter)
+    return cache.checked(metadata, meter)
 
 
-def _checked_metadata(metadata: dict[str, MetadataValue], meter: Meter) -> dict[str, str]:
+def _checked_metadata(metadata: Mapping[str, MetadataValue], meter: Meter) -> dict[str, str]:
     stored: dict[str, str] = {}
     dimensions = meter.dimensions_by_name
     for key, value in metadata.items():
@@ -263,7 +261,7 @@ def _checked_metadata(metadata: dict[str, MetadataValue], meter: Meter) -> dict[
 
 
 def _kind(value: MetadataValue) -> str:
-    if isinstance(value, UnsupportedValue):
+    if isinstance(value, Unsupported):
         return value.kind
     if isinstance(value, bool):
         return "a boolean"

@@ -21,9 +21,9 @@ import numpy as np
 import xxhash
 from clickhouse_connect.driver.client import Client
 
+from openspanner.domain.events import EventRecord
 from openspanner.logging import get_logger
 from openspanner.storage.key_filter import CoveredBlocks, Hashes, KeyFilter
-from openspanner.storage.queries import EventRecord
 from openspanner.storage.schema import EVENT_IDENTITIES_TABLE, EVENTS_TABLE, IDEMPOTENCY_KEYS_TABLE
 
 log = get_logger(__name__)

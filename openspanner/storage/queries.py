@@ -9,7 +9,6 @@ once (docs/storage.md, "Exactly once").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -22,6 +21,9 @@ from openspanner.domain.breakdowns import (
     breakdown_row,
     dimension_value_row,
 )
+
+# Re-exported: the query side reads stored events under this name.
+from openspanner.domain.events import EventRecord as EventRecord
 from openspanner.domain.filters import ORDER_OPS, Condition, ConditionOp, FilterNode, Group, GroupOp, ValueKind
 from openspanner.domain.meters import Aggregation, DimensionType
 from openspanner.domain.queries import (
@@ -218,16 +220,6 @@ def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
         " LIMIT {limit:UInt64}"
     )
     return sql, params
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    idempotency_key: str
-    subject: str
-    timestamp_us: int
-    quantity: float
-    metadata: dict[str, str]
-    ingested_at_us: int
 
 
 # ListEvents first looks this far back from the newest possible timestamp and

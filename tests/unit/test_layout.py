@@ -15,7 +15,7 @@ import openspanner
 PACKAGE = Path(openspanner.__file__).parent
 # The core: what a third transport must be able to use without touching.
 # (ingest/ joins this list once its conversions have moved to the gRPC package.)
-CORE = ("domain", "storage", "query", "errors.py", "auth.py", "access_log.py", "catalog.py")
+CORE = ("domain", "ingest", "storage", "query", "errors.py", "auth.py", "access_log.py", "catalog.py")
 TRANSPORTS = ("openspanner.grpc", "openspanner.http", "openspanner.v1", "grpc", "google.protobuf", "google.rpc")
 
 

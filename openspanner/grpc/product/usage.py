@@ -1,7 +1,7 @@
 """open_spanner.v1.UsageService: the product's gRPC API, served by our pipeline.
 
 The product's official client (`open_spanner_client.StreamClient`) calls
-this service unchanged. Each call is converted (product_convert.py) and run
+this service unchanged. Each call is converted to domain events (convert.py) and run
 through the same pipeline calls as our own RecordUsage and RecordUsages, so
 validation, batching, the pending bound and exactly-once are the same
 whichever API an event came through. (Over REST, http/usages.py serves the
@@ -14,17 +14,18 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from openspanner.domain.events import BulkAnswer, BulkRequest
 from openspanner.errors import InvalidArgument
 from openspanner.grpc.product.convert import (
     event_from_product,
     fill_product_bulk_answer,
-    product_event,
     request_from_product,
+    result_event,
 )
 from openspanner.grpc.rpc import rpc
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
-from openspanner.v1 import open_spanner_usage_pb2, open_spanner_usage_pb2_grpc, usage_pb2
+from openspanner.v1 import open_spanner_usage_pb2, open_spanner_usage_pb2_grpc
 
 log = get_logger(__name__)
 
@@ -46,7 +47,7 @@ class ProductUsageService(open_spanner_usage_pb2_grpc.UsageServiceServicer):
         # A refused event raises its typed error here, so `@rpc` answers it
         # as RecordUsage would (status, field in the BadRequest detail).
         answer = await self._pipeline.record_one(event_from_product(request.event))
-        return open_spanner_usage_pb2.CreateUsageResponse(event=product_event(answer.event))
+        return open_spanner_usage_pb2.CreateUsageResponse(event=result_event(answer))
 
     @rpc
     async def CreateUsageBulk(
@@ -84,7 +85,7 @@ class ProductUsageService(open_spanner_usage_pb2_grpc.UsageServiceServicer):
         log.debug("product stream read", bulk_key=key, events=len(events))
         return events
 
-    async def _record_bulk(self, request: usage_pb2.RecordUsagesRequest) -> usage_pb2.RecordUsagesResponse:
+    async def _record_bulk(self, request: BulkRequest) -> BulkAnswer:
         # The product's contract: accepted events are answered with the stored
         # event, and a reused batch key replays the first answer whatever the
         # new body (its clients rebuild a retried batch with new timestamps).
