@@ -37,6 +37,16 @@ class InvalidArgument(OpenSpannerError):
     """A request field breaks a rule; `field` names it, the message the rule."""
 
 
+class UnknownParameter(InvalidArgument):
+    """A query parameter the route does not declare; `field` names it. Its code stays
+    invalid_input whatever its name: `limit` sent where no limit is taken is no invalid limit."""
+
+
+class IdempotencyKeyReused(InvalidArgument):
+    """A bulk call whose batch key was used for a different batch: the first answer belongs to
+    that batch, so this one is refused, storing nothing (gRPC: INVALID_ARGUMENT; REST: 422)."""
+
+
 class NotFound(OpenSpannerError):
     """A named meter, key or resource does not exist."""
 
@@ -127,6 +137,8 @@ _STATUS_BY_TYPE: dict[type[OpenSpannerError], grpc.StatusCode] = {
 _REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
     InvalidArgument: (400, "invalid_input"),
     InvalidJson: (400, "invalid_json"),
+    # The IETF Idempotency-Key draft's answer to a key reused with another payload.
+    IdempotencyKeyReused: (422, "idempotency_key_reused"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
     NotFound: (404, "not_found"),
     AlreadyExists: (409, "conflict"),
@@ -162,7 +174,7 @@ def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
         if error_type in _REST_BY_TYPE:
             status, code = _REST_BY_TYPE[error_type]
             break
-    if code == "invalid_input" and error.field in _OWN_CODE_FIELDS:
+    if code == "invalid_input" and error.field in _OWN_CODE_FIELDS and not isinstance(error, UnknownParameter):
         code = f"invalid_{error.field}"
     return status, code, _prefix(code) + str(error)
 

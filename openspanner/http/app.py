@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -47,6 +47,7 @@ from openspanner.http.context import Services
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import error_response, install_error_handlers
 from openspanner.http.protocol import JsonErrorHttpToolsProtocol
+from openspanner.http.query_params import refuse_unknown_query_parameters
 
 DESCRIPTION = """\
 Usage metering: meters, usage events, and the totals, breakdowns and raw events
@@ -83,7 +84,10 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]
         assert not unchecked, f"a route with a JSON body must be a JsonBodyRoute (json_body.py): {unchecked}"
-        app.include_router(module.router)
+        # Every route refuses a query parameter it does not declare, but those not served,
+        # which answer 501 whatever is sent (the product's client sends them its parameters).
+        checks = [] if module is not_served else [Depends(refuse_unknown_query_parameters)]
+        app.include_router(module.router, dependencies=checks)
     install_error_handlers(app)
     # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
     mount_dashboard(app)
