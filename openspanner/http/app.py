@@ -115,7 +115,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for operations in document["paths"].values():
         for operation in operations.values():
             responses = operation["responses"]
-            responses.pop("422", None)
+            if _is_fastapi_validation_error(responses.get("422")):
+                responses.pop("422")
             responses.setdefault("400", {**error, "description": "A field breaks a rule; `error.field` names it."})
             responses["default"] = error
             if not public_tags.intersection(operation.get("tags", ())):
@@ -128,6 +129,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     }
     app.openapi_schema = document
     return document
+
+
+def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
+    """FastAPI's own 422 (never sent: problems.py answers 400), not one a route declares."""
+    if response is None:
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
 
 
 class BodyLimit:

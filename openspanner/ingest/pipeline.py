@@ -17,11 +17,12 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.meters import Meter
-from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
+from openspanner.errors import IdempotencyKeyReused, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.grpc.convert import stored_event_to_proto
 from openspanner.ingest.acknowledge import OUTCOME_OF, EventResult, bulk_response, conflicting_fields, record_of
 from openspanner.ingest.batch import Batcher, BatchOutcome, BatchSettings, is_unstored
@@ -231,9 +232,26 @@ class IngestPipeline:
         """Many events; a keyed call repeated later returns the first answer unchanged.
 
         A key reused for a different batch is refused, unless `replay_reused_key`:
-        the product's REST and gRPC contract answers it with the first answer,
-        whatever the new body (its clients rebuild a retried batch, with new
-        timestamps). `answer_accepted`: accepted results carry the stored event.
+        the product's gRPC contract answers it with the first answer, whatever the
+        new body (its server compares nothing). `answer_accepted`: accepted results
+        carry the stored event.
+        """
+        answer = await self.answer_bulk(request, answer_accepted=answer_accepted, replay_reused_key=replay_reused_key)
+        return answer.response
+
+    async def answer_bulk(
+        self,
+        request: usage_pb2.RecordUsagesRequest,
+        *,
+        answer_accepted: bool = False,
+        replay_reused_key: bool = False,
+        fingerprint: str | None = None,
+    ) -> BulkAnswer:
+        """record_bulk, also telling whether the answer is a keyed call's first answer replayed.
+
+        `fingerprint`: what makes two batches under one key the same, chosen by the
+        transport (REST hashes the events as sent, see http/bulk_keys.py); by default
+        the whole request message.
         """
         if len(request.events) > self._max_bulk_events:
             raise InvalidArgument(
@@ -241,12 +259,12 @@ class IngestPipeline:
                 field="events",
             )
         if request.validate_only:
-            return bulk_response(await self.ingest(request.events, batch_id=_new_batch_id(), store=False))
+            return BulkAnswer(bulk_response(await self.ingest(request.events, batch_id=_new_batch_id(), store=False)))
         key = request.idempotency_key
         if not key:
-            return bulk_response(
+            return BulkAnswer(bulk_response(
                 await self.ingest(request.events, batch_id=_new_batch_id(), answer_accepted=answer_accepted)
-            )
+            ))
         if len(key) > MAX_KEY_LENGTH:
             raise InvalidArgument(
                 f"must be at most {MAX_KEY_LENGTH} characters", field="idempotency_key"
@@ -255,7 +273,7 @@ class IngestPipeline:
         self._bulk_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                return await self._record_keyed_bulk(key, request, answer_accepted, replay_reused_key)
+                return await self._record_keyed_bulk(key, request, answer_accepted, replay_reused_key, fingerprint)
         finally:
             lock, users = self._bulk_locks[key]
             if users == 1:
@@ -264,24 +282,45 @@ class IngestPipeline:
                 self._bulk_locks[key] = (lock, users - 1)
 
     async def _record_keyed_bulk(
-        self, key: str, request: usage_pb2.RecordUsagesRequest, answer_accepted: bool, replay_reused_key: bool
-    ) -> usage_pb2.RecordUsagesResponse:
-        digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        self,
+        key: str,
+        request: usage_pb2.RecordUsagesRequest,
+        answer_accepted: bool,
+        replay_reused_key: bool,
+        fingerprint: str | None,
+    ) -> BulkAnswer:
+        digest = fingerprint or hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
         stored = await self._storage.run(self._bulk_answers.get, key)
         if stored is not None:
-            if stored.request_sha256 != digest and not replay_reused_key:
-                raise InvalidArgument(
-                    f"{key!r} was already used for a different batch; use a new key",
-                    field="idempotency_key",
-                )
+            check_reused_key(key, stored.request_sha256, digest, replay_reused_key)
             log.info("bulk call repeated, first answer returned", bulk_key=key)
             first: usage_pb2.RecordUsagesResponse = usage_pb2.RecordUsagesResponse.FromString(stored.response)
-            return first
+            return BulkAnswer(first, replayed=True)
         response = bulk_response(await self.ingest(request.events, batch_id=key, answer_accepted=answer_accepted))
         await self._storage.run(
             self._bulk_answers.save, key, digest, response.SerializeToString()
         )
-        return response
+        return BulkAnswer(response)
+
+
+@dataclass(frozen=True)
+class BulkAnswer:
+    """A bulk call's answer; `replayed`: the first answer of its key, returned again (nothing stored)."""
+
+    response: usage_pb2.RecordUsagesResponse
+    replayed: bool = False
+
+
+def check_reused_key(key: str, first_digest: str, digest: str, replay_reused_key: bool) -> None:
+    """A key seen before replays its first answer when the batch is the same one (a retry), and
+    refuses another batch, which would otherwise be answered for events it never stored
+    (IETF Idempotency-Key draft, Stripe); `replay_reused_key` replays whatever the batch."""
+    if first_digest != digest and not replay_reused_key:
+        log.info("bulk key reused for a different batch, refused", bulk_key=key)
+        raise IdempotencyKeyReused(
+            f"{key!r} was already used for a different batch; use a new key",
+            field="idempotency_key",
+        )
 
 
 def _raise_unstored(outcomes: Sequence[BatchOutcome]) -> NoReturn:
