@@ -40,6 +40,16 @@ class InvalidArgument(OpenSpannerError):
     code: ClassVar[str] = "INVALID_ARGUMENT"
 
 
+class UnknownParameter(InvalidArgument):
+    """A query parameter the route does not declare; `field` names it. Its code stays
+    invalid_input whatever its name: `limit` sent where no limit is taken is no invalid limit."""
+
+
+class IdempotencyKeyReused(InvalidArgument):
+    """A bulk call whose batch key was used for a different batch: the first answer belongs to
+    that batch, so this one is refused, storing nothing (gRPC: INVALID_ARGUMENT; REST: 422)."""
+
+
 class NotFound(OpenSpannerError):
     """A named meter, key or resource does not exist."""
 

@@ -347,9 +347,12 @@ def test_bulk_is_a_bare_array_and_its_key_replays_the_first_answer(tmp_path: Pat
             "index": 5, "code": "not_found", "field": "meter",
             "message": "not found: meter: meter 'no_such_meter' does not exist",
         }]
-        # The batch key replays the first answer, whatever the body now says (as in the product).
-        assert http(server, "POST", "/v1/usages/bulk", events, headers=header) == (201, first)
-        assert http(server, "POST", "/v1/usages/bulk", events[:2], headers=header) == (201, first)
+        # The batch key replays the first answer to the same batch; another batch under it is
+        # refused (tests/test_rest_refusals.py has the rule).
+        assert http(server, "POST", "/v1/usages/bulk", [*events, bad], headers=header) == (201, first)
+        assert error_of(http(server, "POST", "/v1/usages/bulk", events[:2], headers=header)) == (
+            422, "idempotency_key_reused", "Idempotency-Key"
+        )
         # Without the header, each event is answered by its own key: the stored events come back.
         code, again = http(server, "POST", "/v1/usages/bulk", [{**e, "quantity": 99} for e in events])
         assert code == 201 and (again["accepted"], again["duplicates"]) == (0, 5)
@@ -454,8 +457,13 @@ def test_openapi_document_validates_and_describes_the_contract(server: ServerPro
     for path, operations in document["paths"].items():
         for verb, operation in operations.items():
             assert operation.get("tags") and operation.get("summary"), (verb, path)
-            # What the server answers to a refused request, not FastAPI's 422 that it never sends.
-            assert "422" not in operation["responses"], (verb, path)
+            # What the server answers to a refused request, not FastAPI's 422 that it never sends
+            # (a reused bulk key's 422 is the server's own, in its error body).
+            refused = operation["responses"].get("422")
+            assert refused is None or (verb, path) == ("post", "/v1/usages/bulk"), (verb, path)
+            assert refused is None or refused["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"
+            }
             assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/ErrorResponse"
             }

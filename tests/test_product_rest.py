@@ -153,7 +153,7 @@ def test_usages_bulk_search_breakdown_export_and_dimensions(
         out["bulk"] = answer(create_usage_bulk.sync_detailed(
             client=client, body=batch, idempotency_key=os.environ["BATCH"]))
         out["bulk_again"] = answer(create_usage_bulk.sync_detailed(
-            client=client, body=batch[:1], idempotency_key=os.environ["BATCH"]))
+            client=client, body=batch, idempotency_key=os.environ["BATCH"]))
         search = {"meter": meter, "from": day.isoformat(), "to": (day + timedelta(days=2)).isoformat(),
                   "bucket_size": "day", "group_by": ["model"]}
         out["search"] = answer(search_usage_buckets.sync_detailed(

@@ -161,12 +161,14 @@ class BulkRequest:
 
 @dataclass(frozen=True, slots=True)
 class BulkAnswer:
-    """The results of a bulk call, in request order, with the count of each outcome."""
+    """The results of a bulk call, in request order, with the count of each outcome;
+    `replayed`: the first answer of its batch key, returned again (nothing was stored)."""
 
     results: Sequence[EventResult]
     accepted: int
     duplicates: int
     rejected: int
+    replayed: bool = False
 
     @classmethod
     def of(cls, results: Sequence[EventResult]) -> BulkAnswer:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -47,6 +47,7 @@ from openspanner.http.context import Services
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import error_response, install_error_handlers
 from openspanner.http.protocol import JsonErrorHttpToolsProtocol
+from openspanner.http.query_params import refuse_unknown_query_parameters
 
 DESCRIPTION = """\
 Usage metering: meters, usage events, and the totals, breakdowns and raw events
@@ -83,7 +84,10 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]
         assert not unchecked, f"a route with a JSON body must be a JsonBodyRoute (json_body.py): {unchecked}"
-        app.include_router(module.router)
+        # Every route refuses a query parameter it does not declare, but those not served,
+        # which answer 501 whatever is sent (the product's client sends them its parameters).
+        checks = [] if module is not_served else [Depends(refuse_unknown_query_parameters)]
+        app.include_router(module.router, dependencies=checks)
     install_error_handlers(app)
     # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
     mount_dashboard(app)
@@ -111,7 +115,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for operations in document["paths"].values():
         for operation in operations.values():
             responses = operation["responses"]
-            responses.pop("422", None)
+            if _is_fastapi_validation_error(responses.get("422")):
+                responses.pop("422")
             responses.setdefault("400", {**error, "description": "A field breaks a rule; `error.field` names it."})
             responses["default"] = error
             if not public_tags.intersection(operation.get("tags", ())):
@@ -124,6 +129,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     }
     app.openapi_schema = document
     return document
+
+
+def _is_fastapi_validation_error(response: dict[str, Any] | None) -> bool:
+    """FastAPI's own 422 (never sent: problems.py answers 400), not one a route declares."""
+    if response is None:
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return bool(schema.get("$ref", "").endswith("/HTTPValidationError"))
 
 
 class BodyLimit:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from openspanner.errors import (
     AlreadyExists,
     FailedPrecondition,
+    IdempotencyKeyReused,
     InvalidArgument,
     InvalidJson,
     MethodNotAllowed,
@@ -22,12 +23,15 @@ from openspanner.errors import (
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
+    UnknownParameter,
     UnsupportedMediaType,
 )
 
 _REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
     InvalidArgument: (400, "invalid_input"),
     InvalidJson: (400, "invalid_json"),
+    # The IETF Idempotency-Key draft's answer to a key reused with another payload.
+    IdempotencyKeyReused: (422, "idempotency_key_reused"),
     UnsupportedMediaType: (415, "unsupported_media_type"),
     NotFound: (404, "not_found"),
     AlreadyExists: (409, "conflict"),
@@ -62,7 +66,7 @@ def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
         if error_type in _REST_BY_TYPE:
             status, code = _REST_BY_TYPE[error_type]
             break
-    if code == "invalid_input" and error.field in _OWN_CODE_FIELDS:
+    if code == "invalid_input" and error.field in _OWN_CODE_FIELDS and not isinstance(error, UnknownParameter):
         code = f"invalid_{error.field}"
     return status, code, _prefix(code) + str(error)
 

@@ -38,7 +38,8 @@ log = get_logger(__name__)
 
 class ErrorBody(BaseModel):
     code: str = Field(description="invalid_input, invalid_json, invalid_<param>, unauthorized, forbidden, "
-                      "not_found, conflict, rate_limited, payload_too_large, unavailable, internal_error")
+                      "not_found, conflict, idempotency_key_reused, rate_limited, payload_too_large, unavailable, "
+                      "internal_error")
     message: str = Field(description="What is wrong, naming the request field.")
     field: str | None = Field(None, description="The request field that was refused, when one was.")
     retry_after_seconds: float | None = Field(None, description="When to retry (429 and 503); also Retry-After.")
@@ -64,9 +65,12 @@ def error_content(error: OpenSpannerError) -> tuple[int, dict[str, Any], dict[st
     return status, {"error": body}, headers
 
 
-def error_response(error: OpenSpannerError, extra: dict[str, Any] | None = None) -> JSONResponse:
-    status, body, headers = error_content(error)
-    return JSONResponse({**(extra or {}), **body}, status_code=status, headers=headers)
+def error_response(
+    error: OpenSpannerError, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The error's answer; `extra`: more fields of the body, `headers`: more headers."""
+    status, body, own_headers = error_content(error)
+    return JSONResponse({**(extra or {}), **body}, status_code=status, headers={**(headers or {}), **own_headers})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -17,7 +17,8 @@ from openspanner.domain import events as domain
 from openspanner.domain.events import MetadataValue, Outcome, key_or_generated
 from openspanner.domain.times import format_rfc3339
 from openspanner.domain.values import Unsupported
-from openspanner.errors import InvalidArgument
+from openspanner.errors import IdempotencyKeyReused, InvalidArgument
+from openspanner.http import bulk_keys
 from openspanner.http.context import Deps, authorized
 from openspanner.http.errors import rest_code_of_rejection
 from openspanner.http.json_body import JsonBodyRoute
@@ -132,28 +133,49 @@ async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateR
 @router.post(
     "/bulk", status_code=201, response_model=UsageBulkResult, summary="Record many usage events",
     description="A bare JSON array of events. One refused event does not refuse the others; when every "
-    "event is refused the answer is 400 with this body and an `error`.",
+    "event is refused the answer is 400 with this body and an `error`.\n\n"
+    "With an `Idempotency-Key`, the first answer is kept under the key. The same batch sent again under "
+    "it gets that answer again, with `Idempotent-Replayed: true`, and stores nothing. The same batch: the "
+    "same events in the same order, each with the same meter, subject, quantity, metadata and "
+    "idempotency_key, and the same timestamp if it has no idempotency_key (an event with a key is that "
+    "key, and a retry built anew stamps it anew). Another batch under a used key is refused with 422 "
+    "`idempotency_key_reused` naming the header, and stores nothing.",
     dependencies=[Depends(authorized(f"{_SERVICE}/RecordUsages"))],
-    responses={400: {"model": ErrorResponse}},
+    responses={
+        201: {"headers": {bulk_keys.REPLAYED_HEADER: {
+            "description": "`true` on the first answer of this key, replayed.", "schema": {"type": "string"}}}},
+        400: {"model": ErrorResponse},
+        422: {"model": ErrorResponse, "description": "The Idempotency-Key was used for another batch."},
+    },
 )
 async def create_usage_bulk(
     body: list[UsageCreateRequest],
     services: Deps,
+    response: Response,
     idempotency_key: Annotated[
-        str, Header(alias="Idempotency-Key", description="Batch key: reusing it returns the first answer.")
+        str, Header(alias=bulk_keys.HEADER, description="Batch key: the same batch sent again under it "
+                    "replays the first answer; another batch under it is refused (422).")
     ] = "",
     validate_only: Annotated[bool, Query(description="Check the events and answer, storing nothing.")] = False,
 ) -> UsageBulkResult | JSONResponse:
+    """The batch key's rule (bulk_keys.py): same batch replays, marked; another batch is refused, storing nothing."""
     if not body:
         raise InvalidArgument("must hold at least one event", field="body")
     request = domain.BulkRequest(
         events=[domain_event(e) for e in body], idempotency_key=idempotency_key, validate_only=validate_only
     )
-    answer = await services.pipeline.record_bulk(request, answer_accepted=True, replay_reused_key=True)
+    try:
+        answer = await services.pipeline.record_bulk(
+            request, answer_accepted=True, fingerprint=bulk_keys.batch_fingerprint(body)
+        )
+    except IdempotencyKeyReused as reused:
+        raise bulk_keys.named_by_header(reused) from None
+    headers = {bulk_keys.REPLAYED_HEADER: "true"} if answer.replayed else {}
+    response.headers.update(headers)
     result = bulk_result(answer)
     if result.failed and not result.accepted and not result.duplicates:
         refused = InvalidArgument("every event was refused; see failed_items", field="body")
-        return error_response(refused, extra=result.model_dump())
+        return error_response(refused, extra=result.model_dump(), headers=headers)
     return result
 
 

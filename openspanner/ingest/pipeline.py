@@ -18,6 +18,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from openspanner.catalog import MeterCatalog
@@ -33,7 +34,7 @@ from openspanner.domain.events import (
     stored_event,
 )
 from openspanner.domain.meters import Meter
-from openspanner.errors import InvalidArgument, OpenSpannerError, Unavailable
+from openspanner.errors import IdempotencyKeyReused, InvalidArgument, OpenSpannerError, Unavailable
 from openspanner.ingest.acknowledge import OUTCOME_OF, conflicting_fields, record_of
 from openspanner.ingest.batch import Batcher, BatchOutcome, BatchSettings, is_unstored
 from openspanner.ingest.bulk_answers import decode_answer, encode_answer, request_digest
@@ -230,13 +231,16 @@ class IngestPipeline:
         *,
         answer_accepted: bool = False,
         replay_reused_key: bool = False,
+        fingerprint: str | None = None,
     ) -> BulkAnswer:
-        """Many events; a keyed call repeated later returns the first answer unchanged.
+        """Many events; a keyed call repeated later returns the first answer, marked `replayed`.
 
         A key reused for a different batch is refused, unless `replay_reused_key`:
-        the product's REST and gRPC contract answers it with the first answer,
-        whatever the new body (its clients rebuild a retried batch, with new
-        timestamps). `answer_accepted`: accepted results carry the stored event.
+        the product's gRPC contract answers it with the first answer, whatever the
+        new body (its server compares nothing). `answer_accepted`: accepted results
+        carry the stored event. `fingerprint`: what makes two batches under one key
+        the same, when a transport decides it (REST hashes the events as sent, see
+        http/bulk_keys.py); by default the digest of the domain request.
         """
         if len(request.events) > self._max_bulk_events:
             raise InvalidArgument(
@@ -258,7 +262,7 @@ class IngestPipeline:
         self._bulk_locks[key] = (lock, users + 1)
         try:
             async with lock:
-                return await self._record_keyed_bulk(key, request, answer_accepted, replay_reused_key)
+                return await self._record_keyed_bulk(key, request, answer_accepted, replay_reused_key, fingerprint)
         finally:
             lock, users = self._bulk_locks[key]
             if users == 1:
@@ -267,9 +271,9 @@ class IngestPipeline:
                 self._bulk_locks[key] = (lock, users - 1)
 
     async def _record_keyed_bulk(
-        self, key: str, request: BulkRequest, answer_accepted: bool, replay_reused_key: bool
+        self, key: str, request: BulkRequest, answer_accepted: bool, replay_reused_key: bool, fingerprint: str | None
     ) -> BulkAnswer:
-        digest = request_digest(request)
+        digest = fingerprint or request_digest(request)
         stored = await self._storage.run(self._bulk_answers.get, key)
         first = None if stored is None else decode_answer(stored.response)
         if stored is not None and first is None:
@@ -277,16 +281,29 @@ class IngestPipeline:
             # stored then are answered DUPLICATE, so nothing is counted twice.
             log.warning("stored bulk answer unreadable, batch judged again", bulk_key=key)
         elif stored is not None and first is not None:
-            if stored.request_sha256 != digest and not replay_reused_key:
-                raise InvalidArgument(
-                    f"{key!r} was already used for a different batch; use a new key",
-                    field="idempotency_key",
-                )
+            check_reused_key(key, stored.request_sha256, digest, replay_reused_key)
             log.info("bulk call repeated, first answer returned", bulk_key=key)
-            return first
+            return replace(first, replayed=True)
         answer = BulkAnswer.of(await self.ingest(request.events, batch_id=key, answer_accepted=answer_accepted))
         await self._storage.run(self._bulk_answers.save, key, digest, encode_answer(answer))
         return answer
+
+
+def check_reused_key(key: str, first_digest: str, digest: str, replay_reused_key: bool) -> None:
+    """A key seen before replays its first answer when the batch is the same one (a retry), and
+    refuses another batch, which would otherwise be answered for events it never stored
+    (IETF Idempotency-Key draft, Stripe); `replay_reused_key` replays whatever the batch.
+
+    A transport's own fingerprint ("rest:...") cannot be compared with the domain digest a
+    first answer of another API was kept under: such a first answer is replayed, as REST
+    replayed every reused key before it had a fingerprint."""
+    incomparable = ":" in digest and ":" not in first_digest
+    if first_digest != digest and not replay_reused_key and not incomparable:
+        log.info("bulk key reused for a different batch, refused", bulk_key=key)
+        raise IdempotencyKeyReused(
+            f"{key!r} was already used for a different batch; use a new key",
+            field="idempotency_key",
+        )
 
 
 def _raise_unstored(outcomes: Sequence[BatchOutcome]) -> NoReturn:
