@@ -156,7 +156,7 @@ def test_a_full_batcher_refuses_a_unary_submission_and_makes_a_stream_wait_for_r
             await writer.wait_for_writes(1)
             assert batcher.pending_events == 3
             with pytest.raises(ResourceExhausted) as refused:
-                await batcher.submit(rows("u1", "u2"), wait_for_room=False)
+                await asyncio.wait_for(batcher.submit(rows("u1", "u2"), wait_for_room=False), CALL_TIMEOUT)
             assert "max_pending_events 4" in refused.value.message
             assert refused.value.retry_after_seconds is not None and refused.value.retry_after_seconds > 0
             fits = submit(batcher, "f1", wait_for_room=False)  # 3 + 1 fits
@@ -184,8 +184,8 @@ def test_at_the_shutdown_deadline_the_block_in_flight_and_the_queued_ones_are_an
             started = time.monotonic()
             await asyncio.wait_for(batcher.close(deadline=started + 0.3), CALL_TIMEOUT)
             assert time.monotonic() - started < FOREVER / 2
-            assert await in_flight == [RETRY, RETRY]
-            assert await queued == [RETRY]
+            assert await asyncio.wait_for(in_flight, CALL_TIMEOUT) == [RETRY, RETRY]
+            assert await asyncio.wait_for(queued, CALL_TIMEOUT) == [RETRY]
             with pytest.raises(Unavailable, match="shutting down"):
                 await batcher.submit(rows("late"))
         assert writer.blocks == [["a1", "a2"]]
@@ -202,8 +202,8 @@ def test_close_without_a_deadline_writes_everything_submitted() -> None:
             lingering = submit(batcher, "b")  # would wait out the long linger
             await settle()
             await asyncio.wait_for(batcher.close(), CALL_TIMEOUT)
-            assert await lingering == [WriteOutcome.ACCEPTED]
-            await first
+            assert await asyncio.wait_for(lingering, CALL_TIMEOUT) == [WriteOutcome.ACCEPTED]
+            await asyncio.wait_for(first, CALL_TIMEOUT)
         assert writer.blocks == [["a"], ["b"]]
 
     asyncio.run(scenario())
