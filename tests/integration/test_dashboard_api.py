@@ -16,7 +16,8 @@ import pytest
 from openspanner.client import StreamClient
 from openspanner.v1 import usage_pb2
 from tests.harness import ADMIN_KEY, ServerProcess, running_server
-from tests.integration.test_http import error_of, http
+from tests.integration.test_http import error_of
+from tests.support.http_calls import http
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,10 @@ is written.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shlex
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,52 +23,14 @@ import pytest
 from google.protobuf import json_format, timestamp_pb2
 from openapi_spec_validator import validate
 
-from openspanner.config import Settings
-from openspanner.errors import Unavailable
-from openspanner.http.app import start_http
-from openspanner.http.context import Services
-from openspanner.server import storage_ready
 from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, storage, stored_totals
 from tests.integration.test_seeds import within_retention
-from tests.support.paths import SEED_DIR
+from tests.support.http_calls import http, request
+from tests.support.seed_docs import seed_commands
 
-SEED_DOCUMENTS = SEED_DIR / "documents"
 MAX_BODY_BYTES = 64 * 1024
 CURL = shutil.which("curl") or "/usr/bin/curl"
-
-
-def curl_commands(text: str) -> list[str]:
-    """Each `curl ...` command of a document, continuation lines and quoted body included."""
-    commands: list[str] = []
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        if not lines[index].lstrip().startswith("curl "):
-            index += 1
-            continue
-        command = lines[index]
-        while _incomplete(command):
-            index += 1
-            command += "\n" + lines[index]
-        commands.append(command.strip())
-        index += 1
-    return commands
-
-
-def _incomplete(command: str) -> bool:
-    if command.rstrip().endswith("\\"):
-        return True
-    try:
-        shlex.split(command)
-    except ValueError:  # an open quote: the JSON body goes on
-        return True
-    return False
-
-
-def seed_commands() -> dict[str, list[str]]:
-    found = {p.name: curl_commands(p.read_text()) for p in sorted(SEED_DOCUMENTS.glob("*.txt"))}
-    return {name: commands for name, commands in found.items() if commands}
 
 
 def run_curl(server: ServerProcess, command: str, key: str = ADMIN_KEY) -> tuple[int, Any]:
@@ -88,46 +47,6 @@ def run_curl(server: ServerProcess, command: str, key: str = ADMIN_KEY) -> tuple
     assert done.returncode == 0, done.stderr
     body, _, code = done.stdout.rpartition("\n")
     return int(code), json.loads(body)
-
-
-def request(
-    server: ServerProcess | str,
-    method: str,
-    path: str,
-    body: Any = None,
-    key: str | None = ADMIN_KEY,
-    headers: dict[str, str] | None = None,
-    raw: bytes | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and raw body of one request."""
-    base = server if isinstance(server, str) else server.base_url
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    message = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        message.add_header("Content-Type", "application/json")
-    if key:
-        message.add_header("Authorization", f"Bearer {key}")
-    for name, value in (headers or {}).items():
-        message.add_header(name, value)
-    try:
-        with urllib.request.urlopen(message, timeout=60) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-
-def http(
-    server: ServerProcess | str,
-    method: str,
-    path: str,
-    body: Any = None,
-    key: str | None = ADMIN_KEY,
-    headers: dict[str, str] | None = None,
-    raw: bytes | None = None,
-) -> tuple[int, Any]:
-    """Status and JSON body (None when empty)."""
-    code, _, content = request(server, method, path, body, key, headers, raw)
-    return code, json.loads(content) if content else None
 
 
 @pytest.fixture(scope="module")
@@ -167,22 +86,12 @@ def event(meter: str, key: str | None = None, **fields: Any) -> dict[str, Any]:
     }
 
 
-
 def error_of(answer: tuple[int, Any]) -> tuple[int, str, str | None]:
     """(status, error.code, error.field) of an error answer in the product's body."""
     code, body = answer
     assert set(body) == {"error"}, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
     return code, body["error"]["code"], body["error"].get("field")
-
-
-def test_seed_documents_contain_the_curl_examples() -> None:
-    commands = seed_commands()
-    assert len(commands) >= 3
-    for name, found in commands.items():
-        assert [c.split('"$OPEN_SPANNER_BASE_URL', 1)[1].split('"', 1)[0] for c in found] == [
-            "/v1/meters", "/v1/usages"
-        ], name
 
 
 @pytest.mark.parametrize("seed", sorted(seed_commands()))
@@ -475,30 +384,3 @@ def test_openapi_document_validates_and_describes_the_contract(server: ServerPro
     assert usage["filter"]["in"] == "query" and usage["filter"]["schema"]["type"] == "array"
     assert "style" not in usage["filter"] or usage["filter"]["style"] == "form"
     assert usage["start_time"]["required"] is True
-
-
-@pytest.mark.parametrize(
-    "failure",
-    [Unavailable("storage is unavailable, retry later"), ConnectionRefusedError(111, "Connection refused")],
-)
-def test_readiness_answers_503_naming_storage_when_storage_is_unreachable(failure: Exception) -> None:
-    """What /ready answers when the server's `SELECT 1` fails: the typed error the
-    storage layer raises for an unreachable ClickHouse, or any other exception."""
-
-    async def failing_check() -> None:
-        raise failure
-
-    async def ask() -> tuple[int, dict[str, str], bytes]:
-        services = Services(
-            None, None, None, None, lambda: storage_ready(failing_check)  # type: ignore[arg-type]
-        )
-        served = await start_http(Settings(http_host="127.0.0.1", http_port=0), services)
-        try:
-            return await asyncio.to_thread(request, f"http://127.0.0.1:{served.port}", "GET", "/ready", key=None)
-        finally:
-            await served.stop()
-
-    code, headers, content = asyncio.run(ask())
-    body = json.loads(content)
-    assert (code, body["error"]["code"]) == (503, "unavailable")
-    assert "storage" in body["error"]["message"] and int(headers["retry-after"]) >= 1

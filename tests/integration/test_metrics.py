@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from openspanner.client import StreamClient
 from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server
-from tests.integration.test_http import http, request
+from tests.support.http_calls import http, request
 from tests.support.paths import ROOT
 
 DASHBOARD = ROOT / "docs" / "grafana" / "openspanner.json"

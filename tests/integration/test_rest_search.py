@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.harness import ServerProcess
-from tests.integration.test_http import error_of, http, request
+from tests.integration.test_http import error_of
+from tests.support.http_calls import http, request
 
 DAY = (datetime.now(UTC) - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
 EVENTS: list[dict[str, Any]] = [

@@ -36,7 +36,7 @@ from openspanner.client import StreamClient
 from openspanner.dashboard.serving import CONTENT_SECURITY_POLICY
 from openspanner.v1 import api_key_pb2, usage_pb2
 from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server
-from tests.integration.test_http import http, request
+from tests.support.http_calls import http, request
 from tests.support.paths import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
