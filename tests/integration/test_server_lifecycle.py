@@ -36,7 +36,6 @@ from tests.harness import (
 from tests.support.paths import ROOT
 from tests.support.small_disk import SmallDisk, small_disk  # noqa: F401 (a fixture)
 
-REPO = ROOT
 # The order of a shutdown's steps, as the server logs them.
 SHUTDOWN_STEPS = ["health", "http", "streams", "batcher", "grpc", "keys", "catalog", "storage"]
 
@@ -313,7 +312,7 @@ def test_one_sigterm_to_the_process_group_of_make_run_drains_once(tmp_path: Path
         env.pop(name, None)
     make = subprocess.Popen(
         # -o: the virtual environment is taken as it is, never rebuilt.
-        ["make", "--no-print-directory", "-C", str(REPO), "-o", f"{venv}/.installed-stamp", f"VENV={venv}", "run"],
+        ["make", "--no-print-directory", "-C", str(ROOT), "-o", f"{venv}/.installed-stamp", f"VENV={venv}", "run"],
         env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
     )
     server = ServerProcess(make, tmp_path, database)

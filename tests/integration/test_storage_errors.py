@@ -1,19 +1,12 @@
-"""Storage errors classified once: retried, split to find the events storage refuses, or given up at once.
+"""Storage errors over the wire: what a server answers for events storage refuses.
 
-The refusals are the engine's own. The events table gets a CONSTRAINT that
-refuses one subject (ClickHouse answers the insert with 469
-VIOLATED_CONSTRAINT), added before the server starts: the embedded engine's
-data dir is locked to the server process while it runs. Our validator
-passes that subject, so the engine is the one refusing it, as it would a
-value it cannot store.
-
-Classifier tests raise their exceptions from the real embedded engine where
-it can produce them (marked "engine"); the failures only a ClickHouse
-server or a network produces (too many parts, Keeper, HTTP) are
-clickhouse-connect's exception types built with a server's message
-(marked "constructed"), since no ClickHouse server runs here.
+The refusals are the engine's own (tests/support/refusals.py): the events
+table gets a CONSTRAINT that refuses one subject, added before the server
+starts, since the embedded engine's data dir is locked to the server process
+while it runs. The batcher's split and retries and the classifier itself are
+unit tests (tests/unit/ingest/test_batch_storage_failures.py,
+tests/unit/storage/test_errors.py).
 """
-
 from __future__ import annotations
 
 import asyncio

@@ -19,7 +19,6 @@ from clickhouse_connect.driver.exceptions import DatabaseError, DataError, Opera
 from openspanner.storage.errors import CLASS_OF_CODE, Consequence, classify, is_storage_error, refusal, unavailable
 from tests.harness import storage_at
 from tests.support.refusals import METER, POISON, refuse_poison
-from tests.support.small_disk import SmallDisk, small_disk  # noqa: F401  (the fixture)
 
 
 def raised(call: Any) -> BaseException:
