@@ -34,6 +34,7 @@ class RecordingWriter:
 
     def __init__(self) -> None:
         self.blocks: list[list[str]] = []
+        self.started_at: list[float] = []
         self.started = threading.Semaphore(0)
         self._open = threading.Event()
         self._open.set()
@@ -45,6 +46,7 @@ class RecordingWriter:
         self._open.set()
 
     def write(self, rows: Sequence[EventRow], batch_id: str) -> WrittenBlock:
+        self.started_at.append(time.monotonic())
         self.blocks.append([row.idempotency_key for row in rows])
         self.started.release()
         self._open.wait(FOREVER)
@@ -128,23 +130,22 @@ def test_a_block_holds_at_most_max_batch_events_and_never_splits_a_submission() 
 def test_a_partial_block_waits_for_the_linger_delay_and_a_full_one_goes_at_once() -> None:
     linger = 1.0
 
-    async def timed(batcher: Batcher, *keys: str) -> float:
-        started = time.monotonic()
-        await asyncio.wait_for(batcher.submit(rows(*keys)), CALL_TIMEOUT)
-        return time.monotonic() - started
-
-    async def scenario() -> tuple[float, float, float, list[list[str]]]:
+    async def scenario() -> tuple[list[float], list[float], list[list[str]]]:
         writer = RecordingWriter()
+        submitted: list[float] = []
         async with batcher_with(writer, linger_seconds=linger, max_batch_events=3) as batcher:
-            idle = await timed(batcher, "a")  # no write before it: nothing to wait for
-            partial = await timed(batcher, "b")  # right after a write started: waits out the delay
-            full = await timed(batcher, "c1", "c2", "c3")  # a full block does not wait
-        return idle, partial, full, writer.blocks
+            for keys in (["a"], ["b"], ["c1", "c2", "c3"]):
+                submitted.append(time.monotonic())
+                await asyncio.wait_for(batcher.submit(rows(*keys)), CALL_TIMEOUT)
+        return submitted, writer.started_at, writer.blocks
 
-    idle, partial, full, blocks = asyncio.run(scenario())
+    submitted, started, blocks = asyncio.run(scenario())
     assert blocks == [["a"], ["b"], ["c1", "c2", "c3"]]
-    assert partial >= linger / 2
-    assert idle < linger / 2 and full < linger / 2
+    # "a" found no write before it; "b", submitted right after "a" was written, waited until
+    # `linger` after that write started (which was after "a" was submitted); "c", a full block, did not wait.
+    assert started[0] - submitted[0] < linger / 2
+    assert started[1] - submitted[0] >= linger
+    assert started[2] - submitted[2] < linger / 2
 
 
 def test_a_full_batcher_refuses_a_unary_submission_and_makes_a_stream_wait_for_room() -> None:
