@@ -5,10 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from openspanner.client import (
-    AsyncClient,
-    Client,
-)
+from openspanner.client import AsyncClient, Client
 
 
 def test_client_and_async_client_have_the_same_methods_and_arguments() -> None:

@@ -1,5 +1,6 @@
 """The dashboard's files, without a browser: the vendored chart library against its pin,
-the rules the pages keep (text only, no inline code), and the wheel shipping them."""
+the rules the pages keep (text only, no inline code). The wheel shipping them is a system test
+(tests/system/test_dashboard_wheel.py)."""
 
 from __future__ import annotations
 
