@@ -11,7 +11,7 @@ PRODUCT_CLIENT_VENV ?= .venv-product-client
 PRODUCT_CLIENT := open-spanner==0.1.13
 PRODUCT_CLIENT_STAMP := $(PRODUCT_CLIENT_VENV)/.installed-stamp
 
-.PHONY: run test proto proto-check lint bench clean product-client node-tools dashboard-vendor screenshots
+.PHONY: run test test-unit test-integration test-system proto proto-check lint bench clean product-client node-tools dashboard-vendor screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,24 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/openspanner serve
 
+# Everything: tests/unit, tests/integration and tests/system (pyproject's testpaths).
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Regenerates openspanner/v1 (never edit it by hand); tests/test_proto_stubs.py
+# The three rings on their own. Unit tests start no server process (the embedded
+# engine runs in the test's own process) and take under a minute; integration
+# tests drive real servers over gRPC and HTTP; system tests add the browser, the
+# Node and buf toolchains, the product's client and package builds.
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+test-system: $(STAMP)
+	$(BIN)/python -m pytest tests/system
+
+# Regenerates openspanner/v1 (never edit it by hand); tests/unit/v1/test_proto_stubs.py
 # fails when the committed files differ from this output.
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py .
@@ -49,7 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup.py
 
 # buf (lint, breaking) and a Node gRPC client, pinned in tests/node/package-lock.json,
-# for tests/test_proto_toolchains.py, which runs this target when they are missing.
+# for tests/system/test_proto_toolchains.py, which runs this target when they are missing.
 node-tools:
 	npm ci --prefix tests/node --silent --no-audit --no-fund
 
@@ -69,7 +83,7 @@ $(PRODUCT_CLIENT_STAMP): Makefile
 
 # The dashboard's chart library (uPlot), fetched with npm at the version pinned in
 # openspanner/dashboard/vendor.json and checked against it; `VERSION=x.y.z` moves
-# the pin. Only this target needs npm; tests/test_dashboard_files.py fails when
+# the pin. Only this target needs npm; tests/unit/dashboard/test_files.py fails when
 # the committed files differ from the pin.
 dashboard-vendor: $(STAMP)
 	$(BIN)/python -m openspanner.dashboard.vendor $(if $(VERSION),--version $(VERSION))
@@ -77,8 +91,9 @@ dashboard-vendor: $(STAMP)
 # Rewrites docs/screenshots/ (docs/dashboard.md) from the browser tests, which
 # otherwise save their screenshots to a temporary dir.
 screenshots: $(STAMP)
-	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_dashboard.py
+	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/system/test_dashboard.py
 
+# ruff and mypy --strict (pyproject.toml); CI runs it before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check openspanner tests bench
 	$(BIN)/mypy openspanner

@@ -1,0 +1,25 @@
+"""The blocking and the asyncio client offer the same calls."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from openspanner.client import AsyncClient, Client
+
+
+def test_client_and_async_client_have_the_same_methods_and_arguments() -> None:
+    def public(cls: type) -> dict[str, list[tuple[str, Any, Any]]]:
+        return {
+            name: [(p.name, p.kind, p.default) for p in inspect.signature(member).parameters.values()]
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_")
+        }
+
+    sync, aio = public(Client), public(AsyncClient)
+    assert sync == aio
+    assert {"create_meter", "record_usages", "query_usage", "list_events", "revoke_api_key"} <= set(sync)
+    for name in sync:
+        if name not in ("close", "list_events"):
+            assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
+    assert inspect.isasyncgenfunction(AsyncClient.list_events)
