@@ -2,7 +2,7 @@
 
 The pin is vendor.json, the one place that names the package, its version,
 the registry's integrity hash of the tarball and the sha256 of each file
-taken from it; tests/test_dashboard_files.py checks the committed files
+taken from it; tests/unit/dashboard/test_files.py checks the committed files
 against it, so a hand edit or a half-done upgrade fails the tests. Only this
 command needs npm (`npm pack`); running and testing the server never do.
 

@@ -51,7 +51,7 @@ class Consequence(Enum):
 
 
 # ClickHouse error codes (src/Common/ErrorCodes.cpp) by kind; names as the
-# engine reports them, checked against the engine in tests/test_storage_errors.py.
+# engine reports them, checked against the engine in tests/unit/storage/test_errors.py.
 _RETRYABLE_CODES: dict[str, dict[int, str]] = {
     "network": {
         95: "CANNOT_READ_FROM_SOCKET",
