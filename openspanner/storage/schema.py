@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from openspanner.logging import get_logger
 
@@ -43,10 +44,12 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
-    # A MergeTree setting the statements need. An engine without it (a
-    # ClickHouse server older than the embedded one) skips the migration
-    # without recording it, so it is applied once that server is upgraded.
-    needs_merge_tree_setting: str | None = None
+    # A MergeTree setting the statements set, for speed only. An engine
+    # without it, or refusing it (a ClickHouse server older than the
+    # embedded one, where it was reserved to ClickHouse Cloud), skips the
+    # migration without recording it: the server starts as before, and the
+    # migration is applied once that ClickHouse is upgraded.
+    optional_merge_tree_setting: str | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -258,7 +261,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"ALTER TABLE {table} {ON_CLUSTER} MODIFY SETTING min_bytes_for_full_part_storage = {PACKED_PART_MAX_BYTES}"
             for table in (EVENTS_TABLE, EVENT_IDENTITIES_TABLE, IDEMPOTENCY_KEYS_TABLE)
         ),
-        needs_merge_tree_setting="min_bytes_for_full_part_storage",
+        optional_merge_tree_setting="min_bytes_for_full_part_storage",
     ),
 )
 
@@ -297,17 +300,12 @@ def migrate(client: Client, cluster: str | None = None) -> list[int]:
     for migration in MIGRATIONS:
         if migration.version in applied:
             continue
-        needed = migration.needs_merge_tree_setting
-        if needed and not _has_merge_tree_setting(client, needed):
-            log.info(
-                "schema migration skipped: this ClickHouse lacks a setting it needs",
-                version=migration.version,
-                name=migration.name,
-                setting=needed,
-            )
-            continue
-        for statement in migration.statements:
-            client.command(render(statement, cluster))
+        if migration.optional_merge_tree_setting:
+            if not _applied_optional(client, migration, cluster):
+                continue
+        else:
+            for statement in migration.statements:
+                client.command(render(statement, cluster))
         client.insert(
             MIGRATIONS_TABLE,
             [[migration.version, migration.name, int(time.time() * 1000)]],
@@ -317,6 +315,31 @@ def migrate(client: Client, cluster: str | None = None) -> list[int]:
         log.info("schema migration applied", version=migration.version, name=migration.name, cluster=cluster)
         newly_applied.append(migration.version)
     return newly_applied
+
+
+def _applied_optional(client: Client, migration: Migration, cluster: str | None) -> bool:
+    """Apply a migration that only sets a MergeTree setting; False (logged) if this ClickHouse lacks or refuses it.
+
+    Its statements only change settings, so stopping midway leaves nothing half-done that matters.
+    """
+    setting = migration.optional_merge_tree_setting
+    assert setting is not None
+    try:
+        if _has_merge_tree_setting(client, setting):
+            for statement in migration.statements:
+                client.command(render(statement, cluster))
+            return True
+        reason = "this ClickHouse has no such setting"
+    except DatabaseError as error:
+        reason = str(error).splitlines()[0][:300]
+    log.warning(
+        "optional schema migration skipped; it is tried again at the next start",
+        version=migration.version,
+        name=migration.name,
+        setting=setting,
+        reason=reason,
+    )
+    return False
 
 
 def _has_merge_tree_setting(client: Client, name: str) -> bool:
