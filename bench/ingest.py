@@ -9,12 +9,21 @@ at the scenario's rate together (70,000/s, the target, for scenarios without
 a rate), starting two minutes back.
 
     python bench/ingest.py                     # the standard scenarios
+    python bench/ingest.py --only "1 stream"   # one of them (by a part of its name)
     python bench/ingest.py --soak-minutes 5    # memory over a long stream
 
 Each scenario prints: events/s acknowledged, ack latency p50/p99 (from
 sending a message to receiving the acks of all its events), and the server's
 RSS (peak and at the end), and the server process's CPU time per event
 (user + system, all threads: steadier than wall time on a shared machine).
+
+Before the scenarios, the same embedded engine inserts rows shaped like the
+readings that it generates itself (bench/engine_limit.py): the single stream's
+events/s is judged as a ratio to that rate, measured in the same run, so a
+busy machine moves both. The targets: one stream of 500-reading messages at
+least TARGET_STREAM_RATIO of the engine's rate with at most
+TARGET_CPU_US_PER_EVENT of server CPU per event; the paced 50 streams
+acknowledged with p99 under TARGET_PACED_P99_MS.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine_limit import READINGS_SHAPE, engine_rows_per_s, in_child  # noqa: E402
+
 from openspanner.v1 import meter_pb2, usage_pb2  # noqa: E402
 from tests.harness import ADMIN_KEY, Client, ServerProcess, start_server  # noqa: E402
 
@@ -46,6 +57,9 @@ DIMENSIONS = ("device_id", "fleet", "region")
 RSS_SAMPLE_SECONDS = 60
 # Events per second that timestamps advance by in scenarios without a target rate.
 ASSUMED_RATE = 70_000
+TARGET_STREAM_RATIO = 0.3
+TARGET_CPU_US_PER_EVENT = 9.0
+TARGET_PACED_P99_MS = 100.0
 
 
 @dataclass
@@ -56,6 +70,14 @@ class Scenario:
     events_per_message: int
     # Events per second for all streams together; 0 = as fast as acks allow.
     target_rate: float = 0
+
+    @property
+    def is_single_stream(self) -> bool:
+        return self.streams == 1 and not self.target_rate
+
+    @property
+    def is_paced(self) -> bool:
+        return bool(self.target_rate)
 
 
 def build_messages(stream: int, scenario: Scenario, run: str, epoch: float) -> list[bytes]:
@@ -166,9 +188,10 @@ def rss_kib(pid: int, field: str) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process: a figure that noisy neighbours disturb less than wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of a process (or one of its threads): steadier than wall time on a busy machine."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -201,6 +224,9 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
         assert out.get()[0] == "ready"
     rss_start = rss_kib(server_pid, "VmRSS")
     cpu_start = cpu_seconds(server_pid)
+    # The main thread runs the event loop (gRPC, decoding, validation, acks);
+    # the rest is the storage threads, the engine's own threads and gRPC's poller.
+    loop_cpu_start = cpu_seconds(server_pid, server_pid)
     started = time.perf_counter()
     rss_samples: list[float] = []
     stop_sampling = threading.Event()
@@ -215,6 +241,7 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
     stop_sampling.set()
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds(server_pid) - cpu_start
+    loop_cpu = cpu_seconds(server_pid, server_pid) - loop_cpu_start
     for worker in workers:
         worker.join()
     acked = sum(a for _, streams in results for a, _ in streams)
@@ -224,6 +251,7 @@ def run_scenario(address: str, server_pid: int, scenario: Scenario, processes: i
         "seconds": elapsed,
         "events_per_s": acked / elapsed,
         "server_cpu_us_per_event": cpu / acked * 1e6,
+        "loop_cpu_us_per_event": loop_cpu / acked * 1e6,
         "ack_p50_ms": statistics.median(latencies) * 1000,
         "ack_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "rss_start_mib": rss_start / 1024,
@@ -239,6 +267,8 @@ def main() -> None:
     parser.add_argument("--soak-minutes", type=float, default=0, help="also stream at 20k/s this long")
     parser.add_argument("--generators", type=int, default=1, help="load-generator processes")
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
+    parser.add_argument("--engine-seconds", type=float, default=10, help="seconds of the engine's own inserts")
+    parser.add_argument("--engine-rows", type=int, default=10_000, help="rows per engine insert (as a batch)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="server setting, e.g. --set batch_linger_ms=100 (as OPENSPANNER_BATCH_LINGER_MS)",
@@ -255,6 +285,14 @@ def main() -> None:
         scenarios.append(Scenario(f"soak {args.soak_minutes} min, 1 stream at 20k/s", 1, total, 500, 20_000))
 
     scenarios = [s for s in scenarios if args.only in s.name]
+
+    engine = 0.0
+    if any(s.is_single_stream for s in scenarios):
+        engine = in_child(engine_rows_per_s, args.engine_seconds, args.engine_rows, "readings", READINGS_SHAPE,
+                          int(1e6 / ASSUMED_RATE))
+        print(f"limit: engine INSERT ... SELECT FROM numbers({args.engine_rows:,}): {engine:,.0f} rows/s"
+              f" (load average {os.getloadavg()[0]:.1f})", flush=True)
+    verdicts: list[str] = []
 
     with tempfile.TemporaryDirectory() as data_dir:
         settings = {f"OPENSPANNER_{name.upper()}": value for name, _, value in (a.partition("=") for a in args.set)}
@@ -280,10 +318,36 @@ def main() -> None:
                       f"{r['server_cpu_us_per_event']:>9.1f}us",
                       flush=True)
                 print(f"{'':<4}{batch_figures(server, log_position)}", flush=True)
+                print(f"{'':<4}CPU per event: event loop {r['loop_cpu_us_per_event']:.1f} us, other threads"
+                      f" (storage, engine, gRPC poller) {r['server_cpu_us_per_event'] - r['loop_cpu_us_per_event']:.1f}"
+                      f" us; load average {os.getloadavg()[0]:.1f}", flush=True)
+                verdicts += judge(scenario, r, engine)
                 if r["rss_every_minute"]:
                     print(f"{'':<4}RSS each minute (MiB): {' '.join(f'{m:.0f}' for m in r['rss_every_minute'])}")
         finally:
             server.stop()
+    for verdict in verdicts:
+        print(verdict)
+
+
+def judge(scenario: Scenario, figures: dict[str, Any], engine: float) -> list[str]:
+    """The targets a scenario is held to, each with its figure and whether it was met."""
+    def line(name: str, figure: str, met: bool) -> str:
+        return f"{scenario.name:<40}{name:<36}{figure:>16}  {'met' if met else 'MISSED'}"
+
+    verdicts = []
+    if scenario.is_single_stream and engine:
+        ratio = figures["events_per_s"] / engine
+        verdicts.append(line(f"events/s / engine >= {TARGET_STREAM_RATIO}", f"{ratio:.2f}",
+                             ratio >= TARGET_STREAM_RATIO))
+    if scenario.is_single_stream:
+        cpu = figures["server_cpu_us_per_event"]
+        verdicts.append(line(f"server CPU/event <= {TARGET_CPU_US_PER_EVENT:g} us", f"{cpu:.1f} us",
+                             cpu <= TARGET_CPU_US_PER_EVENT))
+    if scenario.is_paced:
+        p99 = figures["ack_p99_ms"]
+        verdicts.append(line(f"ack p99 < {TARGET_PACED_P99_MS:g} ms", f"{p99:.0f} ms", p99 < TARGET_PACED_P99_MS))
+    return verdicts
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ transport and framework (or the engine alone) do right now.
 
   RecordUsage        vs a trivial grpc.aio handler (parses the UsageEvent, answers empty)
   POST /v1/usages    vs a trivial handler on the same stack (FastAPI on uvicorn: reads the
-                     body, answers a small JSON)
+                     body, answers a small JSON), and vs RecordUsage (the same batcher
+                     behind another edge: what the REST edge costs)
   RecordUsages       vs the engine inserting rows it generates itself
                      (INSERT ... SELECT FROM numbers(), same schema, same embedded engine)
   openspanner import vs the same engine figure (bench/import_bench.py, smaller file)
@@ -22,6 +23,7 @@ against what they acknowledged.
 
     python bench/unary.py                                   # ~2 minutes
     python bench/unary.py --duration 1 --warmup 0.5 --import-rows 20000   # a quick smoke run
+    python bench/unary.py --only grpc,http                  # the two unary edges and their ratio
 """
 
 from __future__ import annotations
@@ -38,11 +40,10 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import fastapi
@@ -52,10 +53,9 @@ import uvicorn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine_limit import UNARY_SHAPE, engine_rows_per_s, in_child  # noqa: E402
 from import_bench import run_import  # noqa: E402
 
-from openspanner.logging import configure_logging  # noqa: E402
-from openspanner.storage.schema import EVENTS_TABLE, migrate  # noqa: E402
 from openspanner.v1 import meter_pb2, usage_pb2  # noqa: E402
 from tests.harness import (  # noqa: E402
     ADMIN_KEY,
@@ -80,7 +80,6 @@ VARIANTS = 1000
 # Event time advances this much per event (as a live client's clock would) from a minute back.
 EVENT_SPACING_US = 100
 
-T = TypeVar("T")
 Send = Callable[[bytes], Awaitable[None]]
 
 
@@ -369,47 +368,10 @@ def limit_server(target: Callable[[Connection], None]) -> Iterator[str]:
         process.join()
 
 
-def engine_rows_per_s(seconds: float, rows_per_insert: int) -> float:
-    """Rows/s of the embedded engine inserting rows shaped like events that it generates itself.
-
-    Same schema (migrate, so the identity view fills event_identities as
-    for real inserts), same insert settings as EventStore.insert, rows with
-    unique keys and advancing timestamps. Runs in a child process with a data
-    dir of its own: the engine locks its dir, and one per process.
-    """
-    statement = f"""
-        INSERT INTO {EVENTS_TABLE} (meter, subject, timestamp, idempotency_key, quantity, metadata,
-                                    ingested_at, retention_days, client_time_us)
-        SELECT {{meter:String}}, concat('org_', toString(n % {VARIANTS})),
-               fromUnixTimestamp64Micro(toInt64({{epoch:Int64}} + n * {EVENT_SPACING_US}), 'UTC') AS ts,
-               concat('engine-', toString(n)), toFloat64(100 + n % 900),
-               map('model', concat('model-', toString(n % 8)), 'region', ['eu-west', 'us-east', 'ap-south'][n % 3 + 1]),
-               now64(6), 30, toUnixTimestamp64Micro(ts)
-        FROM (SELECT {{first:UInt64}} + number AS n FROM numbers({{rows:UInt64}}))
-    """
-    configure_logging(level="warning")  # not the migrations' start-up lines
-    with tempfile.TemporaryDirectory() as data_dir, storage_at(Path(data_dir), "bench") as client:
-        migrate(client)
-        epoch = time.time_ns() // 1000 - 60_000_000
-        inserted = 0
-
-        def insert() -> None:
-            nonlocal inserted
-            client.command(statement, parameters={"meter": METER, "epoch": epoch, "first": inserted,
-                                                  "rows": rows_per_insert}, settings={"optimize_on_insert": 0})
-            inserted += rows_per_insert
-
-        insert()  # warm-up
-        counted_from, started = inserted, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            insert()
-        return (inserted - counted_from) / (time.perf_counter() - started)
-
-
-def in_child(fn: Callable[..., T], *args: Any) -> T:
-    """Run fn in a fresh process: for the embedded engine, which the bench process never opens."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: steadier than wall time on a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the real server ----------------------------------------------------------------------
@@ -433,12 +395,16 @@ def against_server(make_load: Callable[[ServerProcess], Load], generators: int, 
                 dimensions=[meter_pb2.Dimension(name=d, type=meter_pb2.string) for d in DIMENSIONS],
             ))
             client.close()
+            cpu_start = cpu_seconds(server.process.pid)
             figures = run_load(make_load(server), generators, warmup, duration)
+            cpu = cpu_seconds(server.process.pid) - cpu_start
         finally:
             server.stop()
         stored = in_child(stored_events, server.data_dir, server.database)
     verdict = "exact" if stored == figures.answered_events else "MISMATCH"
-    print(f"    stored {stored:,} events, acknowledged {figures.answered_events:,} -> {verdict}")
+    print(f"    stored {stored:,} events, acknowledged {figures.answered_events:,} -> {verdict};"
+          f" server CPU {cpu / max(figures.answered_events, 1) * 1e6:,.0f} us per event (all threads, warm-up"
+          f" included; load average {os.getloadavg()[0]:.1f})")
     if verdict != "exact":
         raise SystemExit(1)
     return figures
@@ -479,6 +445,9 @@ def print_summary(rows: list[Row]) -> None:
         print(f"{r.scenario:<30}{r.figure:>14}{r.limit:>14}{ratio:>7}  {r.target:<16}{'met' if r.met else 'MISSED'}")
 
 
+SCENARIOS = ("grpc", "http", "bulk", "import")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10, help="seconds measured per scenario")
@@ -488,45 +457,62 @@ def main() -> None:
     parser.add_argument("--bulk-events", type=int, default=10_000, help="events per RecordUsages call")
     parser.add_argument("--bulk-in-flight", type=int, default=4, help="RecordUsages calls in flight")
     parser.add_argument("--import-rows", type=int, default=200_000, help="rows of the import run; 0 skips it")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS),
+        help="comma-separated scenarios to run, each with its limit: grpc (RecordUsage), http (POST /v1/usages;"
+        " with grpc, also its ratio to RecordUsage), bulk (RecordUsages), import",
+    )
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if unknown := only - set(SCENARIOS):
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose among {', '.join(SCENARIOS)}")
     common = (args.generators, args.warmup, args.duration)
     rows: list[Row] = []
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {args.callers} callers in"
           f" {args.generators} generator processes; {args.warmup:g} s warm-up, {args.duration:g} s measured")
 
-    print("limit: trivial grpc.aio RecordUsage handler")
-    with limit_server(trivial_grpc_server) as address:
-        grpc_limit = run_load(Load("grpc", address, event_bytes, args.callers, 20_000), *common)
-    print(f"    {grpc_limit.line('calls/s')}")
-    print("RecordUsage, one event per call")
-    unary = against_server(lambda s: Load("grpc", s.address, event_bytes, args.callers, 5_000), *common)
-    print(f"    {unary.line('events/s')}")
-    report(rows, compare("RecordUsage (gRPC)", unary.rate, grpc_limit.rate, 0.4),
-           Row("RecordUsage p99", f"{unary.p99_ms:,.0f} ms", f"{grpc_limit.p99_ms:,.1f} ms", None,
-               "p99 < 100 ms", unary.p99_ms < 100))
+    unary: Figures | None = None
+    if "grpc" in only:
+        print("limit: trivial grpc.aio RecordUsage handler")
+        with limit_server(trivial_grpc_server) as address:
+            grpc_limit = run_load(Load("grpc", address, event_bytes, args.callers, 20_000), *common)
+        print(f"    {grpc_limit.line('calls/s')}")
+        print("RecordUsage, one event per call")
+        unary = against_server(lambda s: Load("grpc", s.address, event_bytes, args.callers, 5_000), *common)
+        print(f"    {unary.line('events/s')}")
+        report(rows, compare("RecordUsage (gRPC)", unary.rate, grpc_limit.rate, 0.4),
+               Row("RecordUsage p99", f"{unary.p99_ms:,.0f} ms", f"{grpc_limit.p99_ms:,.1f} ms", None,
+                   "p99 < 100 ms", unary.p99_ms < 100))
 
-    print("limit: trivial FastAPI POST handler on uvicorn")
-    with limit_server(trivial_http_server) as url:
-        http_limit = run_load(Load("http", url, json_bytes, args.callers, 10_000), *common)
-    print(f"    {http_limit.line('calls/s')}")
-    print("POST /v1/usages, one event per call")
-    http = against_server(lambda s: Load("http", f"{s.base_url}/v1/usages", json_bytes, args.callers, 3_000),
-                          *common)
-    print(f"    {http.line('events/s')}")
-    report(rows, compare("POST /v1/usages (HTTP)", http.rate, http_limit.rate, 0.3))
+    if "http" in only:
+        print("limit: trivial FastAPI POST handler on uvicorn")
+        with limit_server(trivial_http_server) as url:
+            http_limit = run_load(Load("http", url, json_bytes, args.callers, 10_000), *common)
+        print(f"    {http_limit.line('calls/s')}")
+        print("POST /v1/usages, one event per call")
+        http = against_server(lambda s: Load("http", f"{s.base_url}/v1/usages", json_bytes, args.callers, 3_000),
+                              *common)
+        print(f"    {http.line('events/s')}")
+        verdicts = [compare("POST /v1/usages (HTTP)", http.rate, http_limit.rate, 0.3)]
+        if unary is not None:  # the same batcher behind both edges: what the REST edge costs
+            verdicts.append(compare("POST /v1/usages / RecordUsage", http.rate, unary.rate, 0.85))
+        report(rows, *verdicts)
 
-    print(f"limit: engine INSERT ... SELECT FROM numbers({args.bulk_events})")
-    engine = in_child(engine_rows_per_s, args.duration, args.bulk_events)
-    print(f"    {engine:>10,.0f} rows/s")
-    print(f"RecordUsages, {args.bulk_events:,} events per call, {args.bulk_in_flight} in flight")
-    bulk_payload = functools.partial(bulk_bytes, args.bulk_events)
-    bulk = against_server(lambda s: Load("grpc", s.address, bulk_payload, args.bulk_in_flight,
-                                         50_000 / args.bulk_events, RECORD_USAGES, args.bulk_events), *common)
-    print(f"    {bulk.line('events/s')}")
-    report(rows, compare(f"RecordUsages ({args.bulk_events:,}/call)", bulk.rate, engine, 0.35))
+    engine = 0.0
+    if only & {"bulk", "import"}:
+        print(f"limit: engine INSERT ... SELECT FROM numbers({args.bulk_events})")
+        engine = in_child(engine_rows_per_s, args.duration, args.bulk_events, METER, UNARY_SHAPE, EVENT_SPACING_US)
+        print(f"    {engine:>10,.0f} rows/s")
+    if "bulk" in only:
+        print(f"RecordUsages, {args.bulk_events:,} events per call, {args.bulk_in_flight} in flight")
+        bulk_payload = functools.partial(bulk_bytes, args.bulk_events)
+        bulk = against_server(lambda s: Load("grpc", s.address, bulk_payload, args.bulk_in_flight,
+                                             50_000 / args.bulk_events, RECORD_USAGES, args.bulk_events), *common)
+        print(f"    {bulk.line('events/s')}")
+        report(rows, compare(f"RecordUsages ({args.bulk_events:,}/call)", bulk.rate, engine, 0.35))
 
-    if args.import_rows:
+    if "import" in only and args.import_rows:
         print(f"openspanner import, {args.import_rows:,} rows in batches of {args.bulk_events:,}"
               " (bench/import_bench.py)")
         with tempfile.TemporaryDirectory() as work:

@@ -10,12 +10,15 @@ name one.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from openspanner.config import load_settings
 from openspanner.errors import ConfigError
-from openspanner.storage.schema import MIGRATIONS, MIGRATIONS_TABLE_DDL, render
+from openspanner.storage import schema
+from openspanner.storage.schema import MIGRATIONS, MIGRATIONS_TABLE_DDL, Migration, migrate, render
+from tests.harness import storage_at
 
 STATEMENTS = [MIGRATIONS_TABLE_DDL, *(s for m in MIGRATIONS for s in m.statements)]
 
@@ -48,3 +51,27 @@ def test_cluster_needs_a_clickhouse_server() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(clickhouse_url="http://localhost:8123", clickhouse_cluster="a b")
     assert "OPENSPANNER_CLICKHOUSE_CLUSTER: must contain only letters, digits, _ and -" in str(caught.value)
+
+
+def test_small_event_parts_are_packed_and_an_optional_migration_this_engine_refuses_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lacking = Migration(98, "a setting this engine lacks", ("ALTER TABLE usage_events MODIFY SETTING no_such = 1",),
+                        optional_merge_tree_setting="no_such_setting")
+    refused = Migration(99, "a statement this engine refuses",
+                        ("ALTER TABLE no_such_table MODIFY SETTING min_bytes_for_full_part_storage = 1",),
+                        optional_merge_tree_setting="min_bytes_for_full_part_storage")
+    monkeypatch.setattr(schema, "MIGRATIONS", (*MIGRATIONS, lacking, refused))
+    with storage_at(tmp_path, "schema") as client:
+        assert migrate(client) == [m.version for m in MIGRATIONS]
+        assert migrate(client) == []  # tried again, skipped again, never recorded
+        recorded = {row[0] for row in client.query("SELECT version FROM schema_migrations").result_rows}
+        assert {98, 99}.isdisjoint(recorded) and 6 in recorded
+        client.command(
+            "INSERT INTO usage_events (meter, idempotency_key, subject, timestamp) VALUES ('m', 'k', 's', now())"
+        )
+        storage = client.query(
+            "SELECT table, part_storage_type FROM system.parts WHERE database = currentDatabase() AND active"
+            " AND table IN ('usage_events', 'event_identities', 'idempotency_keys') ORDER BY table"
+        ).result_rows
+        assert storage == [("event_identities", "Packed"), ("idempotency_keys", "Packed"), ("usage_events", "Packed")]
