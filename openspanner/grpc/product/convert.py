@@ -16,7 +16,8 @@ from google.protobuf import struct_pb2
 from openspanner.domain import events as domain
 from openspanner.domain.events import Outcome, key_or_generated
 from openspanner.errors import OpenSpannerError
-from openspanner.grpc.usage_convert import StructDecoder, read_timestamp_us, timestamp_of_us
+from openspanner.grpc.convert import read_timestamp_us, timestamp_of_us
+from openspanner.grpc.usage_convert import StructDecoder
 from openspanner.http.errors import rest_code_of_rejection
 from openspanner.v1 import open_spanner_usage_pb2
 
