@@ -19,10 +19,10 @@ from openspanner.domain.values import Unsupported
 from openspanner.errors import IdempotencyKeyReused, InvalidArgument
 from openspanner.http import bulk_keys
 from openspanner.http.context import Deps, authorized
-from openspanner.http.errors import rest_code_of_rejection
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import ErrorResponse, error_response
 from openspanner.http.wire import Strict, UsageEvent, us_of, usage_event
+from openspanner.product_errors import rejection_code
 
 router = APIRouter(prefix="/v1/usages", tags=["usages"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.UsageService"
@@ -167,7 +167,7 @@ def bulk_result(answer: domain.BulkAnswer) -> UsageBulkResult:
     for item in answer.results:
         if item.error is not None:
             error = item.error
-            code, message = rest_code_of_rejection(error)
+            code, message = rejection_code(error)
             failed.append(UsageBulkFailure(index=item.index, code=code, message=message, field=error.field))
         elif item.event is not None:
             (accepted if item.outcome is Outcome.ACCEPTED else duplicates).append(usage_event(item.event))
