@@ -102,7 +102,7 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
         app.include_router(module.router, dependencies=checks)
     install_error_handlers(app)
     if pages is not None:
-        # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
+        # Inside the body limit and the access log, as the API's routes are (the dashboard: `/`, `/dashboard/...`).
         pages.mount(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     # Outermost, so it sees every answer, the body limit's 413 too (uvicorn's own access log is off).
