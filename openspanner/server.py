@@ -42,6 +42,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from openspanner.auth import ApiKeys
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
+from openspanner.dashboard.serving import DASHBOARD
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
 from openspanner.grpc import reflection
 from openspanner.grpc.access_log import AccessLogInterceptor
@@ -223,7 +224,7 @@ async def _start(app: App) -> None:
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
     )
-    http = await start_http(settings, services)
+    http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))

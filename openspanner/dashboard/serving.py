@@ -1,5 +1,8 @@
 """Serving the dashboard from the REST API's app: `/` is index.html, `/dashboard/...` the rest.
 
+The server hands DASHBOARD to the REST app (http/app.Pages), so neither
+package imports the other.
+
 The pages talk only to this same origin's API with the key the user signs in
 with, so static serving is all the server does for them; routes are hash URLs
 (`/#/meters`), which never reach the server. Everything else stays the API's:
@@ -50,6 +53,20 @@ def mount_dashboard(app: FastAPI) -> None:
 
 def is_dashboard_path(path: str) -> bool:
     return path == "/" or path == PREFIX or path.startswith(PREFIX + "/")
+
+
+class Dashboard:
+    """The dashboard as pages of the REST app (http/app.Pages)."""
+
+    def mount(self, app: FastAPI) -> None:
+        mount_dashboard(app)
+
+    def route_of(self, path: str) -> str | None:
+        """One name for all of its files, so client paths never become metric labels."""
+        return f"{PREFIX}/{{file}}" if is_dashboard_path(path) else None
+
+
+DASHBOARD = Dashboard()
 
 
 class DashboardHeaders:

@@ -1,17 +1,57 @@
-"""Protobuf <-> domain conversions shared by the servicers."""
+"""Protobuf <-> domain conversions shared by the servicers (ours and the product's).
+
+Timestamps, google.protobuf.Value, meters and the stored event are read and
+written here once; usage_convert.py (our write API) and product/convert.py
+(the product's) build their own messages from these.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from google.protobuf import struct_pb2
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from openspanner.domain.events import EventRecord, event_id
+from openspanner.domain.events import MetadataValue, StoredEvent
 from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Meter
-from openspanner.domain.values import typed_value
+from openspanner.domain.values import Unsupported
 from openspanner.errors import InvalidArgument
 from openspanner.v1 import event_pb2, meter_pb2
+
+# A Timestamp's nanos lie in [0, 1e9); over gRPC's binary encoding a client can
+# send any int32, which would silently move the instant by seconds.
+MAX_NANOS = 999_999_999
+
+
+def read_timestamp_us(message: Any, field: str) -> int | None:
+    """A google.protobuf.Timestamp field in microseconds since the epoch, None when unset."""
+    if not message.HasField(field):
+        return None
+    ts = getattr(message, field)
+    if not 0 <= ts.nanos <= MAX_NANOS:
+        raise InvalidArgument(f"nanos must be between 0 and {MAX_NANOS:,}, got {ts.nanos:,}", field=field)
+    return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
+
+
+def timestamp_of_us(us: int) -> Timestamp:
+    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
+
+
+def decode_value(value: struct_pb2.Value) -> MetadataValue:
+    """A google.protobuf.Value as a client's value (metadata, filter values): a scalar, None
+    when null or unset, or an Unsupported naming a list or an object, refused later by name."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "null_value" or kind is None:
+        return None
+    return Unsupported("an object" if kind == "struct_value" else "a list")
 
 
 def meter_from_proto(message: meter_pb2.Meter, *, aggregation_required: bool = True) -> Meter:
@@ -90,23 +130,15 @@ def timestamp(value: datetime) -> Timestamp:
     return message
 
 
-def stored_event_to_proto(meter: Meter, record: EventRecord) -> event_pb2.StoredEvent:
+def stored_event_to_proto(event: StoredEvent) -> event_pb2.StoredEvent:
     message = event_pb2.StoredEvent(
-        id=event_id(meter.name, record.idempotency_key),
-        idempotency_key=record.idempotency_key,
-        subject=record.subject,
-        meter=meter.name,
-        quantity=record.quantity,
-        timestamp=timestamp_of_us(record.timestamp_us),
-        ingest_time=timestamp_of_us(record.ingested_at_us),
+        id=event.id,
+        idempotency_key=event.idempotency_key,
+        subject=event.subject,
+        meter=event.meter,
+        quantity=event.quantity,
+        timestamp=timestamp_of_us(event.timestamp_us),
+        ingest_time=timestamp_of_us(event.ingested_at_us),
     )
-    dimensions = meter.dimensions_by_name
-    message.metadata.update({
-        key: typed_value(text, dimensions[key].type if key in dimensions else DimensionType.STRING)
-        for key, text in record.metadata.items()
-    })
+    message.metadata.update(event.metadata)
     return message
-
-
-def timestamp_of_us(us: int) -> Timestamp:
-    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)

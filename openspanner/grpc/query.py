@@ -6,16 +6,14 @@ import time
 from collections.abc import Iterable
 
 import grpc
-from google.protobuf import struct_pb2
 
+from openspanner.domain.events import stored_event
 from openspanner.domain.paging import group_by_names
 from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage_query
-from openspanner.domain.values import RawValue, Unsupported
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
-from openspanner.grpc.convert import stored_event_to_proto, timestamp_of_us
+from openspanner.grpc.convert import decode_value, read_timestamp_us, stored_event_to_proto, timestamp_of_us
 from openspanner.grpc.rpc import rpc
-from openspanner.grpc.usage_convert import read_timestamp_us
 from openspanner.query.reader import UsageReader
 from openspanner.v1 import query_pb2, query_pb2_grpc
 
@@ -73,7 +71,7 @@ class QueryService(query_pb2_grpc.QueryServiceServicer):
         )
         page, next_token = await self._reader.events(listing)
         return query_pb2.ListEventsResponse(
-            events=[stored_event_to_proto(meter, r) for r in page], next_page_token=next_token
+            events=[stored_event_to_proto(stored_event(meter, r)) for r in page], next_page_token=next_token
         )
 
 
@@ -87,19 +85,4 @@ def _window_size(value: int) -> WindowSize | None:
 
 
 def _filters(messages: Iterable[query_pb2.DimensionFilter]) -> list[RawFilter]:
-    return [RawFilter(m.dimension, tuple(_value(v) for v in m.values)) for m in messages]
-
-
-def _value(value: struct_pb2.Value) -> RawValue | Unsupported:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "number_value":
-        return value.number_value
-    if kind == "struct_value":
-        return Unsupported("an object")
-    if kind == "list_value":
-        return Unsupported("a list")
-    return None
+    return [RawFilter(m.dimension, tuple(decode_value(v) for v in m.values)) for m in messages]

@@ -18,7 +18,8 @@ from typing import Any
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.events import UsageEvent
 from openspanner.errors import InvalidArgument, OpenSpannerError
-from openspanner.grpc.usage_convert import MAX_NANOS, StructDecoder, event_from_proto, read_timestamp_us
+from openspanner.grpc.convert import MAX_NANOS, read_timestamp_us
+from openspanner.grpc.usage_convert import StructDecoder, event_from_proto
 from openspanner.ingest.streams import (
     DEVICE_TELEMETRY_STREAM,
     QUEUE_THROUGHPUT_STREAM,

@@ -10,20 +10,14 @@ name of their typed error.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from google.protobuf import struct_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from openspanner.domain import events as domain
 from openspanner.domain.events import MetadataValue, Outcome
-from openspanner.domain.values import Unsupported
-from openspanner.errors import InvalidArgument, OpenSpannerError, status_name
-from openspanner.v1 import event_pb2, usage_pb2
-
-# A Timestamp's nanos lie in [0, 1e9); over gRPC's binary encoding a client can
-# send any int32, which would silently move the instant by seconds.
-MAX_NANOS = 999_999_999
+from openspanner.errors import OpenSpannerError, status_name
+from openspanner.grpc.convert import decode_value, read_timestamp_us, stored_event_to_proto
+from openspanner.v1 import usage_pb2
 
 OUTCOME_TO_PROTO: dict[Outcome, usage_pb2.Outcome] = {
     Outcome.ACCEPTED: usage_pb2.ACCEPTED,
@@ -31,20 +25,6 @@ OUTCOME_TO_PROTO: dict[Outcome, usage_pb2.Outcome] = {
     Outcome.REJECTED: usage_pb2.REJECTED,
     Outcome.RETRY: usage_pb2.RETRY,
 }
-
-
-def read_timestamp_us(message: Any, field: str) -> int | None:
-    """A google.protobuf.Timestamp field in microseconds since the epoch, None when unset."""
-    if not message.HasField(field):
-        return None
-    ts = getattr(message, field)
-    if not 0 <= ts.nanos <= MAX_NANOS:
-        raise InvalidArgument(f"nanos must be between 0 and {MAX_NANOS:,}, got {ts.nanos:,}", field=field)
-    return int(ts.seconds) * 1_000_000 + int(ts.nanos) // 1000
-
-
-def timestamp_of_us(us: int) -> Timestamp:
-    return Timestamp(seconds=us // 1_000_000, nanos=(us % 1_000_000) * 1000)
 
 
 class StructDecoder:
@@ -81,20 +61,7 @@ _NO_METADATA: dict[str, MetadataValue] = {}
 
 
 def decode_values(items: Iterable[tuple[str, struct_pb2.Value]]) -> dict[str, MetadataValue]:
-    return {key: _decode_value(value) for key, value in items}
-
-
-def _decode_value(value: struct_pb2.Value) -> MetadataValue:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "number_value":
-        return value.number_value
-    if kind == "null_value" or kind is None:
-        return None
-    return Unsupported("an object" if kind == "struct_value" else "a list")
+    return {key: decode_value(value) for key, value in items}
 
 
 def event_from_proto(message: usage_pb2.UsageEvent, structs: StructDecoder) -> domain.IncomingEvent:
@@ -124,20 +91,6 @@ def bulk_request_from_proto(request: usage_pb2.RecordUsagesRequest) -> domain.Bu
         idempotency_key=request.idempotency_key,
         validate_only=request.validate_only,
     )
-
-
-def stored_event_to_proto(event: domain.StoredEvent) -> event_pb2.StoredEvent:
-    message = event_pb2.StoredEvent(
-        id=event.id,
-        idempotency_key=event.idempotency_key,
-        subject=event.subject,
-        meter=event.meter,
-        quantity=event.quantity,
-        timestamp=timestamp_of_us(event.timestamp_us),
-        ingest_time=timestamp_of_us(event.ingested_at_us),
-    )
-    message.metadata.update(event.metadata)
-    return message
 
 
 def rejection_to_proto(error: OpenSpannerError) -> usage_pb2.Rejection:

@@ -6,6 +6,8 @@ handlers (meters.py, usages.py, usage_search.py, meter_usage.py, health.py);
 the server's in-process services (context.py), the ones gRPC calls, and
 every error is rendered by problems.py. uvicorn serves the app as a task of
 the server's event loop, so no second process or thread is involved.
+Web pages served from the same origin (the dashboard) are handed in as
+`Pages` by the server, so this package does not import theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from fastapi import Depends, FastAPI
@@ -28,7 +30,6 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openspanner.config import Settings
-from openspanner.dashboard.serving import mount_dashboard
 from openspanner.errors import ConfigError, RequestTooLarge
 from openspanner.http import (
     api_keys,
@@ -60,7 +61,18 @@ Authenticate with `Authorization: Bearer <api key>`. Errors answer
 """
 
 
-def build_app(services: Services, max_body_bytes: int) -> FastAPI:
+class Pages(Protocol):
+    """Web pages another package serves from this app, at paths the API does not use."""
+
+    def mount(self, app: FastAPI) -> None:
+        """Add the pages' routes, and any middleware of their own, to the app."""
+
+    def route_of(self, path: str) -> str | None:
+        """The access log's route of a path of these pages no route matched (a bounded name,
+        never the path), or None when the path is not theirs."""
+
+
+def build_app(services: Services, max_body_bytes: int, pages: Pages | None = None) -> FastAPI:
     app = FastAPI(
         title="Open Spanner",
         version=importlib.metadata.version("openspanner"),
@@ -89,11 +101,12 @@ def build_app(services: Services, max_body_bytes: int) -> FastAPI:
         checks = [] if module is not_served else [Depends(refuse_unknown_query_parameters)]
         app.include_router(module.router, dependencies=checks)
     install_error_handlers(app)
-    # The dashboard's static pages at `/` and `/dashboard/...`, with their security headers.
-    mount_dashboard(app)
+    if pages is not None:
+        # Inside the body limit and the access log, as the API's routes are (the dashboard: `/`, `/dashboard/...`).
+        pages.mount(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     # Outermost, so it sees every answer, the body limit's 413 too (uvicorn's own access log is off).
-    app.add_middleware(AccessLog, metrics=services.metrics)
+    app.add_middleware(AccessLog, metrics=services.metrics, pages_route=None if pages is None else pages.route_of)
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
 
@@ -199,15 +212,16 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def start_http(settings: Settings, services: Services) -> HttpServer:
-    """Listen and serve; a failure or cancellation before it serves leaves nothing open."""
+async def start_http(settings: Settings, services: Services, pages: Pages | None = None) -> HttpServer:
+    """Listen and serve (with `pages` beside the API); a failure or cancellation before it
+    serves leaves nothing open."""
     tls: dict[str, Any] = {}
     if settings.tls_cert_file is not None:
         tls = {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file}
         if settings.tls_client_ca_file is not None:
             tls.update(ssl_ca_certs=settings.tls_client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
     config = uvicorn.Config(
-        build_app(services, settings.http_max_body_bytes),
+        build_app(services, settings.http_max_body_bytes, pages),
         log_config=None,
         access_log=False,
         lifespan="off",

@@ -2,7 +2,8 @@
 
 The product's REST contract names each error by a code
 (`{"error": {"code": "invalid_input", ...}}`) and prefixes its message with
-the product's sentinel text; http/problems.py renders what is decided here.
+the product's sentinel text (product_errors.py, shared with the product's gRPC
+API); http/problems.py renders what is decided here.
 Unlike google.rpc's HTTP mapping, FAILED_PRECONDITION is 409 conflict there.
 """
 
@@ -26,6 +27,7 @@ from openspanner.errors import (
     UnknownParameter,
     UnsupportedMediaType,
 )
+from openspanner.product_errors import message_prefix
 
 _REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
     InvalidArgument: (400, "invalid_input"),
@@ -46,17 +48,8 @@ _REST_BY_TYPE: dict[type[OpenSpannerError], tuple[int, str]] = {
 }
 # Parameters whose invalid value has a code of its own in the product: invalid_from, ...
 _OWN_CODE_FIELDS = frozenset({"timestamp", "from", "to", "limit", "cursor"})
-# The product's message prefix of each code ("invalid input: quantity must be ...").
-_REST_PREFIX = {"not_found": "not found: ", "conflict": "conflict: "}
 
 INTERNAL_REST_ERROR = (500, "internal_error", "internal server error")
-
-
-def _prefix(code: str) -> str:
-    """Every invalid_<field> code is the product's invalid-input sentinel too; invalid_json is not."""
-    if code.startswith("invalid_") and code != "invalid_json":
-        return "invalid input: "
-    return _REST_PREFIX.get(code, "")
 
 
 def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
@@ -68,16 +61,4 @@ def rest_error(error: OpenSpannerError) -> tuple[int, str, str]:
             break
     if code == "invalid_input" and error.field in _OWN_CODE_FIELDS and not isinstance(error, UnknownParameter):
         code = f"invalid_{error.field}"
-    return status, code, _prefix(code) + str(error)
-
-
-def rest_code_of_rejection(error: OpenSpannerError) -> tuple[str, str]:
-    """The product's code and message of one refused event of a bulk call: not_found for an
-    unknown meter, invalid_timestamp, else invalid_input (a bulk answer item has no status)."""
-    if isinstance(error, NotFound):
-        code = "not_found"
-    elif error.field == "timestamp":
-        code = "invalid_timestamp"
-    else:
-        code = "invalid_input"
-    return code, _prefix(code) + str(error)
+    return status, code, message_prefix(code) + str(error)

@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
+from openspanner.domain.events import stored_event
 from openspanner.domain.paging import group_by_names
 from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage_query
 from openspanner.domain.times import format_rfc3339
 from openspanner.domain.windows import WindowSize
 from openspanner.errors import InvalidArgument
-from openspanner.grpc.convert import stored_event_to_proto
 from openspanner.http.context import Deps, authorized
 from openspanner.http.wire import UsageEvent, query_limit, us_of, usage_event
 
@@ -144,6 +144,6 @@ async def list_events(
     )
     page, next_token = await services.reader.events(listing)
     return EventPage(
-        items=[usage_event(stored_event_to_proto(meter, record)) for record in page], next_cursor=next_token or None
+        items=[usage_event(stored_event(meter, record)) for record in page], next_cursor=next_token or None
     )
 

@@ -7,7 +7,7 @@ the event stored first (a replay), never counted twice.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
@@ -15,15 +15,14 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from openspanner.domain import events as domain
 from openspanner.domain.events import MetadataValue, Outcome, key_or_generated
-from openspanner.domain.times import format_rfc3339
 from openspanner.domain.values import Unsupported
 from openspanner.errors import IdempotencyKeyReused, InvalidArgument
 from openspanner.http import bulk_keys
 from openspanner.http.context import Deps, authorized
-from openspanner.http.errors import rest_code_of_rejection
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import ErrorResponse, error_response
-from openspanner.http.wire import Strict, UsageEvent, us_of
+from openspanner.http.wire import Strict, UsageEvent, us_of, usage_event
+from openspanner.product_errors import rejection_code
 
 router = APIRouter(prefix="/v1/usages", tags=["usages"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.UsageService"
@@ -31,9 +30,6 @@ _OUTCOME_NAMES: dict[Outcome, Literal["accepted", "duplicate"]] = {
     Outcome.ACCEPTED: "accepted",
     Outcome.DUPLICATE: "duplicate",
 }
-
-
-E = TypeVar("E", bound=UsageEvent)
 
 
 class UsageCreateRequest(Strict):
@@ -97,21 +93,6 @@ def _metadata_value(value: Any) -> MetadataValue:
     if isinstance(value, int | float):
         return float(value)
     return Unsupported("a list" if isinstance(value, list) else "an object")
-
-
-def usage_event(stored: domain.StoredEvent, model: type[E] = UsageEvent, **extra: Any) -> E:  # type: ignore[assignment]
-    """The answer of a stored event, as `model` (a UsageEvent with `extra` fields) built once."""
-    return model(
-        **extra,
-        id=stored.id,
-        idempotency_key=stored.idempotency_key,
-        subject=stored.subject,
-        meter=stored.meter,
-        quantity=stored.quantity,
-        timestamp=format_rfc3339(stored.timestamp_us),
-        received_at=format_rfc3339(stored.ingested_at_us),
-        metadata=dict(stored.metadata),
-    )
 
 
 @router.post(
@@ -186,7 +167,7 @@ def bulk_result(answer: domain.BulkAnswer) -> UsageBulkResult:
     for item in answer.results:
         if item.error is not None:
             error = item.error
-            code, message = rest_code_of_rejection(error)
+            code, message = rejection_code(error)
             failed.append(UsageBulkFailure(index=item.index, code=code, message=message, field=error.field))
         elif item.event is not None:
             (accepted if item.outcome is Outcome.ACCEPTED else duplicates).append(usage_event(item.event))

@@ -1,17 +1,20 @@
-"""JSON forms shared by the REST resources: times, and the event answer."""
+"""JSON forms shared by the REST resources: times, and the event answer.
+
+The answer of a stored event is built from the domain StoredEvent, by
+POST /v1/usages, its bulk form and GET /v1/meters/{id}/events alike, so the
+REST edge converts once and never goes through protobuf.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from openspanner.domain.events import StoredEvent
 from openspanner.domain.paging import clamped_limit
 from openspanner.domain.times import format_rfc3339
-from openspanner.v1 import event_pb2
 
 
 class Strict(BaseModel):
@@ -35,10 +38,6 @@ def us_of(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def timestamp_us(message: Timestamp) -> int:
-    return int(message.seconds) * 1_000_000 + int(message.nanos) // 1000
-
-
 class UsageEvent(BaseModel):
     """A stored usage event, as the product answers it."""
 
@@ -55,7 +54,7 @@ class UsageEvent(BaseModel):
 E = TypeVar("E", bound=UsageEvent)
 
 
-def usage_event(stored: event_pb2.StoredEvent, model: type[E] = UsageEvent, **extra: Any) -> E:  # type: ignore[assignment]
+def usage_event(stored: StoredEvent, model: type[E] = UsageEvent, **extra: Any) -> E:  # type: ignore[assignment]
     """The answer of a stored event, as `model` (a UsageEvent with `extra` fields) built once."""
     return model(
         **extra,
@@ -64,7 +63,7 @@ def usage_event(stored: event_pb2.StoredEvent, model: type[E] = UsageEvent, **ex
         subject=stored.subject,
         meter=stored.meter,
         quantity=stored.quantity,
-        timestamp=format_rfc3339(timestamp_us(stored.timestamp)),
-        received_at=format_rfc3339(timestamp_us(stored.ingest_time)),
-        metadata=json_format.MessageToDict(stored.metadata),
+        timestamp=format_rfc3339(stored.timestamp_us),
+        received_at=format_rfc3339(stored.ingested_at_us),
+        metadata=dict(stored.metadata),
     )

@@ -1,4 +1,5 @@
-"""The package's shape, read from its imports: no cycle, and the core imports no transport.
+"""The package's shape, read from its imports: no cycle, the core imports no transport, and
+no transport imports another (each converts at its own edge; server.py assembles them).
 
 Read with `ast`, not by importing, so a cycle hidden by import order (or
 dodged by an import inside a function) is still found.
@@ -14,9 +15,16 @@ import openspanner
 
 PACKAGE = Path(openspanner.__file__).parent
 # The core: what a third transport must be able to use without touching.
-# (ingest/ joins this list once its conversions have moved to the gRPC package.)
-CORE = ("domain", "ingest", "storage", "query", "errors.py", "auth.py", "access_log.py", "catalog.py")
-TRANSPORTS = ("openspanner.grpc", "openspanner.http", "openspanner.v1", "grpc", "google.protobuf", "google.rpc")
+CORE = (
+    "domain", "ingest", "storage", "query", "errors.py", "product_errors.py", "auth.py", "access_log.py",
+    "catalog.py", "refresh.py", "config.py", "logging.py", "metrics.py", "retry.py",
+)
+TRANSPORTS = (
+    "openspanner.grpc", "openspanner.http", "openspanner.dashboard", "openspanner.v1",
+    "grpc", "google.protobuf", "google.rpc", "fastapi", "starlette",
+)
+# The server's edges, each a package of its own: none may import another.
+TRANSPORT_PACKAGES = ("grpc", "http", "dashboard")
 
 
 def module_name(path: Path) -> str:
@@ -34,13 +42,31 @@ def imported(path: Path) -> Iterator[tuple[str, bool]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
-            names = submodules if all(s in MODULES for s in submodules) else [node.module]
+        elif isinstance(node, ast.ImportFrom):
+            module = absolute(path, node)
+            submodules = [f"{module}.{alias.name}" for alias in node.names]
+            names = submodules if all(s in MODULES for s in submodules) else [module]
         else:
             continue
         for name in names:
             yield name, id(node) in top
+
+
+def absolute(path: Path, node: ast.ImportFrom) -> str:
+    """The module a `from ... import` names, a relative one (`from ..http import x`) resolved."""
+    if node.level == 0:
+        return node.module or ""
+    package = path.parent  # `.` is the file's own package, an __init__.py's too
+    for _ in range(node.level - 1):
+        package = package.parent
+    base = module_name(package / "__init__.py")
+    return f"{base}.{node.module}" if node.module else base
+
+
+def transport_of(module: str) -> str | None:
+    """The transport package a module belongs to (`grpc` for openspanner.grpc.product.usage), if any."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "openspanner" and parts[1] in TRANSPORT_PACKAGES else None
 
 
 def test_the_core_imports_no_transport() -> None:
@@ -50,6 +76,19 @@ def test_the_core_imports_no_transport() -> None:
         if path.relative_to(PACKAGE).parts[0] in CORE
         for target, _ in imported(path)
         if target.startswith(TRANSPORTS)
+    ]
+    assert found == []
+
+
+def test_no_transport_imports_another() -> None:
+    """gRPC, REST and the dashboard share only the core; what two of them answer alike (the
+    product's failure codes, the stored event) lives below them, and server.py joins them."""
+    found = [
+        f"{name} imports {target}"
+        for name, path in MODULES.items()
+        if (edge := transport_of(name)) is not None
+        for target, _ in imported(path)
+        if transport_of(target) not in (None, edge)
     ]
     assert found == []
 

@@ -16,8 +16,9 @@ from google.protobuf import struct_pb2
 from openspanner.domain import events as domain
 from openspanner.domain.events import Outcome, key_or_generated
 from openspanner.errors import OpenSpannerError
-from openspanner.grpc.usage_convert import StructDecoder, read_timestamp_us, timestamp_of_us
-from openspanner.http.errors import rest_code_of_rejection
+from openspanner.grpc.convert import read_timestamp_us, timestamp_of_us
+from openspanner.grpc.usage_convert import StructDecoder
+from openspanner.product_errors import rejection_code
 from openspanner.v1 import open_spanner_usage_pb2
 
 # The product's bulk limit (its client documents "at most 1000 events"); the
@@ -87,7 +88,7 @@ def _value(value: domain.TypedValue) -> struct_pb2.Value:
 
 def product_failure(index: int, error: OpenSpannerError) -> open_spanner_usage_pb2.BulkFailure:
     """The product's failure (the same code and message as a failed item of REST bulk)."""
-    code, message = rest_code_of_rejection(error)
+    code, message = rejection_code(error)
     return open_spanner_usage_pb2.BulkFailure(index=index, code=code, message=message)
 
 

@@ -15,7 +15,7 @@ from openspanner.errors import (
     StorageRefused,
     Unavailable,
 )
-from openspanner.http.errors import rest_code_of_rejection, rest_error
+from openspanner.http.errors import rest_error
 
 
 @pytest.mark.parametrize(
@@ -36,16 +36,3 @@ from openspanner.http.errors import rest_code_of_rejection, rest_error
 )
 def test_rest_error(error: OpenSpannerError, answer: tuple[int, str, str]) -> None:
     assert rest_error(error) == answer
-
-
-@pytest.mark.parametrize(
-    ("error", "answer"),
-    [
-        (NotFound("no meter 'm'", field="meter"), ("not_found", "not found: meter: no meter 'm'")),
-        (InvalidArgument("too old", field="timestamp"), ("invalid_timestamp", "invalid input: timestamp: too old")),
-        (InvalidArgument("must be > 0", field="quantity"), ("invalid_input", "invalid input: quantity: must be > 0")),
-        (StorageRefused("refused"), ("invalid_input", "invalid input: refused")),
-    ],
-)
-def test_a_refused_bulk_event_gets_the_product_s_code(error: OpenSpannerError, answer: tuple[str, str]) -> None:
-    assert rest_code_of_rejection(error) == answer

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from openspanner.domain.events import BulkAnswer, EventResult, Outcome, StoredEvent
 from openspanner.domain.values import Unsupported
 from openspanner.errors import InvalidArgument, NotFound
-from openspanner.http.usages import UsageCreateRequest, bulk_result, domain_event, usage_event
+from openspanner.http.usages import UsageCreateRequest, bulk_result, domain_event
+from openspanner.http.wire import usage_event
 
 STORED = StoredEvent(
     id="1d2c", idempotency_key="a", subject="org", meter="calls", quantity=1.5, timestamp_us=1_700_000_000_000_001,
