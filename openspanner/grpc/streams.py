@@ -108,7 +108,9 @@ class _OneMeterAdapter:
         # One list: each pass over the protobuf container would wrap every event anew.
         events = list(getattr(message.batch, self.events_field))
         stamps = list(map(_TIMESTAMP, events))
-        if stamps and not 0 <= min(map(_NANOS, stamps)) <= max(map(_NANOS, stamps)) <= MAX_NANOS:
+        # Read once: each pass over the stamps costs a protobuf field read per event.
+        nanos = list(map(_NANOS, stamps))
+        if nanos and not 0 <= min(nanos) <= max(nanos) <= MAX_NANOS:
             # Impossible nanos somewhere: the per-event reading names each such event.
             return message.batch.first_sequence, self._decode_each(events)
         subjects = list(map(_SUBJECT, events))
@@ -120,8 +122,7 @@ class _OneMeterAdapter:
             subjects=subjects,
             quantities=list(map(self._quantity, events)),
             timestamps_us=[
-                seconds * 1_000_000 + nanos // 1000
-                for seconds, nanos in zip(map(_SECONDS, stamps), map(_NANOS, stamps), strict=True)
+                seconds * 1_000_000 + nano // 1000 for seconds, nano in zip(map(_SECONDS, stamps), nanos, strict=True)
             ],
             dimensions={name: list(map(read, events)) for name, read in self._column_readers.items()},
             decode_each=lambda: self._decode_each(events),

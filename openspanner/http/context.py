@@ -41,6 +41,12 @@ def services_of(request: Request) -> Services:
     return services
 
 
+async def _services_dependency(request: Request) -> Services:
+    """`services_of` as a dependency: FastAPI runs a plain `def` dependency in a worker
+    thread on every request, which cost more than the whole look-up."""
+    return services_of(request)
+
+
 def authorized(grpc_method: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency refusing the request unless its key may call `grpc_method`."""
 
@@ -50,4 +56,4 @@ def authorized(grpc_method: str) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
-Deps = Annotated[Services, Depends(services_of)]
+Deps = Annotated[Services, Depends(_services_dependency)]

@@ -132,6 +132,8 @@ class StreamSession:
         self._unacked = 0
         self._room = asyncio.Condition()
         self._pending: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        # Taken from the queue but not yet answerable (or the end of the stream): the next to ack.
+        self._held: list[_Pending | None] = []
         self._log = log.bind(stream=stream_id, stream_type=adapter.name)
 
     async def run(self, requests: AsyncIterator[Any], write: Callable[[StreamAck], Awaitable[None]]) -> None:
@@ -148,11 +150,12 @@ class StreamSession:
             self._log.info("stream opened")
             reader = asyncio.create_task(self._read(requests))
             try:
-                while (pending := await self._pending.get()) is not None:
-                    await write(await self._acks(pending))
-                    self._record(shown, pending)
+                while ready := await self._ready_messages():
+                    await write(self._coalesced_ack(ready))
+                    for pending in ready:
+                        self._record(shown, pending)
                     async with self._room:
-                        self._unacked -= pending.size
+                        self._unacked -= sum(pending.size for pending in ready)
                         self._room.notify_all()
                 await reader  # re-raises a malformed-stream error
             finally:
@@ -163,6 +166,32 @@ class StreamSession:
             self._log.info("stream ended by shutdown")
             raise Unavailable("server is shutting down; reconnect and resend unacknowledged events")
         self._log.info("stream closed by client")
+
+    async def _ready_messages(self) -> list[_Pending]:
+        """The next message once its outcomes are in, with the messages after it whose outcomes
+        are in too (a group commit often answers several at once); empty when the stream ends.
+
+        One StreamAck carries all their ranges: a write per message cost an eighth of the
+        event loop at a single fast stream. The ranges still follow commit, message by message.
+        """
+        first = self._held.pop() if self._held else await self._pending.get()
+        if first is None:
+            return []
+        await asyncio.wait([first.outcomes])
+        ready = [first]
+        while not self._pending.empty():
+            following = self._pending.get_nowait()
+            if following is None or not following.outcomes.done():
+                self._held.append(following)  # the end of the stream, or a message still on its way
+                break
+            ready.append(following)
+        return ready
+
+    def _coalesced_ack(self, ready: Sequence[_Pending]) -> StreamAck:
+        """One ack for messages whose outcomes are all in."""
+        if len(ready) == 1:
+            return self._acks(ready[0])
+        return StreamAck(tuple(ack_range for pending in ready for ack_range in self._acks(pending).ranges))
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         try:
@@ -238,8 +267,9 @@ class StreamSession:
         self._counter.refused_by_storage(self._path, pending.rows, pending.meters, outcomes)
         self._counter.acknowledged(self._path, time.monotonic() - pending.arrived_at, shown, pending.size)
 
-    async def _acks(self, pending: _Pending) -> StreamAck:
-        outcomes = await pending.outcomes
+    def _acks(self, pending: _Pending) -> StreamAck:
+        """The ack of one message whose outcomes are in (a failed submission raises here)."""
+        outcomes = pending.outcomes.result()
         retry = Unavailable("storage unavailable; send again")
 
         def answer(outcome: BatchOutcome) -> tuple[Outcome, OpenSpannerError | None]:

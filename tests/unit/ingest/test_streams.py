@@ -225,3 +225,61 @@ def test_a_session_stops_reading_while_its_unacknowledged_events_fill_the_window
     held_read, held_submitted, acks = asyncio.run(run())
     assert held_submitted == 1 and held_read <= 3
     assert [r.last_sequence for ack in acks for r in ack.ranges] == [1, 3, 5]
+
+
+def test_messages_committed_together_are_acknowledged_in_one_ack_in_message_order() -> None:
+    class GatedBatcher(FakeBatcher):
+        """Answers each submission when its gate opens, as a group commit answers several at once."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.gates: list[asyncio.Event] = []
+
+        async def submit(self, rows: Sequence[EventRow]) -> list[BatchOutcome]:
+            gate = asyncio.Event()
+            self.gates.append(gate)
+            await gate.wait()
+            return await super().submit(rows)
+
+    async def run() -> list[StreamAck]:
+        batcher = GatedBatcher()
+        acks: list[StreamAck] = []
+        written = asyncio.Event()
+
+        async def write(ack: StreamAck) -> None:
+            acks.append(ack)
+            written.set()
+
+        async def messages() -> AsyncIterator[Any]:
+            yield ("start",)
+            for n in range(3):
+                yield ("batch", 10 * n, [event(f"m{n}"), event(f"dup-m{n}")])
+            await asyncio.Event().wait()  # the client keeps the stream open
+
+        counter = IngestCounter(IngestStats(), Metrics())
+        session = StreamSession(
+            FakeAdapter(), FakeCatalog(METER), batcher, 1000, asyncio.Event(), "s1", counter  # type: ignore[arg-type]
+        )
+        task = asyncio.create_task(session.run(messages(), write))
+        while len(batcher.gates) < 3:
+            await asyncio.sleep(0)
+        written.clear()
+        # The last message's commit first: nothing may be acknowledged before the first one's.
+        batcher.gates[2].set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(acks) == 1  # the start's only
+        batcher.gates[0].set()
+        batcher.gates[1].set()
+        await written.wait()
+        task.cancel()
+        return acks
+
+    acks = asyncio.run(run())
+    assert acks[1:] == [
+        StreamAck((
+            AckRange(0, 0, Outcome.ACCEPTED), AckRange(1, 1, Outcome.DUPLICATE),
+            AckRange(10, 10, Outcome.ACCEPTED), AckRange(11, 11, Outcome.DUPLICATE),
+            AckRange(20, 20, Outcome.ACCEPTED), AckRange(21, 21, Outcome.DUPLICATE),
+        )),
+    ]
