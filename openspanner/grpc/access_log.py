@@ -59,6 +59,20 @@ class _GrpcCall:
             self._log("grpc stream started", method=self.method, key_id=self.caller.key_id, peer=context.peer())
 
     def end(self, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
+        """Log and count the call; a stream's once the RPC has terminated.
+
+        A client that cancels a stream may end its requests before the handler
+        sees a CancelledError (grpc reads a cancelled read as the end of the
+        requests): the handler then returns, and grpc learns of the
+        cancellation a moment later. Read when the RPC is done, the status is
+        the one the call really ended with.
+        """
+        if self.streaming and not context.done():
+            context.add_done_callback(lambda done: self._end(done, error))
+        else:
+            self._end(context, error)
+
+    def _end(self, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
         status = _status(context, error)
         elapsed = duration_ms(self.started)
         self._log(
@@ -75,11 +89,8 @@ class _GrpcCall:
 
 
 def _status(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
-    """The status the call ends with: set by `abort` for our errors, OK for an answer.
-
-    A client that cancels a stream may end its requests before the handler
-    sees a CancelledError: the handler then returns, but the call was cancelled.
-    """
+    """The status the call ends with: set by `abort` for our errors, OK for an answer,
+    CANCELLED when the client cancelled it, even if the handler returned first."""
     code = context.code()
     if isinstance(error, asyncio.CancelledError | GeneratorExit) or context.cancelled():
         code = grpc.StatusCode.CANCELLED
