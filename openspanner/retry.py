@@ -5,7 +5,7 @@ storage writes.
 Shaped like gRPC's service-config retry policy and OpenTelemetry's exporters:
 an exponential backoff (initial, multiplier, maximum) with jitter, bounded by
 a number of attempts and by an overall deadline, and a delay the server gave
-(gRPC `google.rpc.RetryInfo`, HTTP `Retry-After`) taken as the next wait
+(gRPC `google.rpc.RetryInfo`) taken as the next wait
 when there is one. Which failures are retried is the caller's part (a set of
 status codes, or a predicate): the policy says how long to wait and when to
 stop.
@@ -20,13 +20,11 @@ the server install.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -216,17 +214,3 @@ async def acall_with_retries(
                 raise
         await sleep(delay)
 
-
-def retry_after_seconds(header: str | None, now: datetime | None = None) -> float | None:
-    """The delay an HTTP `Retry-After` header asks for (delta-seconds or an HTTP-date), or None."""
-    if header is None or not (value := header.strip()):
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)

@@ -10,7 +10,6 @@ import asyncio
 import random
 import socket
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -28,7 +27,6 @@ from openspanner.retry import (
     Verdict,
     acall_with_retries,
     call_with_retries,
-    retry_after_seconds,
 )
 from openspanner.v1 import usage_pb2
 
@@ -203,13 +201,6 @@ def test_the_batchers_storage_waits_are_its_old_schedule() -> None:
     assert STORAGE_RETRY.backoff(3, FixedRandom(1.0)) == pytest.approx(0.6)
     assert STORAGE_RETRY.next_delay(10_000) is not None
 
-
-def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-    assert retry_after_seconds("3", now) == 3.0
-    assert retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now) == 30.0
-    assert retry_after_seconds("Thu, 01 Jan 2026 11:00:00 GMT", now) == 0.0, "a date passed: no wait"
-    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None and retry_after_seconds("") is None
 
 
 def test_the_importer_retries_transient_codes_after_the_servers_delay_until_its_deadline() -> None:
