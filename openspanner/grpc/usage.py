@@ -15,7 +15,6 @@ from openspanner.grpc.streams import (
     WebSocketSessionAdapter,
 )
 from openspanner.grpc.usage_convert import (
-    StructDecoder,
     bulk_request_from_proto,
     event_from_proto,
     record_usage_response,
@@ -35,7 +34,7 @@ class UsageService(usage_pb2_grpc.UsageServiceServicer):
     async def RecordUsage(
         self, request: usage_pb2.UsageEvent, context: grpc.aio.ServicerContext
     ) -> usage_pb2.RecordUsageResponse:
-        result = await self._pipeline.record_one(event_from_proto(request, StructDecoder()))
+        result = await self._pipeline.record_one(event_from_proto(request))
         return record_usage_response(result)
 
     @rpc

@@ -64,8 +64,13 @@ def decode_values(items: Iterable[tuple[str, struct_pb2.Value]]) -> dict[str, Me
     return {key: decode_value(value) for key, value in items}
 
 
-def event_from_proto(message: usage_pb2.UsageEvent, structs: StructDecoder) -> domain.IncomingEvent:
-    """The domain event of a UsageEvent, or a RefusedEvent naming what cannot be read."""
+def event_from_proto(message: usage_pb2.UsageEvent, structs: StructDecoder | None = None) -> domain.IncomingEvent:
+    """The domain event of a UsageEvent, or a RefusedEvent naming what cannot be read.
+
+    `structs` shares decoded metadata among the events of one call; a single
+    event (RecordUsage) has nothing to share, so its Struct is decoded without
+    being serialized for a cache key.
+    """
     try:
         timestamp_us = read_timestamp_us(message, "timestamp")
     except OpenSpannerError as error:
@@ -76,7 +81,7 @@ def event_from_proto(message: usage_pb2.UsageEvent, structs: StructDecoder) -> d
         meter=message.meter,
         quantity=message.quantity,
         timestamp_us=timestamp_us,
-        metadata=structs.decode(message.metadata),
+        metadata=structs.decode(message.metadata) if structs else decode_values(message.metadata.fields.items()),
     )
 
 
