@@ -145,17 +145,3 @@ def status_name(error: OpenSpannerError) -> str:
     records and the metrics label, the same whichever transport carries it."""
     return error.code
 
-
-ERROR_OF_CODE: dict[str, type[OpenSpannerError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unauthenticated,
-        PermissionDenied, Unavailable, ResourceExhausted, NotImplementedYet,
-    )
-}
-
-
-def error_of_code(code: str, message: str, *, field: str = "") -> OpenSpannerError:
-    """The typed error a recorded code name stands for (a rejection read back), so the
-    edges map it like one raised; an unknown name gives the base error (internal)."""
-    return ERROR_OF_CODE.get(code, OpenSpannerError)(message, field=field)

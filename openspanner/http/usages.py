@@ -146,9 +146,9 @@ async def create_usage_bulk(
         events=[domain_event(e) for e in body], idempotency_key=idempotency_key, validate_only=validate_only
     )
     try:
-        answer = await services.pipeline.record_bulk(
-            request, answer_accepted=True, fingerprint=bulk_keys.batch_fingerprint(body)
-        )
+        # Only a stored keyed call compares batches: the fingerprint is not made for the others.
+        fingerprint = bulk_keys.batch_fingerprint(body) if idempotency_key and not validate_only else None
+        answer = await services.pipeline.record_bulk(request, answer_accepted=True, fingerprint=fingerprint)
     except IdempotencyKeyReused as reused:
         raise bulk_keys.named_by_header(reused) from None
     headers = {bulk_keys.REPLAYED_HEADER: "true"} if answer.replayed else {}

@@ -22,7 +22,6 @@ from openspanner.errors import (
     Unauthenticated,
     Unavailable,
     UnsupportedMediaType,
-    error_of_code,
     status_name,
 )
 from openspanner.grpc.status import STATUS_DETAILS_KEY, grpc_status, rich_status, status_trailer
@@ -54,11 +53,6 @@ def test_each_error_has_one_status_and_its_name(error: OpenSpannerError, status:
     assert grpc_status(error) is status
     assert status_name(error) == status.name
 
-
-def test_a_recorded_code_name_reads_back_as_its_error() -> None:
-    error = error_of_code("NOT_FOUND", "no meter 'm'", field="meter")
-    assert isinstance(error, NotFound) and str(error) == "meter: no meter 'm'"
-    assert type(error_of_code("NO_SUCH_CODE", "x")) is OpenSpannerError
 
 
 def test_the_trailer_carries_the_field_and_the_retry_delay() -> None:
