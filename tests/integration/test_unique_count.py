@@ -125,6 +125,27 @@ def test_a_bad_counted_dimension_is_refused_by_its_field(
     assert caught.value.details().startswith("unique_dimension: ")
 
 
+def test_grpc_updates_keep_the_counted_dimension_and_refuse_changing_it(client: Client, meter: str) -> None:
+    current = client.call(client.meters.GetMeter, meter_pb2.GetMeterRequest(name=meter))
+    # An empty mask replaces every field; an unset unique_dimension there is kept, as an unset aggregation is.
+    replacement = meter_pb2.Meter()
+    replacement.CopyFrom(current)
+    replacement.ClearField("unique_dimension")
+    replacement.aggregation = meter_pb2.AGGREGATION_UNSPECIFIED
+    replacement.description = "distinct people"
+    updated = client.call(client.meters.UpdateMeter, meter_pb2.UpdateMeterRequest(meter=replacement))
+    assert (updated.aggregation, updated.unique_dimension, updated.description) == (
+        meter_pb2.unique_count, "user", "distinct people"
+    )
+    moved = meter_pb2.Meter(name=meter, unique_dimension="plan")
+    with pytest.raises(grpc.RpcError) as caught:
+        client.call(client.meters.UpdateMeter, meter_pb2.UpdateMeterRequest(
+            meter=moved, update_mask={"paths": ["unique_dimension"]}
+        ))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.details().startswith("unique_dimension: cannot change from 'user' to 'plan'")
+
+
 def test_an_event_without_the_required_user_is_refused(shared_server: ServerProcess, meter: str) -> None:
     code, body = http(shared_server, "POST", "/v1/usages", {
         "idempotency_key": uuid.uuid4().hex, "subject": "org_1", "meter": meter, "quantity": 1,
