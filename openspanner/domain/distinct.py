@@ -10,8 +10,9 @@ with these functions so that both agree:
   among the events but adds no value;
 - a window's count is the size of the set of its events' values, never a
   sum of smaller windows' counts: a user active on two days of a month is
-  one user of that month. A ledger therefore keeps the set per window, and
-  an event raises the count by one only when its value is not in it yet.
+  one user of that month. A ledger therefore keeps the set per window
+  (loaded with storage's QueryStore.unique_values), and an event raises
+  the count by one only when its value is not in it yet.
 """
 
 from __future__ import annotations

@@ -83,6 +83,19 @@ def aggregate_sql(meter: Meter, params: Parameters) -> str:
     return AGGREGATE_SQL[meter.aggregation]
 
 
+# The distinct values themselves, for code that keeps them as a set and
+# counts new ones as events arrive (a limit's ledger, domain/distinct.py).
+UNIQUE_VALUES_SQL = (
+    "groupUniqArrayIf(metadata[{unique_dimension:String}], mapContains(metadata, {unique_dimension:String}))"
+)
+
+
+def unique_values_sql(meter: Meter, params: Parameters) -> str:
+    """The array of a unique_count meter's distinct values over a group's rows (params added)."""
+    params["unique_dimension"] = meter.unique_dimension
+    return UNIQUE_VALUES_SQL
+
+
 # Start of the window holding `timestamp`, in epoch seconds, aligned in the
 # query's time zone; the same rule as domain/windows.py `truncate`.
 WINDOW_SQL = {
@@ -366,6 +379,14 @@ class QueryStore:
         sql, params = dimension_values_sql(plan)
         rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
         return [dimension_value_row(plan, str(text), int(events)) for text, events in rows]
+
+    def unique_values(self, meter: Meter, subject: str, start_us: int, end_us: int) -> frozenset[str]:
+        """The distinct values a subject's events of a unique_count meter carry in [start_us, end_us):
+        the set a ledger starts from, whose size is the query's unique_count of that range."""
+        where, params = _conditions(meter.name, start_us, end_us, (subject,), ())
+        sql = f"SELECT {unique_values_sql(meter, params)} FROM {EVENTS_TABLE} FINAL WHERE {' AND '.join(where)}"
+        rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
+        return frozenset(str(value) for value in rows[0][0])
 
     def meter_summaries(self) -> dict[str, tuple[int, int]]:
         """Stored events and the latest event timestamp (us) of every meter that has events."""

@@ -138,3 +138,16 @@ def test_the_range_is_counted_over_itself_not_summed_from_its_hours(store: Query
     models = {s.metadata[UNIQUE_DIMENSION] for s in SAMPLES if UNIQUE_DIMENSION in s.metadata}
     assert list(whole.values()) == [float(len(models))]
     assert sum(hourly.values()) > len(models)  # gpt-4.1 is active in three hours, one value of the range
+
+
+@pytest.mark.parametrize("subject", ["org_1", "org_2", "org_3", "org_4", "nobody"])
+def test_a_ledger_starts_from_the_values_whose_count_the_query_answers(store: QueryStore, subject: str) -> None:
+    values = store.unique_values(UNIQUE, subject, START_US, END_US)
+    mine = [event_row(UNIQUE, s).metadata for s in SAMPLES if s.subject == subject]
+    assert values == {counted_value(UNIQUE, m) for m in mine} - {None}
+    query = plan_usage_query(
+        UNIQUE, start_us=START_US, end_us=END_US, window_size=None, time_zone_name="UTC",
+        subjects=[subject], filters=[], group_by=[], fill=True,
+    )
+    [row] = usage_rows(query, store.usage(query))
+    assert row.value == len(values) == distinct_count(UNIQUE, mine)
