@@ -32,8 +32,15 @@ DIMENSIONS = (
 )
 
 
+# What a unique_count meter of these tests counts: a string with absent values and the empty string.
+UNIQUE_DIMENSION = "model"
+
+
 def meter(name: str, aggregation: Aggregation = Aggregation.SUM) -> Meter:
-    return Meter(name, aggregation, unit="token", event_retention_days=3650, dimensions=DIMENSIONS)
+    counted = UNIQUE_DIMENSION if aggregation is Aggregation.UNIQUE_COUNT else ""
+    return Meter(
+        name, aggregation, unit="token", event_retention_days=3650, dimensions=DIMENSIONS, unique_dimension=counted
+    )
 
 
 # Three days before the start of this hour: recent enough for any retention,

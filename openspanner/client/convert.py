@@ -50,6 +50,8 @@ class Meter(TypedDict):
     dimensions: list[Dimension]
     create_time: datetime | None
     update_time: datetime | None
+    # The dimension a unique_count meter counts distinct values of; "" otherwise.
+    unique_dimension: str
 
 
 class StoredEvent(TypedDict):
@@ -156,7 +158,8 @@ def update_meter_request(name: str, changes: Mapping[str, Any]) -> meter_pb2.Upd
     paths = sorted(k for k in changes if k not in _METER_OUTPUT_FIELDS and k != "name")
     if not paths:
         raise ValueError(
-            "changes: name at least one of description, unit, aggregation, event_retention_days, dimensions"
+            "changes: name at least one of description, unit, aggregation, event_retention_days, dimensions,"
+            " unique_dimension"
         )
     request = meter_pb2.UpdateMeterRequest(meter=meter_message({**changes, "name": name}))
     request.update_mask.paths.extend(paths)
@@ -318,6 +321,7 @@ def meter(message: meter_pb2.Meter) -> Meter:
         dimensions=[_dimension(d) for d in message.dimensions],
         create_time=optional_datetime(message, "create_time"),
         update_time=optional_datetime(message, "update_time"),
+        unique_dimension=message.unique_dimension,
     )
 
 

@@ -83,12 +83,19 @@ def _list(args: argparse.Namespace) -> int:
         print(json_text(meters))
         return 0
     rows = [
-        [m["name"], m["aggregation"], m["unit"] or "-", f"{m['event_retention_days']}d",
+        [m["name"], _aggregation_label(m), m["unit"] or "-", f"{m['event_retention_days']}d",
          ",".join(d["name"] for d in m["dimensions"]) or "-"]
         for m in meters
     ]
     print(table(["NAME", "AGGREGATION", "UNIT", "RETENTION", "DIMENSIONS"], rows, right=[False, False, False, True]))
     return 0
+
+
+def _aggregation_label(meter: Meter) -> str:
+    """unique_count names the dimension it counts: `unique_count(user)`."""
+    if meter["unique_dimension"]:
+        return f"{meter['aggregation']}({meter['unique_dimension']})"
+    return meter["aggregation"]
 
 
 def _get(args: argparse.Namespace) -> int:

@@ -26,7 +26,9 @@ DEFAULT_RETENTION_DAYS = 90
 MIN_RETENTION_DAYS = 1
 MAX_RETENTION_DAYS = 3650
 BUILT_IN_DIMENSIONS = frozenset({"subject"})
-UPDATABLE_FIELDS = ("description", "unit", "aggregation", "event_retention_days", "dimensions")
+UPDATABLE_FIELDS = (
+    "description", "unit", "aggregation", "event_retention_days", "dimensions", "unique_dimension"
+)
 
 
 class Aggregation(StrEnum):
@@ -38,6 +40,8 @@ class Aggregation(StrEnum):
     FIRST = "first"
     LAST = "last"
     RATE = "rate"
+    # Distinct values of the meter's unique_dimension; quantity is ignored.
+    UNIQUE_COUNT = "unique_count"
 
 
 class DimensionType(StrEnum):
@@ -73,6 +77,9 @@ class Meter:
     dimensions: tuple[Dimension, ...] = ()
     create_time: datetime | None = None
     update_time: datetime | None = None
+    # The declared dimension whose distinct values a unique_count meter
+    # counts; empty for every other aggregation.
+    unique_dimension: str = ""
     dimensions_by_name: Mapping[str, Dimension] = field(
         init=False, repr=False, compare=False, hash=False
     )
@@ -99,6 +106,7 @@ def validate_meter(meter: Meter) -> Meter:
             field="event_retention_days",
         )
     _check_dimensions(meter.dimensions)
+    _check_unique_dimension(meter)
     dimensions = tuple(
         replace(d, display_name=d.display_name or display_name_of(d.name)) for d in meter.dimensions
     )
@@ -133,11 +141,22 @@ def apply_update(current: Meter, requested: Meter, fields: tuple[str, ...], *, h
             " reported would change meaning; create a new meter instead",
             field="aggregation",
         )
+    changes_unique = requested.unique_dimension and requested.unique_dimension != current.unique_dimension
+    if has_events and "unique_dimension" in fields and changes_unique:
+        raise FailedPrecondition(
+            f"cannot change from {current.unique_dimension or 'none'!r} to {requested.unique_dimension!r}:"
+            " distinct counts already reported would change meaning; create a new meter instead",
+            field="unique_dimension",
+        )
     updated = current
     for name in fields:
         if name == "aggregation" and requested.aggregation is None:
             continue  # a full replacement may omit the aggregation
+        if name == "unique_dimension" and not requested.unique_dimension:
+            continue  # likewise; it is cleared below when the aggregation stops being unique_count
         updated = replace(updated, **{name: getattr(requested, name)})
+    if updated.aggregation is not Aggregation.UNIQUE_COUNT and not requested.unique_dimension:
+        updated = replace(updated, unique_dimension="")
     if "dimensions" in fields and has_events:
         _check_dimension_change(current.dimensions, requested.dimensions)
     return validate_meter(updated)
@@ -182,6 +201,29 @@ def _check_dimensions(dimensions: tuple[Dimension, ...]) -> None:
         seen.add(dimension.name)
         _check_text(f"dimensions[{index}].display_name", dimension.display_name, MAX_UNIT_LENGTH)
         _check_text(f"dimensions[{index}].description", dimension.description, MAX_DESCRIPTION_LENGTH)
+
+
+def _check_unique_dimension(meter: Meter) -> None:
+    """unique_count counts the values of one declared dimension; no other aggregation names one."""
+    name = meter.unique_dimension
+    if meter.aggregation is not Aggregation.UNIQUE_COUNT:
+        if name:
+            raise InvalidArgument(
+                f"is only for aggregation unique_count, got aggregation {meter.aggregation}",
+                field="unique_dimension",
+            )
+        return
+    if not name:
+        raise InvalidArgument(
+            "is required for aggregation unique_count: the dimension whose distinct values are counted",
+            field="unique_dimension",
+        )
+    if name not in meter.dimensions_by_name:
+        declared = ", ".join(meter.dimensions_by_name) or "none"
+        raise InvalidArgument(
+            f"{name!r} is not a declared dimension of the meter (declared: {declared})",
+            field="unique_dimension",
+        )
 
 
 def _check_dimension_change(old: tuple[Dimension, ...], new: tuple[Dimension, ...]) -> None:

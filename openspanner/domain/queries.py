@@ -41,7 +41,7 @@ from openspanner.errors import InvalidArgument
 MAX_GROUP_BY = 5
 MAX_ROWS = 100_000
 # Aggregations whose value for "no events" is 0 rather than "no value".
-ZERO_WHEN_EMPTY = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.RATE})
+ZERO_WHEN_EMPTY = frozenset({Aggregation.SUM, Aggregation.COUNT, Aggregation.RATE, Aggregation.UNIQUE_COUNT})
 
 
 @dataclass(frozen=True)

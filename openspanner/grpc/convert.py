@@ -69,6 +69,7 @@ def meter_from_proto(message: meter_pb2.Meter, *, aggregation_required: bool = T
         aggregation=aggregation,  # type: ignore[arg-type]
         event_retention_days=message.event_retention_days,
         dimensions=tuple(_dimension(i, d) for i, d in enumerate(message.dimensions)),
+        unique_dimension=message.unique_dimension,
     )
 
 
@@ -116,6 +117,7 @@ def meter_to_proto(meter: Meter) -> meter_pb2.Meter:
             )
             for d in meter.dimensions
         ],
+        unique_dimension=meter.unique_dimension,
     )
     if meter.create_time:
         message.create_time.CopyFrom(timestamp(meter.create_time))

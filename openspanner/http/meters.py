@@ -20,9 +20,13 @@ from openspanner.http.wire import Strict, query_limit, rfc3339
 
 router = APIRouter(prefix="/v1/meters", tags=["meters"], route_class=JsonBodyRoute)
 
-AggregationName = Literal["sum", "count", "avg", "min", "max", "first", "last", "rate"]
+AggregationName = Literal["sum", "count", "avg", "min", "max", "first", "last", "rate", "unique_count"]
 DimensionTypeName = Literal["string", "number", "boolean"]
 _SERVICE = "/openspanner.v1.MeterService"
+_UNIQUE_DIMENSION = (
+    "Our extension: the declared dimension whose distinct values a unique_count meter counts;"
+    " required for unique_count and only for it."
+)
 
 
 class MeterDimension(Strict):
@@ -41,6 +45,7 @@ class MeterCreateRequest(Strict):
     aggregation: AggregationName = Field(description="How quantities are summarized.")
     event_retention_days: int = Field(0, description="How long raw events are kept, 1..3650; 0 means 90.")
     dimensions: list[MeterDimension] = Field(default_factory=list)
+    unique_dimension: str = Field("", description=_UNIQUE_DIMENSION)
 
 
 class MeterUpdateRequest(Strict):
@@ -53,6 +58,7 @@ class MeterUpdateRequest(Strict):
     aggregation: AggregationName | None = None
     event_retention_days: int | None = None
     dimensions: list[MeterDimension] | None = None
+    unique_dimension: str | None = None
 
 
 class Meter(BaseModel):
@@ -63,6 +69,9 @@ class Meter(BaseModel):
     aggregation: AggregationName
     event_retention_days: int
     dimensions: list[MeterDimension]
+    # Left out of the answer unless the meter counts distinct values, so the
+    # product's meters keep the product's exact shape.
+    unique_dimension: str | None = Field(None, description=_UNIQUE_DIMENSION)
     created_at: str | None
     updated_at: str | None
 
@@ -79,6 +88,7 @@ def _dimension(d: MeterDimension) -> domain.Dimension:
 
 
 def meter_json(meter: domain.Meter) -> Meter:
+    extension = {"unique_dimension": meter.unique_dimension} if meter.unique_dimension else {}
     return Meter(
         id=meter.id,
         name=meter.name,
@@ -99,11 +109,12 @@ def meter_json(meter: domain.Meter) -> Meter:
         ],
         created_at=rfc3339(meter.create_time) if meter.create_time else None,
         updated_at=rfc3339(meter.update_time) if meter.update_time else None,
+        **extension,
     )
 
 
 @router.post(
-    "", status_code=201, response_model=Meter, summary="Create a meter",
+    "", status_code=201, response_model=Meter, response_model_exclude_unset=True, summary="Create a meter",
     dependencies=[Depends(authorized(f"{_SERVICE}/CreateMeter"))],
     responses={409: {"description": "A meter of that name exists."}},
 )
@@ -115,6 +126,7 @@ async def create_meter(body: MeterCreateRequest, services: Deps) -> Meter:
         unit=body.unit,
         event_retention_days=body.event_retention_days,
         dimensions=tuple(_dimension(d) for d in body.dimensions),
+        unique_dimension=body.unique_dimension,
     )
     return meter_json(await services.catalog.create(meter))
 
@@ -134,7 +146,7 @@ async def list_meters(
 
 
 @router.get(
-    "/{id}", response_model=Meter, summary="Get a meter by id or name",
+    "/{id}", response_model=Meter, response_model_exclude_unset=True, summary="Get a meter by id or name",
     dependencies=[Depends(authorized(f"{_SERVICE}/GetMeter"))],
 )
 async def get_meter(id: str, services: Deps) -> Meter:
@@ -155,6 +167,8 @@ async def _update(id: str, body: MeterUpdateRequest, services: Deps) -> Meter:
         dimensions=(
             tuple(_dimension(d) for d in body.dimensions) if body.dimensions is not None else current.dimensions
         ),
+        # Empty keeps the current one (domain.apply_update), as an omitted aggregation does.
+        unique_dimension=body.unique_dimension or "",
     )
     if not fields:
         return meter_json(current)
@@ -163,6 +177,7 @@ async def _update(id: str, body: MeterUpdateRequest, services: Deps) -> Meter:
 
 _UPDATE = {
     "response_model": Meter,
+    "response_model_exclude_unset": True,
     "dependencies": [Depends(authorized(f"{_SERVICE}/UpdateMeter"))],
     "responses": {409: {"description": "The change would break stored events."}},
 }

@@ -62,6 +62,7 @@ def meter_to_json(meter: Meter) -> str:
         ],
         "create_time": _iso(meter.create_time),
         "update_time": _iso(meter.update_time),
+        "unique_dimension": meter.unique_dimension,
     })
 
 
@@ -89,6 +90,7 @@ def meter_from_json(text: str) -> Meter:
         ),
         create_time=_parse_iso(data.get("create_time")),
         update_time=_parse_iso(data.get("update_time")),
+        unique_dimension=data.get("unique_dimension", ""),
     )
 
 

@@ -25,7 +25,7 @@ from openspanner.domain.breakdowns import (
 # Re-exported: the query side reads stored events under this name.
 from openspanner.domain.events import EventRecord as EventRecord
 from openspanner.domain.filters import ORDER_OPS, Condition, ConditionOp, FilterNode, Group, GroupOp, ValueKind
-from openspanner.domain.meters import Aggregation, DimensionType
+from openspanner.domain.meters import Aggregation, DimensionType, Meter
 from openspanner.domain.queries import (
     MAX_ROWS,
     EventListing,
@@ -60,6 +60,41 @@ AGGREGATE_SQL = {
     # Divided by each window's length in seconds afterwards (domain/queries.py).
     Aggregation.RATE: "sum(quantity)",
 }
+
+# Exact distinct texts of the meter's unique_dimension (ingest stores each
+# value as its canonical text, so 1 and 1.0 are one value); events without
+# the dimension count among the events but add no value.
+UNIQUE_COUNT_SQL = (
+    "toFloat64(uniqExactIf(metadata[{unique_dimension:String}], mapContains(metadata, {unique_dimension:String})))"
+)
+
+
+def aggregate_sql(meter: Meter, params: Parameters) -> str:
+    """The meter's aggregate over the rows of one group; the parameters it needs are added to `params`.
+
+    The one place every query shape (usage, breakdown) takes its aggregate
+    from: a unique_count is computed over the group's own events, never
+    added up from smaller groups, so a month's distinct users are counted
+    over the month.
+    """
+    if meter.aggregation is Aggregation.UNIQUE_COUNT:
+        params["unique_dimension"] = meter.unique_dimension
+        return UNIQUE_COUNT_SQL
+    return AGGREGATE_SQL[meter.aggregation]
+
+
+# The distinct values themselves, for code that keeps them as a set and
+# counts new ones as events arrive (a limit's ledger, domain/distinct.py).
+UNIQUE_VALUES_SQL = (
+    "groupUniqArrayIf(metadata[{unique_dimension:String}], mapContains(metadata, {unique_dimension:String}))"
+)
+
+
+def unique_values_sql(meter: Meter, params: Parameters) -> str:
+    """The array of a unique_count meter's distinct values over a group's rows (params added)."""
+    params["unique_dimension"] = meter.unique_dimension
+    return UNIQUE_VALUES_SQL
+
 
 # Start of the window holding `timestamp`, in epoch seconds, aligned in the
 # query's time zone; the same rule as domain/windows.py `truncate`.
@@ -213,7 +248,7 @@ def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
     params["limit"] = MAX_ROWS + 1
     sql = (
         f"SELECT {', '.join(f'{c} AS {k}' for c, k in zip(columns, keys, strict=True))},"
-        f" count() AS events, {AGGREGATE_SQL[query.meter.aggregation]} AS value"
+        f" count() AS events, {aggregate_sql(query.meter, params)} AS value"
         f" FROM {EVENTS_TABLE} FINAL"
         f" WHERE {' AND '.join(where)}"
         f" GROUP BY {', '.join(keys)}"
@@ -284,7 +319,7 @@ def breakdown_sql(plan: Breakdown) -> tuple[str, Parameters]:
     value = _value_of(plan.field, params, where)
     params["limit"] = plan.limit
     sql = (
-        f"SELECT {value} AS bd_value, {AGGREGATE_SQL[plan.meter.aggregation]} AS bd_quantity, count() AS bd_events"
+        f"SELECT {value} AS bd_value, {aggregate_sql(plan.meter, params)} AS bd_quantity, count() AS bd_events"
         f" FROM {EVENTS_TABLE} FINAL"
         f" WHERE {' AND '.join(where)}"
         " GROUP BY bd_value"
@@ -344,6 +379,14 @@ class QueryStore:
         sql, params = dimension_values_sql(plan)
         rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
         return [dimension_value_row(plan, str(text), int(events)) for text, events in rows]
+
+    def unique_values(self, meter: Meter, subject: str, start_us: int, end_us: int) -> frozenset[str]:
+        """The distinct values a subject's events of a unique_count meter carry in [start_us, end_us):
+        the set a ledger starts from, whose size is the query's unique_count of that range."""
+        where, params = _conditions(meter.name, start_us, end_us, (subject,), ())
+        sql = f"SELECT {unique_values_sql(meter, params)} FROM {EVENTS_TABLE} FINAL WHERE {' AND '.join(where)}"
+        rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
+        return frozenset(str(value) for value in rows[0][0])
 
     def meter_summaries(self) -> dict[str, tuple[int, int]]:
         """Stored events and the latest event timestamp (us) of every meter that has events."""

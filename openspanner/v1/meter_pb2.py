@@ -26,33 +26,33 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/meter.proto\x12\x0eopenspanner.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x02\n\x05Meter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x30\n\x0b\x61ggregation\x18\x04 \x01(\x0e\x32\x1b.openspanner.v1.Aggregation\x12\x1c\n\x14\x65vent_retention_days\x18\x05 \x01(\x05\x12-\n\ndimensions\x18\x06 \x03(\x0b\x32\x19.openspanner.v1.Dimension\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02id\x18\t \x01(\t\"\xa9\x01\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.openspanner.v1.DimensionType\x12\x15\n\x08required\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x12\n\ndeprecated\x18\x06 \x01(\x08\x42\x0b\n\t_required\"\x1f\n\x0fGetMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListMetersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x12ListMetersResponse\x12%\n\x06meters\x18\x01 \x03(\x0b\x32\x15.openspanner.v1.Meter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x12UpdateMeterRequest\x12$\n\x05meter\x18\x01 \x01(\x0b\x32\x15.openspanner.v1.Meter\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"1\n\x12\x44\x65leteMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"-\n\x13\x44\x65leteMeterResponse\x12\x16\n\x0e\x64\x65leted_events\x18\x01 \x01(\x03*x\n\x0b\x41ggregation\x12\x1b\n\x17\x41GGREGATION_UNSPECIFIED\x10\x00\x12\x07\n\x03sum\x10\x01\x12\t\n\x05\x63ount\x10\x02\x12\x07\n\x03\x61vg\x10\x03\x12\x07\n\x03min\x10\x04\x12\x07\n\x03max\x10\x05\x12\t\n\x05\x66irst\x10\x06\x12\x08\n\x04last\x10\x07\x12\x08\n\x04rate\x10\x08*T\n\rDimensionType\x12\x1e\n\x1a\x44IMENSION_TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06string\x10\x01\x12\x0b\n\x07\x62oolean\x10\x02\x12\n\n\x06number\x10\x03\x32\x86\x03\n\x0cMeterService\x12;\n\x0b\x43reateMeter\x12\x15.openspanner.v1.Meter\x1a\x15.openspanner.v1.Meter\x12\x42\n\x08GetMeter\x12\x1f.openspanner.v1.GetMeterRequest\x1a\x15.openspanner.v1.Meter\x12S\n\nListMeters\x12!.openspanner.v1.ListMetersRequest\x1a\".openspanner.v1.ListMetersResponse\x12H\n\x0bUpdateMeter\x12\".openspanner.v1.UpdateMeterRequest\x1a\x15.openspanner.v1.Meter\x12V\n\x0b\x44\x65leteMeter\x12\".openspanner.v1.DeleteMeterRequest\x1a#.openspanner.v1.DeleteMeterResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aopenspanner/v1/meter.proto\x12\x0eopenspanner.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\x05Meter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x30\n\x0b\x61ggregation\x18\x04 \x01(\x0e\x32\x1b.openspanner.v1.Aggregation\x12\x1c\n\x14\x65vent_retention_days\x18\x05 \x01(\x05\x12-\n\ndimensions\x18\x06 \x03(\x0b\x32\x19.openspanner.v1.Dimension\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02id\x18\t \x01(\t\x12\x18\n\x10unique_dimension\x18\n \x01(\t\"\xa9\x01\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.openspanner.v1.DimensionType\x12\x15\n\x08required\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x12\n\ndeprecated\x18\x06 \x01(\x08\x42\x0b\n\t_required\"\x1f\n\x0fGetMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\":\n\x11ListMetersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"T\n\x12ListMetersResponse\x12%\n\x06meters\x18\x01 \x03(\x0b\x32\x15.openspanner.v1.Meter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"k\n\x12UpdateMeterRequest\x12$\n\x05meter\x18\x01 \x01(\x0b\x32\x15.openspanner.v1.Meter\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"1\n\x12\x44\x65leteMeterRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"-\n\x13\x44\x65leteMeterResponse\x12\x16\n\x0e\x64\x65leted_events\x18\x01 \x01(\x03*\x8a\x01\n\x0b\x41ggregation\x12\x1b\n\x17\x41GGREGATION_UNSPECIFIED\x10\x00\x12\x07\n\x03sum\x10\x01\x12\t\n\x05\x63ount\x10\x02\x12\x07\n\x03\x61vg\x10\x03\x12\x07\n\x03min\x10\x04\x12\x07\n\x03max\x10\x05\x12\t\n\x05\x66irst\x10\x06\x12\x08\n\x04last\x10\x07\x12\x08\n\x04rate\x10\x08\x12\x10\n\x0cunique_count\x10\t*T\n\rDimensionType\x12\x1e\n\x1a\x44IMENSION_TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06string\x10\x01\x12\x0b\n\x07\x62oolean\x10\x02\x12\n\n\x06number\x10\x03\x32\x86\x03\n\x0cMeterService\x12;\n\x0b\x43reateMeter\x12\x15.openspanner.v1.Meter\x1a\x15.openspanner.v1.Meter\x12\x42\n\x08GetMeter\x12\x1f.openspanner.v1.GetMeterRequest\x1a\x15.openspanner.v1.Meter\x12S\n\nListMeters\x12!.openspanner.v1.ListMetersRequest\x1a\".openspanner.v1.ListMetersResponse\x12H\n\x0bUpdateMeter\x12\".openspanner.v1.UpdateMeterRequest\x1a\x15.openspanner.v1.Meter\x12V\n\x0b\x44\x65leteMeter\x12\".openspanner.v1.DeleteMeterRequest\x1a#.openspanner.v1.DeleteMeterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'openspanner.v1.meter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGGREGATION']._serialized_start=967
-  _globals['_AGGREGATION']._serialized_end=1087
-  _globals['_DIMENSIONTYPE']._serialized_start=1089
-  _globals['_DIMENSIONTYPE']._serialized_end=1173
+  _globals['_AGGREGATION']._serialized_start=994
+  _globals['_AGGREGATION']._serialized_end=1132
+  _globals['_DIMENSIONTYPE']._serialized_start=1134
+  _globals['_DIMENSIONTYPE']._serialized_end=1218
   _globals['_METER']._serialized_start=114
-  _globals['_METER']._serialized_end=407
-  _globals['_DIMENSION']._serialized_start=410
-  _globals['_DIMENSION']._serialized_end=579
-  _globals['_GETMETERREQUEST']._serialized_start=581
-  _globals['_GETMETERREQUEST']._serialized_end=612
-  _globals['_LISTMETERSREQUEST']._serialized_start=614
-  _globals['_LISTMETERSREQUEST']._serialized_end=672
-  _globals['_LISTMETERSRESPONSE']._serialized_start=674
-  _globals['_LISTMETERSRESPONSE']._serialized_end=758
-  _globals['_UPDATEMETERREQUEST']._serialized_start=760
-  _globals['_UPDATEMETERREQUEST']._serialized_end=867
-  _globals['_DELETEMETERREQUEST']._serialized_start=869
-  _globals['_DELETEMETERREQUEST']._serialized_end=918
-  _globals['_DELETEMETERRESPONSE']._serialized_start=920
-  _globals['_DELETEMETERRESPONSE']._serialized_end=965
-  _globals['_METERSERVICE']._serialized_start=1176
-  _globals['_METERSERVICE']._serialized_end=1566
+  _globals['_METER']._serialized_end=433
+  _globals['_DIMENSION']._serialized_start=436
+  _globals['_DIMENSION']._serialized_end=605
+  _globals['_GETMETERREQUEST']._serialized_start=607
+  _globals['_GETMETERREQUEST']._serialized_end=638
+  _globals['_LISTMETERSREQUEST']._serialized_start=640
+  _globals['_LISTMETERSREQUEST']._serialized_end=698
+  _globals['_LISTMETERSRESPONSE']._serialized_start=700
+  _globals['_LISTMETERSRESPONSE']._serialized_end=784
+  _globals['_UPDATEMETERREQUEST']._serialized_start=786
+  _globals['_UPDATEMETERREQUEST']._serialized_end=893
+  _globals['_DELETEMETERREQUEST']._serialized_start=895
+  _globals['_DELETEMETERREQUEST']._serialized_end=944
+  _globals['_DELETEMETERRESPONSE']._serialized_start=946
+  _globals['_DELETEMETERRESPONSE']._serialized_end=991
+  _globals['_METERSERVICE']._serialized_start=1221
+  _globals['_METERSERVICE']._serialized_end=1611
 # @@protoc_insertion_point(module_scope)

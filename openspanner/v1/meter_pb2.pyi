@@ -22,6 +22,7 @@ class Aggregation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     first: _ClassVar[Aggregation]
     last: _ClassVar[Aggregation]
     rate: _ClassVar[Aggregation]
+    unique_count: _ClassVar[Aggregation]
 
 class DimensionType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -38,13 +39,14 @@ max: Aggregation
 first: Aggregation
 last: Aggregation
 rate: Aggregation
+unique_count: Aggregation
 DIMENSION_TYPE_UNSPECIFIED: DimensionType
 string: DimensionType
 boolean: DimensionType
 number: DimensionType
 
 class Meter(_message.Message):
-    __slots__ = ("name", "description", "unit", "aggregation", "event_retention_days", "dimensions", "create_time", "update_time", "id")
+    __slots__ = ("name", "description", "unit", "aggregation", "event_retention_days", "dimensions", "create_time", "update_time", "id", "unique_dimension")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +56,7 @@ class Meter(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_DIMENSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     unit: str
@@ -63,7 +66,8 @@ class Meter(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     id: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., unit: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., event_retention_days: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
+    unique_dimension: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., unit: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., event_retention_days: _Optional[int] = ..., dimensions: _Optional[_Iterable[_Union[Dimension, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., id: _Optional[str] = ..., unique_dimension: _Optional[str] = ...) -> None: ...
 
 class Dimension(_message.Message):
     __slots__ = ("name", "type", "required", "display_name", "description", "deprecated")

@@ -174,8 +174,9 @@ def _text(field: descriptor.FieldDescriptor) -> st.SearchStrategy[str]:
         name == "name" and field.containing_type.name in ("Meter", "GetMeterRequest")
     ):
         known = list(METERS)
-    elif name in ("dimension", "group_by", "paths"):
-        known = [*DIMENSIONS, "description", "unit", "event_retention_days", "dimensions", "aggregation"]
+    elif name in ("dimension", "group_by", "paths", "unique_dimension"):
+        known = [*DIMENSIONS, "description", "unit", "event_retention_days", "dimensions", "aggregation",
+                 "unique_dimension"]
     elif name == "time_zone":
         known = ["UTC", "Europe/Berlin", "Mars/Base", "../../etc/passwd"]
     elif name in ("idempotency_key", "subject", "session_id", "device_id", "queue"):

@@ -773,3 +773,47 @@ def test_subjects_list_links_each_subject(page: Any, server: ServerProcess) -> N
     page.get_by_role("link", name=subject).click()
     page.locator(f".meter-card[data-meter={name}]").wait_for()
 
+
+
+def test_a_unique_count_meter_is_offered_created_and_shown_as_distinct_values(
+    page: Any, server: ServerProcess
+) -> None:
+    name = unique("active_users")
+    sign_in(page, route="#/meters/new")
+    form = page.locator("form.meter-form")
+    counted = form.get_by_label("Counted dimension")
+    assert counted.is_hidden(), "only unique_count names a dimension"
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Unit").fill("user")
+    form.get_by_label("Aggregation").select_option("unique_count")
+    form.get_by_role("button", name="Add dimension").click()
+    form.get_by_label("Name of dimension 1").fill("user")
+    form.locator("fieldset.dimension-row").nth(0).get_by_label("Required on every event").check()
+    form.get_by_role("button", name="Create meter").click()
+    counted_error = page.locator(f"#{counted.get_attribute('id')}-error")
+    counted_error.wait_for()
+    assert "is required for aggregation unique_count" in counted_error.text_content()
+
+    counted.fill("user")
+    form.get_by_role("button", name="Create meter").click()
+    page.get_by_role("heading", name=f"Usage of {name}").wait_for()
+    code, meter = http(server, "GET", f"/v1/meters/{name}")
+    assert code == 200 and (meter["aggregation"], meter["unique_dimension"]) == ("unique_count", "user")
+
+    # Two hours ago: ana twice and bo once; an hour ago ana again. Hourly distinct users 2 and 1.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    send_bulk(server, [
+        {"idempotency_key": f"u{n}", "subject": "org_1", "meter": name, "quantity": 1,
+         "timestamp": rfc3339(hour + timedelta(minutes=minutes)), "metadata": {"user": user}}
+        for n, (user, minutes) in enumerate([("ana", 10), ("ana", 40), ("bo", 50), ("ana", 70)])
+    ])
+    page.reload()  # the page answered "no usage" before the events existed
+    body = shown_request(page, meter=name, bucket_size="hour")
+    assert table_rows(page, []) == api_rows(server, body)
+    assert table_rows(page, []) == [(rfc3339(hour), 2.0, 3), (rfc3339(hour + timedelta(hours=1)), 1.0, 1)]
+    assert "distinct values of user" in page.locator("p.lead").text_content()
+    assert "in total" not in page.locator(".result-status").text_content(), "distinct counts do not add up"
+    assert page.locator("thead").get_by_text("unique_count of user (user)").count() == 1
+
+    page.goto("/#/meters")
+    page.locator(f"tr[data-meter='{name}']").get_by_text("unique_count of user").wait_for()

@@ -15,7 +15,16 @@ export function aggregateUnit(meter) {
   if (!meter) return "";
   if (meter.aggregation === "count") return "events";
   if (meter.aggregation === "rate") return `${meter.unit || "units"}/s`;
+  if (meter.aggregation === "unique_count") return meter.unit || `distinct ${meter.unique_dimension}`;
   return meter.unit || "";
+}
+
+// The aggregation as the meter list and usage pages name it: a distinct count
+// says which dimension it counts ("unique_count of user").
+export function aggregationLabel(meter) {
+  if (!meter) return "";
+  if (meter.aggregation === "unique_count") return `unique_count of ${meter.unique_dimension}`;
+  return meter.aggregation;
 }
 
 // "1,842 token" (no guessing at plurals: units are free text, "GB", "ms"...).

@@ -15,7 +15,18 @@ from openspanner.domain.paging import DEFAULT_LIMIT, MAX_LIMIT, checked_limit
 from openspanner.domain.values import stored_text
 from openspanner.errors import InvalidArgument
 from openspanner.storage.queries import QueryStore, breakdown_sql
-from tests.stored_events import BASE_US, END_US, HOUR_US, SAMPLES, START_US, US, Sample, meter, stored
+from tests.stored_events import (
+    BASE_US,
+    END_US,
+    HOUR_US,
+    SAMPLES,
+    START_US,
+    UNIQUE_DIMENSION,
+    US,
+    Sample,
+    meter,
+    stored,
+)
 
 METERS = {aggregation: meter(f"bd_{aggregation.value}", aggregation) for aggregation in Aggregation}
 SUM = METERS[Aggregation.SUM]
@@ -52,6 +63,8 @@ def aggregate(aggregation: Aggregation, samples: Sequence[Sample], seconds: floa
         Aggregation.FIRST: lambda: in_order[0].quantity,
         Aggregation.LAST: lambda: in_order[-1].quantity,
         Aggregation.RATE: lambda: sum(quantities) / seconds,
+        # Distinct values of the counted dimension; events without it add none.
+        Aggregation.UNIQUE_COUNT: lambda: float(len({s.metadata.get(UNIQUE_DIMENSION) for s in samples} - {None})),
     }[aggregation]()
 
 

@@ -29,6 +29,16 @@ METER = Meter(
     dimensions=(Dimension("model", DimensionType.STRING), Dimension("tokens", DimensionType.NUMBER)),
 )
 RATE = Meter(name="rate_meter", aggregation=Aggregation.RATE)
+# Built directly, unchecked: even a dimension name no meter may declare reaches SQL only as a parameter.
+UNIQUE = Meter(
+    name="active_users",
+    aggregation=Aggregation.UNIQUE_COUNT,
+    dimensions=(Dimension(HOSTILE, DimensionType.STRING), Dimension("plan", DimensionType.STRING)),
+    unique_dimension=HOSTILE,
+)
+UNIQUE_VALUE = (
+    "toFloat64(uniqExactIf(metadata[{unique_dimension:String}], mapContains(metadata, {unique_dimension:String})))"
+)
 START_US = 1_767_225_600_000_000
 END_US = START_US + 86_400_000_000
 WHERE_RANGE = (
@@ -82,6 +92,24 @@ CASES = [
         " '' AS k1, count() AS events, sum(quantity) AS value FROM usage_events FINAL"
         f" WHERE {WHERE_RANGE} GROUP BY k0, k1 LIMIT {{limit:UInt64}}",
         {"meter": "rate_meter", "start_us": START_US, "end_us": END_US, "tz": "UTC", "limit": 100_001},
+    ),
+    Case(
+        "unique_count per day and plan: distinct values counted within each group",
+        lambda: usage(UNIQUE, window_size=WindowSize.DAY, group_by=["plan"]),
+        "SELECT toUnixTimestamp(toStartOfDay(timestamp, {tz:String})) AS k0, '' AS k1,"
+        " if(mapContains(metadata, {g0:String}), metadata[{g0:String}], NULL) AS k2,"
+        f" count() AS events, {UNIQUE_VALUE} AS value FROM usage_events FINAL"
+        f" WHERE {WHERE_RANGE} GROUP BY k0, k1, k2 LIMIT {{limit:UInt64}}",
+        {"meter": "active_users", "start_us": START_US, "end_us": END_US, "tz": "UTC", "g0": "plan",
+         "unique_dimension": HOSTILE, "limit": 100_001},
+    ),
+    Case(
+        "breakdown of a unique_count meter by subject",
+        lambda: breakdown_sql(plan_breakdown(UNIQUE, "subject", START_US, END_US, limit=5)),
+        f"SELECT subject AS bd_value, {UNIQUE_VALUE} AS bd_quantity, count() AS bd_events"
+        f" FROM usage_events FINAL WHERE {WHERE_RANGE}"
+        " GROUP BY bd_value ORDER BY bd_quantity DESC, bd_value LIMIT {limit:UInt64}",
+        {"meter": "active_users", "start_us": START_US, "end_us": END_US, "unique_dimension": HOSTILE, "limit": 5},
     ),
     Case(
         "a subject filter and a filter tree of a hostile value",

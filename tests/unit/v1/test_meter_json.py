@@ -20,3 +20,9 @@ def meter(**fields: Any) -> meter_pb2.Meter:
 def test_unknown_aggregation_word_is_refused_by_json_parsing() -> None:
     with pytest.raises(json_format.ParseError, match="aggregation"):
         meter(aggregation="median")
+
+
+def test_the_ninth_aggregation_and_its_dimension_parse_from_json() -> None:
+    parsed = meter(aggregation="unique_count", unique_dimension="user")
+    assert (parsed.aggregation, parsed.unique_dimension) == (meter_pb2.unique_count, "user")
+    assert json_format.MessageToDict(parsed, preserving_proto_field_name=True)["unique_dimension"] == "user"

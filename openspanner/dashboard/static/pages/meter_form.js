@@ -6,6 +6,7 @@
 
 import { ApiError, api, meterPath } from "../api.js";
 import { errorState, field, h, loading, notify, replace, setFieldError, uid } from "../dom.js";
+import { aggregationLabel } from "../format.js";
 
 const AGGREGATIONS = [
   ["sum", "sum: add the quantities"],
@@ -16,6 +17,7 @@ const AGGREGATIONS = [
   ["first", "first: quantity of the earliest event"],
   ["last", "last: quantity of the latest event"],
   ["rate", "rate: sum per second"],
+  ["unique_count", "unique_count: distinct values of one dimension"],
 ];
 const TYPES = ["string", "number", "boolean"];
 
@@ -65,6 +67,20 @@ export async function render(main, { params, session, navigate, setTitle }) {
   const unit = h("input", { type: "text", name: "unit", value: meter?.unit ?? "", placeholder: "request, token, byte…" });
   const aggregation = select(AGGREGATIONS, meter?.aggregation ?? "sum");
   aggregation.name = "aggregation";
+  // Only unique_count names a dimension; the box shows for it alone.
+  const uniqueDimension = h("input", {
+    type: "text",
+    name: "unique_dimension",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "user",
+  });
+  const uniqueField = field("Counted dimension", uniqueDimension, {
+    hint: "The dimension whose distinct values are counted (one declared below, e.g. user).",
+  });
+  const showUnique = () => { uniqueField.hidden = aggregation.value !== "unique_count"; };
+  aggregation.addEventListener("change", showUnique);
+  showUnique();
   const retention = h("input", {
     type: "number",
     name: "event_retention_days",
@@ -74,7 +90,7 @@ export async function render(main, { params, session, navigate, setTitle }) {
     value: String(meter?.event_retention_days ?? 90),
   });
   Object.assign(controls, { description, unit, event_retention_days: retention });
-  if (!editing) Object.assign(controls, { name: nameInput, aggregation });
+  if (!editing) Object.assign(controls, { name: nameInput, aggregation, unique_dimension: uniqueDimension });
 
   const rows = h("div", { class: "dimension-rows" });
   const dimensionsError = h("p", { class: "field-error", id: uid("dims-error"), hidden: true });
@@ -205,8 +221,9 @@ export async function render(main, { params, session, navigate, setTitle }) {
         notify(`Meter ${meter.name} saved.`);
         navigate("#/meters");
       } else {
+        const counted = aggregation.value === "unique_count" ? { unique_dimension: uniqueDimension.value.trim() } : {};
         const created = await api("POST", "/v1/meters", {
-          body: { name: nameInput.value.trim(), aggregation: aggregation.value, ...body },
+          body: { name: nameInput.value.trim(), aggregation: aggregation.value, ...counted, ...body },
         });
         notify(`Meter ${created.name} created.`);
         navigate(`#/meters/${encodeURIComponent(created.name)}/usage`);
@@ -229,11 +246,12 @@ export async function render(main, { params, session, navigate, setTitle }) {
           h("dt", {}, "Name"),
           h("dd", {}, meter.name),
           h("dt", {}, "Aggregation"),
-          h("dd", {}, meter.aggregation, h("span", { class: "muted" }, " (fixed once the meter has events)")),
+          h("dd", {}, aggregationLabel(meter), h("span", { class: "muted" }, " (fixed once the meter has events)")),
         )
       : [
           field("Name", nameInput, { hint: "Lowercase letters, digits and _, starting with a letter. Events name it." }),
           field("Aggregation", aggregation, { hint: "How quantities add up in a window." }),
+          uniqueField,
         ],
     field("Description", description, { hint: "Shown in the dashboard." }),
     field("Unit", unit, { hint: "What one unit of quantity is." }),

@@ -3,7 +3,7 @@
 
 import { ApiError, allPages, api, meterPath } from "../api.js";
 import { confirmDialog, empty, errorState, h, loading, notify, replace, table } from "../dom.js";
-import { plural } from "../format.js";
+import { aggregationLabel, plural } from "../format.js";
 
 export function dimensionList(dimensions) {
   if (!dimensions.length) return h("span", { class: "muted" }, "none");
@@ -66,7 +66,7 @@ export async function render(main, { session, setTitle }) {
           { label: "Name", cell: (m) => h("a", { href: `#/meters/${encodeURIComponent(m.name)}/usage` }, m.name) },
           { label: "Description", cell: (m) => m.description || h("span", { class: "muted" }, "—") },
           { label: "Unit", cell: (m) => m.unit || h("span", { class: "muted" }, "—") },
-          { label: "Aggregation", cell: (m) => m.aggregation },
+          { label: "Aggregation", cell: (m) => aggregationLabel(m) },
           { label: "Retention", cell: (m) => plural(m.event_retention_days, "day") },
           { label: "Dimensions", cell: (m) => dimensionList(m.dimensions) },
           { label: "Actions", cell: (m) => actions(m) },

@@ -12,6 +12,7 @@ import { download, empty, errorState, field, h, loading, replace, setFieldError,
 import {
   BUCKET_SECONDS,
   aggregateUnit,
+  aggregationLabel,
   browserTimeZone,
   formatNumber,
   formatTime,
@@ -280,7 +281,7 @@ export async function render(main, { params, query, setTitle }) {
           { label: `Bucket start (${body.time_zone || "UTC"})`, cell: (r) => h("time", { datetime: r.bucket_start }, formatTime(r.bucket_start, body.time_zone)) },
           ...groupNames.map((g) => ({ label: g, cell: (r) => r.group[g] ?? "" })),
           {
-            label: `${meter.aggregation} (${unit || "quantity"})`,
+            label: `${aggregationLabel(meter)} (${unit || "quantity"})`,
             numeric: true,
             cell: (r) => h("span", { dataset: { value: r.quantity ?? "" } }, formatNumber(r.quantity)),
           },
@@ -336,7 +337,9 @@ export async function render(main, { params, query, setTitle }) {
       "p",
       { class: "lead" },
       meter.description ? `${meter.description} · ` : "",
-      `${meter.aggregation} of ${meter.unit || "quantity"}`,
+      meter.aggregation === "unique_count"
+        ? `distinct values of ${meter.unique_dimension}, counted over each whole bucket (buckets do not add up)`
+        : `${meter.aggregation} of ${meter.unit || "quantity"}`,
     ),
     form,
     status,
