@@ -195,6 +195,7 @@ async def _start(app: App) -> None:
     await keys.start()
     app.on_stop("keys", keys.stop)
     destinations, outbox = Destinations(storage, settings.webhook_allow_private), Outbox(storage)
+    workers = _start_workers(app, storage, outbox)
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -241,7 +242,9 @@ async def _start(app: App) -> None:
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
-    _start_workers(app, storage, outbox)
+    if workers is not None:
+        # Early in the shutdown: no new attempt starts while the server drains.
+        app.on_stop("workers intake", workers.stop_intake)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -270,24 +273,30 @@ async def _start_only_workers(app: App) -> None:
     app.on_stop("catalog", catalog.stop)
     if not settings.workers:
         log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
-    _start_workers(app, storage, Outbox(storage), force=True)
+    workers = _start_workers(app, storage, Outbox(storage), force=True)
+    if workers is not None:
+        app.on_stop("workers intake", workers.stop_intake)
     log.info(
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
     )
 
 
-def _start_workers(app: App, storage: Storage, outbox: Outbox, force: bool = False) -> None:
+def _start_workers(app: App, storage: Storage, outbox: Outbox, force: bool = False) -> Workers | None:
     """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
-    background work is added here. Stopped first on shutdown: attempts in flight get the grace."""
+    background work is added here. Started before the ports open, closed after the ingest drain
+    and before storage: work in flight (an attempt) runs on during the drain and gets what remains
+    of the grace. The caller registers `stop_intake` last, so nothing new starts once the
+    shutdown begins."""
     settings = app.settings
     if not (settings.workers or force):
         log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
-        return
+        return None
     workers = Workers()
     workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
     workers.start()
     app.on_stop("workers", lambda: workers.stop(app.remaining()))
+    return workers
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:

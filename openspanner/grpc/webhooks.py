@@ -29,7 +29,9 @@ class DestinationService(webhook_pb2_grpc.DestinationServiceServicer):
         self, request: webhook_pb2.CreateDestinationRequest, context: grpc.aio.ServicerContext
     ) -> webhook_pb2.CreateDestinationResponse:
         enabled = request.enabled if request.HasField("enabled") else True
-        created = await self._destinations.create(request.name, request.type, enabled, request.webhook_url)
+        created = await self._destinations.create(
+            request.name, request.type, enabled, request.webhook_url, list(request.event_types)
+        )
         return webhook_pb2.CreateDestinationResponse(
             destination=destination_to_proto(created), signing_secret=secret_to_proto(created)
         )
@@ -59,6 +61,7 @@ class DestinationService(webhook_pb2_grpc.DestinationServiceServicer):
             type=request.type if request.HasField("type") else None,
             enabled=request.enabled if request.HasField("enabled") else None,
             webhook_url=request.webhook_url if request.HasField("webhook_url") else None,
+            event_types=list(request.event_types.event_types) if request.HasField("event_types") else None,
         )
         updated = await self._destinations.update(request.id, changes)
         return webhook_pb2.UpdateDestinationResponse(destination=destination_to_proto(updated))
@@ -131,7 +134,7 @@ def destination_to_proto(destination: Destination) -> webhook_pb2.Destination:
     return webhook_pb2.Destination(
         id=destination.id, name=destination.name, type=destination.type, enabled=destination.enabled,
         webhook_url=destination.webhook_url, create_time=timestamp(destination.created_at),
-        update_time=timestamp(destination.updated_at),
+        update_time=timestamp(destination.updated_at), event_types=list(destination.event_types),
     )
 
 

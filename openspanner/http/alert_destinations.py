@@ -43,6 +43,11 @@ class DestinationCreateRequest(Strict):
         description="Absolute http or https URL. Loopback, private, link-local and cloud-metadata addresses"
         " are refused unless the server allows them (OPENSPANNER_WEBHOOK_ALLOW_PRIVATE)."
     )
+    event_types: list[str] = Field(
+        default_factory=list,
+        description="Beyond the product: events sent here without an alert rule: entitlement.warning,"
+        " entitlement.exceeded, entitlement.recovered.",
+    )
 
 
 class DestinationUpdateRequest(Strict):
@@ -52,6 +57,7 @@ class DestinationUpdateRequest(Strict):
     type: str | None = None
     enabled: bool | None = None
     webhook_url: str | None = None
+    event_types: list[str] | None = None
 
 
 class WebhookSigning(BaseModel):
@@ -76,6 +82,7 @@ class DestinationJson(BaseModel):
     enabled: bool
     webhook_url: str
     webhook_signing: WebhookSigning
+    event_types: list[str]
     created_at: str
     updated_at: str
 
@@ -99,6 +106,7 @@ def destination_json(destination: Destination, with_secret: bool = False) -> Des
             secret=destination.secret if with_secret else None,
             standard_webhooks_secret=standard_webhooks_secret(destination.secret) if with_secret else None,
         ),
+        event_types=list(destination.event_types),
         created_at=rfc3339(destination.created_at),
         updated_at=rfc3339(destination.updated_at),
     )
@@ -130,7 +138,9 @@ async def list_destinations(
     dependencies=[Depends(authorized(f"{_SERVICE}/CreateDestination"))],
 )
 async def create_destination(body: DestinationCreateRequest, services: Deps) -> DestinationJson:
-    created = await destinations_of(services).create(body.name, body.type, body.enabled, body.webhook_url)
+    created = await destinations_of(services).create(
+        body.name, body.type, body.enabled, body.webhook_url, body.event_types
+    )
     return destination_json(created, with_secret=True)
 
 
@@ -148,7 +158,10 @@ async def get_destination(id: str, services: Deps) -> DestinationJson:
     dependencies=[Depends(authorized(f"{_SERVICE}/UpdateDestination"))],
 )
 async def update_destination(id: str, body: DestinationUpdateRequest, services: Deps) -> DestinationJson:
-    changes = DestinationChanges(name=body.name, type=body.type, enabled=body.enabled, webhook_url=body.webhook_url)
+    changes = DestinationChanges(
+        name=body.name, type=body.type, enabled=body.enabled, webhook_url=body.webhook_url,
+        event_types=body.event_types,
+    )
     return destination_json(await destinations_of(services).update(id, changes))
 
 
