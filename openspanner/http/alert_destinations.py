@@ -9,8 +9,6 @@ destination, and POST .../test, which enqueues a test event to it.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -22,6 +20,7 @@ from openspanner.http.delivery_jobs import DeliveryJobJson, delivery_job_json
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.wire import Strict, rfc3339
 from openspanner.webhooks.destinations import DestinationChanges, Destinations
+from openspanner.webhooks.fanout import Fanout
 from openspanner.webhooks.model import Destination
 from openspanner.webhooks.signing import (
     PRODUCT_SIGNATURE_ALGORITHM,
@@ -32,7 +31,6 @@ from openspanner.webhooks.signing import (
 
 router = APIRouter(prefix="/v1/alerts/destinations", tags=["alerts"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.DestinationService"
-TEST_EVENT_KIND = "destination.test"
 
 
 class DestinationCreateRequest(Strict):
@@ -190,16 +188,6 @@ async def rotate_destination_secret(id: str, services: Deps) -> DestinationJson:
     dependencies=[Depends(authorized(f"{_SERVICE}/TestDestination"))],
 )
 async def test_destination(id: str, services: Deps) -> DeliveryJobJson:
-    destination = await destinations_of(services).get(id)
     if services.outbox is None:
         raise Unavailable("webhook deliveries are not available on this server")
-    event_id = str(uuid.uuid4())
-    payload = {
-        "event": {
-            "id": event_id, "type": "test", "message": "a test delivery from Open Spanner",
-            "created_at": rfc3339(datetime.now(UTC)),
-        },
-        "destination": {"id": destination.id, "name": destination.name},
-    }
-    job = await services.outbox.enqueue(TEST_EVENT_KIND, event_id, destination.id, payload)
-    return delivery_job_json(job)
+    return delivery_job_json(await Fanout(destinations_of(services), services.outbox).send_test(id))

@@ -10,7 +10,9 @@ id, so a repeated publish of one event is the same jobs.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from openspanner.logging import get_logger
 from openspanner.webhooks.destinations import Destinations
@@ -18,6 +20,8 @@ from openspanner.webhooks.model import DeliveryJob
 from openspanner.webhooks.outbox import Outbox
 
 log = get_logger(__name__)
+
+TEST_EVENT_KIND = "destination.test"
 
 
 class Fanout:
@@ -40,3 +44,17 @@ class Fanout:
         meter, plan_id, plan_name, type, previous_state, state, current, limit, message,
         created_at), sent as `{"event": {...}}` to the subscribers of `entitlement.<type>`."""
         return await self.publish(f"entitlement.{event['type']}", str(event["id"]), {"event": dict(event)})
+
+    async def send_test(self, destination_id: str) -> DeliveryJob:
+        """A test event to one destination (enabled or not), delivered like any other."""
+        destination = await self._destinations.get(destination_id)
+        event_id = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        payload = {
+            "event": {
+                "id": event_id, "type": "test", "message": "a test delivery from Open Spanner",
+                "created_at": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            },
+            "destination": {"id": destination.id, "name": destination.name},
+        }
+        return await self._outbox.enqueue(TEST_EVENT_KIND, event_id, destination.id, payload)
