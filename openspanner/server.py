@@ -195,7 +195,10 @@ async def _start(app: App) -> None:
     await keys.start()
     app.on_stop("keys", keys.stop)
     destinations, outbox = Destinations(storage, settings.webhook_allow_private), Outbox(storage)
-    workers = _start_workers(app, storage, outbox)
+    workers = Workers()
+    # Closed after the ingest drain, before storage: work in flight (an attempt) runs on during the
+    # drain and gets what remains of the grace; its intake stops first (_start_workers).
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -242,9 +245,7 @@ async def _start(app: App) -> None:
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
-    if workers is not None:
-        # Early in the shutdown: no new attempt starts while the server drains.
-        app.on_stop("workers intake", workers.stop_intake)
+    _start_workers(app, workers, storage, outbox)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -273,30 +274,26 @@ async def _start_only_workers(app: App) -> None:
     app.on_stop("catalog", catalog.stop)
     if not settings.workers:
         log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
-    workers = _start_workers(app, storage, Outbox(storage), force=True)
-    if workers is not None:
-        app.on_stop("workers intake", workers.stop_intake)
+    workers = Workers()
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
+    _start_workers(app, workers, storage, Outbox(storage), force=True)
     log.info(
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
     )
 
 
-def _start_workers(app: App, storage: Storage, outbox: Outbox, force: bool = False) -> Workers | None:
+def _start_workers(app: App, workers: Workers, storage: Storage, outbox: Outbox, force: bool = False) -> None:
     """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
-    background work is added here. Started before the ports open, closed after the ingest drain
-    and before storage: work in flight (an attempt) runs on during the drain and gets what remains
-    of the grace. The caller registers `stop_intake` last, so nothing new starts once the
-    shutdown begins."""
+    background work is added here. Their intake stops first on shutdown (nothing new starts while
+    the server drains); `workers` was registered to close after the drain, before storage."""
     settings = app.settings
     if not (settings.workers or force):
         log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
-        return None
-    workers = Workers()
+        return
     workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
     workers.start()
-    app.on_stop("workers", lambda: workers.stop(app.remaining()))
-    return workers
+    app.on_stop("workers intake", workers.stop_intake)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
