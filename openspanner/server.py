@@ -40,6 +40,7 @@ from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from openspanner.auth import ApiKeys
+from openspanner.background import Workers
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.dashboard.serving import DASHBOARD
@@ -54,6 +55,7 @@ from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
 from openspanner.grpc.query import QueryService
 from openspanner.grpc.usage import UsageService
+from openspanner.grpc.webhooks import DeliveryService, DestinationService
 from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
@@ -75,7 +77,12 @@ from openspanner.v1 import (
     query_pb2_grpc,
     usage_pb2,
     usage_pb2_grpc,
+    webhook_pb2,
+    webhook_pb2_grpc,
 )
+from openspanner.webhooks.delivery import DeliverySettings, DeliveryWorker
+from openspanner.webhooks.destinations import Destinations
+from openspanner.webhooks.outbox import Outbox
 
 log = get_logger(__name__)
 
@@ -85,6 +92,8 @@ MESSAGE_SERVICES = (
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
+    webhook_pb2.DESCRIPTOR.services_by_name["DestinationService"],
+    webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -150,15 +159,16 @@ class App:
         )
 
 
-async def start(settings: Settings) -> App:
-    """Start serving; returns once both ports are bound.
+async def start(settings: Settings, only_workers: bool = False) -> App:
+    """Start serving; returns once both ports are bound. With `only_workers`, start only the
+    background workers (`openspanner worker`): no port is opened.
 
     A failure or a cancellation (a signal during start-up) part-way stops
     what had started, newest first, then propagates.
     """
     app = App(settings)
     try:
-        await _start(app)
+        await (_start_only_workers(app) if only_workers else _start(app))
     except asyncio.CancelledError:
         log.info("start cancelled, stopping what had started")
         await app.stop()
@@ -184,6 +194,11 @@ async def _start(app: App) -> None:
     keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
     await keys.start()
     app.on_stop("keys", keys.stop)
+    destinations, outbox = Destinations(storage, settings.webhook_allow_private), Outbox(storage)
+    workers = Workers()
+    # Closed after the ingest drain, before storage: work in flight (an attempt) runs on during the
+    # drain and gets what remains of the grace; its intake stops first (_start_workers).
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -209,6 +224,7 @@ async def _start(app: App) -> None:
     server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
     reader = UsageReader(catalog, storage, metrics)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
+    _add_webhook_servicers(server, destinations, outbox)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
@@ -223,11 +239,13 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
+        destinations=destinations, outbox=outbox,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
+    _start_workers(app, workers, storage, outbox)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -241,6 +259,52 @@ async def _start(app: App) -> None:
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
         data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
         pid=os.getpid(),
+    )
+
+
+async def _start_only_workers(app: App) -> None:
+    """`openspanner worker`: storage and the background workers, against the storage the servers use."""
+    settings = app.settings
+    log.info("worker starting", pid=os.getpid())
+    storage = Storage(await _open_storage(settings), settings.storage_threads)
+    app.on_stop("storage", storage.close)
+    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
+    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
+    await catalog.start()
+    app.on_stop("catalog", catalog.stop)
+    if not settings.workers:
+        log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
+    workers = Workers()
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
+    _start_workers(app, workers, storage, Outbox(storage), force=True)
+    log.info(
+        "worker started", pid=os.getpid(),
+        storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
+    )
+
+
+def _start_workers(app: App, workers: Workers, storage: Storage, outbox: Outbox, force: bool = False) -> None:
+    """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
+    background work is added here. Their intake stops first on shutdown (nothing new starts while
+    the server drains); `workers` was registered to close after the drain, before storage."""
+    settings = app.settings
+    if not (settings.workers or force):
+        log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
+        return
+    workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
+    workers.start()
+    app.on_stop("workers intake", workers.stop_intake)
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        retry_seconds=settings.webhook_retry_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        lease_seconds=settings.webhook_lease_seconds,
+        concurrency=settings.webhook_concurrency,
+        poll_seconds=settings.webhook_poll_seconds,
+        allow_private=settings.webhook_allow_private,
     )
 
 
@@ -337,6 +401,13 @@ def _add_servicers(
     query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
 
 
+def _add_webhook_servicers(server: grpc.aio.Server, destinations: Destinations, outbox: Outbox) -> None:
+    webhook_pb2_grpc.add_DestinationServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        DestinationService(destinations, outbox), server
+    )
+    webhook_pb2_grpc.add_DeliveryServiceServicer_to_server(DeliveryService(outbox), server)  # type: ignore[no-untyped-call]
+
+
 def channel_options(settings: Settings) -> list[tuple[str, int]]:
     """gRPC server options for long-lived streams behind load balancers (docs/streams.md)."""
     return [
@@ -393,8 +464,9 @@ class _StopSignals:
             os._exit(1)
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, only_workers: bool = False) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully; returns the exit code.
+    With `only_workers`, the background workers alone (`openspanner worker`).
 
     0 after a shutdown whose steps all succeeded (1 if one failed); 128 + the
     signal's number (143 for SIGTERM, 130 for SIGINT) when the signal came
@@ -402,7 +474,7 @@ async def serve(settings: Settings) -> int:
     A failed start raises, after stopping what had started.
     """
     signals = _StopSignals(asyncio.get_running_loop())
-    starting = asyncio.create_task(start(settings), name="start")
+    starting = asyncio.create_task(start(settings, only_workers), name="start")
     asked = asyncio.create_task(signals.requested.wait())
     await asyncio.wait({starting, asked}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
