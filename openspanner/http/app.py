@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openspanner.config import Settings
 from openspanner.errors import ConfigError, RequestTooLarge
 from openspanner.http import (
+    alerts,
     api_keys,
     health,
     meter_usage,
@@ -88,11 +89,15 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
             {"name": "stats", "description": "What this server's ingest did lately, for the dashboard."},
             {"name": "health", "description": "Liveness and readiness, without a key."},
             {"name": "metrics", "description": "Prometheus metrics; without a key unless the server requires one."},
+            {"name": "alerts", "description": "Alert rules over a meter's usage, evaluated now or on schedule."},
             {"name": "plans", "description": "Not served yet."},
         ],
     )
     app.state.services = services
-    for module in (health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
+    modules = (
+        health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, alerts, not_served
+    )
+    for module in modules:
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]
         assert not unchecked, f"a route with a JSON body must be a JsonBodyRoute (json_body.py): {unchecked}"

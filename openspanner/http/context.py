@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openspanner.alerts.service import AlertService
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
@@ -34,6 +35,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # GET /metrics needs a read key (Settings.metrics_require_key).
     metrics_require_key: bool = False
+    # Alert rules (/v1/alerts); None where the server was built without them (some tests).
+    alerts: AlertService | None = None
 
 
 def services_of(request: Request) -> Services:
