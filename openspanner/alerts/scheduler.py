@@ -13,7 +13,6 @@ seen at the rule's next interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,22 +31,19 @@ TICK_SECONDS = 1.0
 
 
 class AlertScheduler:
+    """A background task (background.py): runs in the process that runs the workers."""
+
+    name = "alerts"
+
     def __init__(self, service: AlertService, storage: Storage, refresh_seconds: float) -> None:
         self._service = service
         self._storage = storage
         self._store = AlertStore(storage.client)
         self._refresh_seconds = refresh_seconds
         self._due: dict[str, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alert-scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def close(self, timeout: float) -> None:
+        """An evaluation cut short stored its events before its states: the next one makes them again."""
 
     def note_committed(self, events: Sequence[EventRow]) -> None:
         """Events just committed: the rules they match are due in 5 s."""
@@ -63,7 +59,7 @@ class AlertScheduler:
                 if _matches(rule, event.subject, event.metadata) and self._due.get(rule.id, soon) >= soon:
                     self._due[rule.id] = soon
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         refreshed = -float("inf")
         while True:
             try:

@@ -1,0 +1,227 @@
+"""Alert rules over REST on a real server: refusals, evaluate-now, and deliveries to a real receiver.
+
+The receiver is an HTTP server on a loopback port started by the test (so the
+server runs with OPENSPANNER_WEBHOOK_ALLOW_PRIVATE=true); a delivery is
+waited for, never timed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import ServerProcess, running_server
+from tests.support.http_calls import http
+
+Received = tuple[dict[str, str], bytes]
+
+
+class Receiver:
+    """Answers 200 to every POST and hands each (headers, body) to the test."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[Received] = queue.Queue()
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.put(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def next(self) -> tuple[dict[str, str], dict[str, Any], bytes]:
+        headers, body = self.received.get(timeout=60)
+        return headers, json.loads(body), body
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with running_server(Path(tmp_path_factory.mktemp("alerts")), OPENSPANNER_WEBHOOK_ALLOW_PRIVATE="true",
+                        OPENSPANNER_WEBHOOK_POLL_SECONDS="0.2") as running:
+        yield running
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def meter(server: ServerProcess) -> str:
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    code, body = http(server, "POST", "/v1/meters", {
+        "name": name, "aggregation": "sum", "dimensions": [{"name": "region", "type": "string", "required": False}],
+    })
+    assert code == 201, body
+    return name
+
+
+def destination(server: ServerProcess, url: str) -> dict[str, Any]:
+    code, body = http(server, "POST", "/v1/alerts/destinations", {"name": "ops", "webhook_url": url})
+    assert code == 201, body
+    return dict(body)
+
+
+def usage(server: ServerProcess, meter_name: str, subject: str, quantity: float, region: str = "eu") -> None:
+    code, body = http(server, "POST", "/v1/usages", {
+        "idempotency_key": uuid.uuid4().hex, "subject": subject, "meter": meter_name, "quantity": quantity,
+        "metadata": {"region": region},
+    })
+    assert code == 201, body
+
+
+def rule(server: ServerProcess, **fields: Any) -> dict[str, Any]:
+    code, body = http(server, "POST", "/v1/alerts", {"name": "busy", "threshold": 10, **fields})
+    assert code == 201, body
+    return dict(body)
+
+
+def test_a_rule_triggers_once_then_resolves_and_each_event_is_delivered_signed(
+    server: ServerProcess, receiver: Receiver
+) -> None:
+    name = meter(server)
+    target = destination(server, receiver.url)
+    created = rule(server, meter=name, destination_id=target["id"], evaluation_interval_seconds=3600)
+    assert (created["window_seconds"], created["comparator"], created["enabled"]) == (3600, "gte", True)
+    assert created["destination"]["id"] == target["id"] and "secret" not in json.dumps(created["destination"])
+    usage(server, name, "org_1", 7)
+    usage(server, name, "org_1", 5)
+
+    code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+    assert code == 200, evaluated
+    assert evaluated["state"]["status"] == "alerting" and evaluated["state"]["value"] == 12
+    assert [e["type"] for e in evaluated["events"]] == ["triggered"]
+    headers, payload, raw = receiver.next()
+    assert payload["event"]["id"] == evaluated["event"]["id"]
+    assert (payload["event"]["type"], payload["rule"]["id"], payload["state"]["status"]) == (
+        "triggered", created["id"], "alerting"
+    )
+    secret = target["webhook_signing"]["secret"]
+    signed = headers["x-open-spanner-timestamp"].encode() + b"." + raw
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert headers["x-open-spanner-signature"] == f"v1={expected}"
+
+    # Alerting still: no second triggered.
+    code, again = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+    assert code == 200 and again["state"]["status"] == "alerting" and "events" not in again
+
+    code, changed = http(server, "PUT", f"/v1/alerts/{created['id']}", {"threshold": 100})
+    assert code == 200 and changed["threshold"] == 100
+    code, resolved = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+    assert code == 200 and resolved["state"]["status"] == "ok"
+    assert [e["type"] for e in resolved["events"]] == ["resolved"]
+    _, payload, _ = receiver.next()
+    assert (payload["event"]["type"], payload["state"]["status"]) == ("resolved", "ok")
+
+    code, events = http(server, "GET", f"/v1/alerts/events?rule_id={created['id']}")
+    assert code == 200
+    assert [e["type"] for e in events["items"]] == ["resolved", "triggered"]
+    delivered = _wait_for_deliveries(server, created["id"], 2)
+    assert {e["delivery"]["status"] for e in delivered} == {"delivered"}
+
+
+def _wait_for_deliveries(server: ServerProcess, rule_id: str, count: int) -> list[dict[str, Any]]:
+    """The rule's events once each shows its delivery (the receiver has answered; the log follows it)."""
+    while True:
+        code, events = http(server, "GET", f"/v1/alerts/events?rule_id={rule_id}")
+        assert code == 200
+        if len(events["items"]) == count and all("delivery" in e for e in events["items"]):
+            return list(events["items"])
+        threading.Event().wait(0.2)
+
+
+def test_a_grouped_rule_keeps_a_state_per_group(server: ServerProcess, receiver: Receiver) -> None:
+    name = meter(server)
+    target = destination(server, receiver.url)
+    created = rule(server, meter=name, destination_id=target["id"], group_by="subject", threshold=10,
+                   metadata={"region": "eu"})
+    usage(server, name, "org_a", 20)
+    usage(server, name, "org_b", 3)
+    usage(server, name, "org_b", 30, region="us")  # filtered out by the rule
+    code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+    assert code == 200
+    assert [(e["type"], e["group_key"], e["group_value"]) for e in evaluated["events"]] == [
+        ("triggered", "subject", "org_a")
+    ]
+    code, got = http(server, "GET", f"/v1/alerts/{created['id']}")
+    assert code == 200
+    assert sorted((s["group_value"], s["status"], s["value"]) for s in got["states"]) == [
+        ("org_a", "alerting", 20), ("org_b", "ok", 3)
+    ]
+    assert got["state"]["status"] == "alerting"
+    assert datetime.fromisoformat(got["next_evaluate_at"]) > datetime.now(UTC)
+    _, payload, _ = receiver.next()
+    assert (payload["event"]["group_value"], payload["state"]["group_value"]) == ("org_a", "org_a")
+
+
+def test_a_rule_without_events_has_no_data(server: ServerProcess, receiver: Receiver) -> None:
+    created = rule(server, meter=meter(server), destination_id=destination(server, receiver.url)["id"])
+    code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+    assert code == 200
+    assert evaluated["state"]["status"] == "no_data" and "events" not in evaluated
+
+
+def test_refusals_name_their_field(server: ServerProcess, receiver: Receiver) -> None:
+    name = meter(server)
+    target = destination(server, receiver.url)["id"]
+    base = {"name": "r", "meter": name, "destination_id": target, "threshold": 1}
+    cases = [
+        ({"meter": "nope"}, 404, "meter"),
+        ({"destination_id": str(uuid.uuid4())}, 404, "destination_id"),
+        ({"window_seconds": 59}, 400, "window_seconds"),
+        ({"evaluation_interval_seconds": 86401}, 400, "evaluation_interval_seconds"),
+        ({"comparator": "above"}, 400, "comparator"),
+        ({"group_by": "model"}, 400, "group_by"),
+        ({"metadata": {"model": "x"}}, 400, "metadata.model"),
+        ({"threshold": "high"}, 400, "threshold"),
+        ({"name": ""}, 400, "name"),
+    ]
+    for change, status, field in cases:
+        code, body = http(server, "POST", "/v1/alerts", {**base, **change})
+        assert (code, body["error"].get("field")) == (status, field), (change, body)
+    code, body = http(server, "POST", "/v1/alerts", raw=b'{"name": "r", "threshold": 1e999}', body=None)
+    assert code == 400 and body["error"]["field"] in ("threshold", "meter"), body
+    assert http(server, "GET", f"/v1/alerts/{uuid.uuid4()}")[0] == 404
+    assert http(server, "POST", f"/v1/alerts/{uuid.uuid4()}/evaluate")[0] == 404
+
+
+def test_a_destination_a_rule_uses_cannot_be_deleted(server: ServerProcess, receiver: Receiver) -> None:
+    target = destination(server, receiver.url)["id"]
+    created = rule(server, meter=meter(server), destination_id=target)
+    code, body = http(server, "DELETE", f"/v1/alerts/destinations/{target}")
+    assert code == 409, body
+    assert http(server, "DELETE", f"/v1/alerts/{created['id']}")[0] == 204
+    assert http(server, "GET", f"/v1/alerts/{created['id']}")[0] == 404
+    assert http(server, "DELETE", f"/v1/alerts/destinations/{target}")[0] == 204
+
+
+def test_read_keys_list_rules_but_cannot_change_them(server: ServerProcess, receiver: Receiver) -> None:
+    code, created_key = http(server, "POST", "/v1/api-keys", {"name": "reader", "scope": "read"})
+    assert code == 201, created_key
+    key = created_key["secret"]
+    assert http(server, "GET", "/v1/alerts", key=key)[0] == 200
+    assert http(server, "POST", "/v1/alerts", {"name": "x"}, key=key)[0] == 403
