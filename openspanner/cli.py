@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
+    worker = commands.add_parser(
+        "worker", help="run only the background workers (webhook delivery), no ports, on the servers' storage"
+    )
+    _storage_flags(worker)
+    worker.add_argument("--log-format", choices=["auto", "console", "json"])
+    worker.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(func=_worker)
+
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -127,6 +135,15 @@ def _serve(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
+def _worker(args: argparse.Namespace) -> int:
+    settings = _settings(args, log_format=args.log_format, log_level=args.log_level)
+    configure_logging(settings.log_format, settings.log_level)
+    _require_server_install(settings)
+    from openspanner.server import serve  # imports grpc server code only when serving
+
+    return asyncio.run(serve(settings, only_workers=True))
+
+
 def _keys_create(args: argparse.Namespace) -> int:
     if args.offline:
         record_id, secret = asyncio.run(_create_key_offline(_settings(args), args.scope, args.name))
@@ -141,7 +158,9 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 def _require_server_install(settings: Settings) -> None:
     """A client-only install (no `server` extra) is told what to install, instead of an ImportError."""
-    needed = ["fastapi", "uvicorn", "clickhouse_connect", "grpc_health", "grpc_reflection", "prometheus_client"]
+    needed = [
+        "fastapi", "uvicorn", "clickhouse_connect", "grpc_health", "grpc_reflection", "prometheus_client", "aiohttp",
+    ]
     if settings.uses_embedded_engine:
         needed.append("chdb")
     missing = [name for name in needed if importlib.util.find_spec(name) is None]

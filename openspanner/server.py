@@ -40,6 +40,7 @@ from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from openspanner.auth import ApiKeys
+from openspanner.background import Workers
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.dashboard.serving import DASHBOARD
@@ -76,6 +77,9 @@ from openspanner.v1 import (
     usage_pb2,
     usage_pb2_grpc,
 )
+from openspanner.webhooks.delivery import DeliverySettings, DeliveryWorker
+from openspanner.webhooks.destinations import Destinations
+from openspanner.webhooks.outbox import Outbox
 
 log = get_logger(__name__)
 
@@ -150,15 +154,16 @@ class App:
         )
 
 
-async def start(settings: Settings) -> App:
-    """Start serving; returns once both ports are bound.
+async def start(settings: Settings, only_workers: bool = False) -> App:
+    """Start serving; returns once both ports are bound. With `only_workers`, start only the
+    background workers (`openspanner worker`): no port is opened.
 
     A failure or a cancellation (a signal during start-up) part-way stops
     what had started, newest first, then propagates.
     """
     app = App(settings)
     try:
-        await _start(app)
+        await (_start_only_workers(app) if only_workers else _start(app))
     except asyncio.CancelledError:
         log.info("start cancelled, stopping what had started")
         await app.stop()
@@ -184,6 +189,7 @@ async def _start(app: App) -> None:
     keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
     await keys.start()
     app.on_stop("keys", keys.stop)
+    destinations, outbox = Destinations(storage, settings.webhook_allow_private), Outbox(storage)
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -223,11 +229,13 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
+        destinations=destinations, outbox=outbox,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
+    _start_workers(app, storage, outbox)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -241,6 +249,50 @@ async def _start(app: App) -> None:
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
         data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
         pid=os.getpid(),
+    )
+
+
+async def _start_only_workers(app: App) -> None:
+    """`openspanner worker`: storage and the background workers, against the storage the servers use."""
+    settings = app.settings
+    log.info("worker starting", pid=os.getpid())
+    storage = Storage(await _open_storage(settings), settings.storage_threads)
+    app.on_stop("storage", storage.close)
+    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
+    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
+    await catalog.start()
+    app.on_stop("catalog", catalog.stop)
+    if not settings.workers:
+        log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
+    _start_workers(app, storage, Outbox(storage), force=True)
+    log.info(
+        "worker started", pid=os.getpid(),
+        storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
+    )
+
+
+def _start_workers(app: App, storage: Storage, outbox: Outbox, force: bool = False) -> None:
+    """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
+    background work is added here. Stopped first on shutdown: attempts in flight get the grace."""
+    settings = app.settings
+    if not (settings.workers or force):
+        log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
+        return
+    workers = Workers()
+    workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
+    workers.start()
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        retry_seconds=settings.webhook_retry_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        lease_seconds=settings.webhook_lease_seconds,
+        concurrency=settings.webhook_concurrency,
+        poll_seconds=settings.webhook_poll_seconds,
+        allow_private=settings.webhook_allow_private,
     )
 
 
@@ -393,8 +445,9 @@ class _StopSignals:
             os._exit(1)
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, only_workers: bool = False) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully; returns the exit code.
+    With `only_workers`, the background workers alone (`openspanner worker`).
 
     0 after a shutdown whose steps all succeeded (1 if one failed); 128 + the
     signal's number (143 for SIGTERM, 130 for SIGINT) when the signal came
@@ -402,7 +455,7 @@ async def serve(settings: Settings) -> int:
     A failed start raises, after stopping what had started.
     """
     signals = _StopSignals(asyncio.get_running_loop())
-    starting = asyncio.create_task(start(settings), name="start")
+    starting = asyncio.create_task(start(settings, only_workers), name="start")
     asked = asyncio.create_task(signals.requested.wait())
     await asyncio.wait({starting, asked}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():

@@ -19,6 +19,8 @@ from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
+from openspanner.webhooks.destinations import Destinations
+from openspanner.webhooks.outbox import Outbox
 
 Readiness = Callable[[], Awaitable[None]]
 
@@ -35,6 +37,9 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # GET /metrics needs a read key (Settings.metrics_require_key).
     metrics_require_key: bool = False
+    # Webhook destinations and the delivery outbox (docs/webhooks.md).
+    destinations: Destinations | None = None
+    outbox: Outbox | None = None
     # Alert rules (/v1/alerts); None where the server was built without them (some tests).
     alerts: AlertService | None = None
 

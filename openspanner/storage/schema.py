@@ -25,6 +25,9 @@ METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
 MIGRATIONS_TABLE = "schema_migrations"
+WEBHOOK_DESTINATIONS_TABLE = "webhook_destinations"
+DELIVERY_JOBS_TABLE = "webhook_delivery_jobs"
+DELIVERY_ATTEMPTS_TABLE = "webhook_delivery_attempts"
 ALERT_RULES_TABLE = "alert_rules"
 ALERT_STATES_TABLE = "alert_states"
 ALERT_EVENTS_TABLE = "alert_events"
@@ -266,6 +269,82 @@ MIGRATIONS: tuple[Migration, ...] = (
             for table in (EVENTS_TABLE, EVENT_IDENTITIES_TABLE, IDEMPOTENCY_KEYS_TABLE)
         ),
         optional_merge_tree_setting="min_bytes_for_full_part_storage",
+    ),
+    Migration(
+        13,
+        "webhook destinations",
+        (
+            # One row per version of a destination, as meters: the highest
+            # version wins and `deleted` = 1 hides it. The signing secret is
+            # stored as given (every attempt signs with it), so read access to
+            # this table is access to the secrets.
+            f"""
+            CREATE TABLE IF NOT EXISTS {WEBHOOK_DESTINATIONS_TABLE} {ON_CLUSTER} (
+                id String,
+                name String,
+                type LowCardinality(String),
+                enabled UInt8,
+                webhook_url String,
+                secret String,
+                created_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
+            ORDER BY id
+            """,
+        ),
+    ),
+    Migration(
+        14,
+        "webhook delivery jobs and their attempts",
+        (
+            # The durable outbox (docs/webhooks.md). ClickHouse has no row
+            # locks, so a job's state is a row per version: FINAL reads the
+            # highest. The enqueue writes version 1, every later state a
+            # nanosecond clock, so enqueueing the same event again never undoes
+            # progress. The body is the exact bytes every attempt sends. Rows
+            # expire 30 days after their last change: the newest version of a
+            # job is always the last of its rows to go.
+            f"""
+            CREATE TABLE IF NOT EXISTS {DELIVERY_JOBS_TABLE} {ON_CLUSTER} (
+                id String,
+                event_kind LowCardinality(String),
+                event_id String,
+                destination_id String,
+                body String,
+                status LowCardinality(String),
+                attempts UInt32,
+                retry_base UInt32,
+                next_attempt_at DateTime64(3, 'UTC'),
+                lease_until DateTime64(3, 'UTC'),
+                last_status_code UInt16,
+                last_error String,
+                created_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                version UInt64
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
+            ORDER BY id
+            TTL toDateTime(updated_at) + toIntervalDay(30)
+            """,
+            # The delivery log: one row per attempt, never changed (Replacing
+            # only as every table here is: no two attempts share a key).
+            f"""
+            CREATE TABLE IF NOT EXISTS {DELIVERY_ATTEMPTS_TABLE} {ON_CLUSTER} (
+                job_id String,
+                attempt UInt32,
+                event_id String,
+                destination_id String,
+                status LowCardinality(String),
+                status_code UInt16,
+                error String,
+                duration_ms UInt32,
+                attempted_at DateTime64(3, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (job_id, attempted_at, attempt)
+            TTL toDateTime(attempted_at) + toIntervalDay(30)
+            """,
+        ),
     ),
     Migration(
         16,
