@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from openspanner.alerts.machine import AlertEvent, GroupState
 from openspanner.alerts.rules import AlertRule
 from openspanner.domain.times import format_rfc3339
+from openspanner.webhooks.model import Destination
 
 
 def delivery_payload(
-    event: AlertEvent, rule: AlertRule, state: GroupState, destination: object | None
+    event: AlertEvent, rule: AlertRule, state: GroupState, destination: Destination | None
 ) -> dict[str, object]:
     return {"event": event_json(event), "rule": rule_json(rule, destination), "state": state_json(state)}
 
@@ -43,7 +44,7 @@ def state_json(state: GroupState) -> dict[str, object]:
     })
 
 
-def rule_json(rule: AlertRule, destination: object | None) -> dict[str, object]:
+def rule_json(rule: AlertRule, destination: Destination | None) -> dict[str, object]:
     """The rule as the product's payload carries it: optional fields only when set."""
     body: dict[str, object] = {
         "id": rule.id,
@@ -62,9 +63,8 @@ def rule_json(rule: AlertRule, destination: object | None) -> dict[str, object]:
         body["metadata"] = dict(rule.metadata)
     if rule.group_by:
         body["group_by"] = rule.group_by
-    name = getattr(destination, "name", "")
-    if name:
-        body["destination_name"] = name
+    if destination is not None and destination.name:
+        body["destination_name"] = destination.name
     return body
 
 

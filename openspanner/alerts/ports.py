@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from openspanner.webhooks.model import Attempt, Destination
+
 
 class DestinationDirectory(Protocol):
-    async def get(self, destination_id: str) -> object:
+    async def get(self, destination_id: str) -> Destination:
         """The destination of this id; raises NotFound when there is none."""
 
 
@@ -23,5 +25,5 @@ class DeliveryOutbox(Protocol):
         """Store a delivery of `payload` (frozen as sent) to the destination; returns once it is durable.
         Enqueueing one event for one destination twice is one delivery."""
 
-    async def latest_attempts(self, event_ids: Sequence[str]) -> Mapping[str, object]:
+    async def latest_attempts(self, event_ids: Sequence[str]) -> Mapping[str, Attempt]:
         """The latest delivery attempt of each event that has one, by event id."""

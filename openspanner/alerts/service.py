@@ -36,6 +36,7 @@ from openspanner.query.reader import UsageReader
 from openspanner.refresh import RefreshingTable
 from openspanner.storage.alerts import AlertStore
 from openspanner.storage.client import Storage
+from openspanner.webhooks.model import Attempt, Destination
 
 log = get_logger(__name__)
 
@@ -52,7 +53,7 @@ class RuleView:
     rule: AlertRule
     states: tuple[GroupState, ...]
     next_evaluate_at: datetime | None
-    destination: object | None
+    destination: Destination | None
 
     @property
     def state(self) -> GroupState | None:
@@ -69,7 +70,7 @@ class EvaluationView:
 @dataclass(frozen=True)
 class EventView:
     event: AlertEvent
-    delivery: object | None
+    delivery: Attempt | None
 
 
 class AlertService:
@@ -161,7 +162,7 @@ class AlertService:
             raise NotFound(f"alert destination {checked.destination_id!r} does not exist", field="destination_id")
         return checked
 
-    async def _destination(self, destination_id: str) -> object | None:
+    async def _destination(self, destination_id: str) -> Destination | None:
         try:
             return await self._destinations.get(destination_id)
         except NotFound:

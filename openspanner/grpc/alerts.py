@@ -157,11 +157,7 @@ def event_view_to_proto(view: EventView) -> alert_pb2.AlertEvent:
     attempt = view.delivery
     if attempt is not None:
         message.delivery.CopyFrom(alert_pb2.AlertDelivery(
-            id=str(getattr(attempt, "job_id")),  # noqa: B009 - any attempt value with these fields
-            status=str(getattr(attempt, "status")),  # noqa: B009
-            status_code=int(getattr(attempt, "status_code")),  # noqa: B009
-            error=str(getattr(attempt, "error")),  # noqa: B009
-            duration_ms=int(getattr(attempt, "duration_ms")),  # noqa: B009
-            attempt_time=timestamp(getattr(attempt, "attempted_at")),  # noqa: B009
+            id=attempt.job_id, status=attempt.status.value, status_code=attempt.status_code, error=attempt.error,
+            duration_ms=attempt.duration_ms, attempt_time=timestamp(attempt.attempted_at),
         ))
     return message

@@ -9,7 +9,7 @@ their paths.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -27,9 +27,11 @@ from openspanner.alerts.rules import (
 )
 from openspanner.alerts.service import AlertService, EventView, RuleView
 from openspanner.errors import Unavailable
+from openspanner.http.alert_destinations import DestinationJson, destination_json
 from openspanner.http.context import authorized, services_of
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.wire import Strict, query_limit
+from openspanner.webhooks.model import Attempt
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.AlertService"
@@ -120,7 +122,7 @@ class AlertRuleResponse(BaseModel):
     evaluation_interval_seconds: int
     group_by: str | None = None
     destination_id: str | None = None
-    destination: dict[str, Any] | None = Field(None, description="The destination, without its secret.")
+    destination: DestinationJson | None = Field(None, description="The destination, without its secret.")
     next_evaluate_at: str
     created_at: str
     updated_at: str
@@ -238,7 +240,7 @@ def rule_json(view: RuleView) -> AlertRuleResponse:
         evaluation_interval_seconds=rule.evaluation_interval_seconds,
         group_by=rule.group_by or None,
         destination_id=rule.destination_id or None,
-        destination=destination_json(view.destination),
+        destination=destination_json(view.destination) if view.destination else None,
         next_evaluate_at=rfc3339(view.next_evaluate_at) if view.next_evaluate_at else "",
         created_at=rfc3339(rule.created_at) if rule.created_at else "",
         updated_at=rfc3339(rule.updated_at) if rule.updated_at else "",
@@ -277,26 +279,17 @@ def event_view_json(view: EventView) -> AlertEventResponse:
     return event_json(view.event, delivery_json(view.delivery))
 
 
-def delivery_json(attempt: object | None) -> AlertDelivery | None:
+def delivery_json(attempt: Attempt | None) -> AlertDelivery | None:
     """The latest attempt of an event's delivery, as the product's delivery row."""
     if attempt is None:
         return None
-    attempted_at = rfc3339(getattr(attempt, "attempted_at"))  # noqa: B009 - any attempt value with these fields
     return AlertDelivery(
-        id=str(getattr(attempt, "job_id")),  # noqa: B009
-        event_id=str(getattr(attempt, "event_id")),  # noqa: B009
-        status=str(getattr(attempt, "status")),  # noqa: B009
-        status_code=getattr(attempt, "status_code") or None,  # noqa: B009
-        error=getattr(attempt, "error") or None,  # noqa: B009
-        duration_ms=int(getattr(attempt, "duration_ms")),  # noqa: B009
-        attempted_at=attempted_at,
-        created_at=attempted_at,
+        id=attempt.job_id,
+        event_id=attempt.event_id,
+        status=attempt.status.value,
+        status_code=attempt.status_code or None,
+        error=attempt.error or None,
+        duration_ms=attempt.duration_ms,
+        attempted_at=rfc3339(attempt.attempted_at),
+        created_at=rfc3339(attempt.attempted_at),
     )
-
-
-def destination_json(destination: object | None) -> dict[str, Any] | None:
-    """The rule's destination as the destinations resource shows it (never its secret)."""
-    if destination is None:
-        return None
-    fields = ("id", "name", "type", "enabled", "webhook_url")
-    return {name: getattr(destination, name) for name in fields if hasattr(destination, name)}
