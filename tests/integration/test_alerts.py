@@ -103,6 +103,8 @@ def rule(server: ServerProcess, **fields: Any) -> dict[str, Any]:
 def test_a_rule_triggers_once_then_resolves_and_each_event_is_delivered_signed(
     server: ServerProcess, receiver: Receiver
 ) -> None:
+    # The server's worker also evaluates the rule (at once, and 5 s after each event): whichever
+    # evaluation sees a crossing first makes its event, and no other evaluation makes another.
     name = meter(server)
     target = destination(server, receiver.url)
     created = rule(server, meter=name, destination_id=target["id"], evaluation_interval_seconds=3600)
@@ -111,37 +113,53 @@ def test_a_rule_triggers_once_then_resolves_and_each_event_is_delivered_signed(
     usage(server, name, "org_1", 7)
     usage(server, name, "org_1", 5)
 
-    code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
-    assert code == 200, evaluated
-    assert evaluated["state"]["status"] == "alerting" and evaluated["state"]["value"] == 12
-    assert [e["type"] for e in evaluated["events"]] == ["triggered"]
+    for _ in range(2):
+        code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+        assert code == 200, evaluated
+        assert (evaluated["state"]["status"], evaluated["state"]["value"]) == ("alerting", 12)
+    assert _event_types(server, created["id"]) == ["triggered"]
     headers, payload, raw = receiver.next()
-    assert payload["event"]["id"] == evaluated["event"]["id"]
     assert (payload["event"]["type"], payload["rule"]["id"], payload["state"]["status"]) == (
         "triggered", created["id"], "alerting"
     )
+    assert payload["rule"]["destination_name"] == "ops" and payload["event"]["value"] == 12
     secret = target["webhook_signing"]["secret"]
     signed = headers["x-open-spanner-timestamp"].encode() + b"." + raw
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     assert headers["x-open-spanner-signature"] == f"v1={expected}"
 
-    # Alerting still: no second triggered.
-    code, again = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
-    assert code == 200 and again["state"]["status"] == "alerting" and "events" not in again
-
     code, changed = http(server, "PUT", f"/v1/alerts/{created['id']}", {"threshold": 100})
-    assert code == 200 and changed["threshold"] == 100
-    code, resolved = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
-    assert code == 200 and resolved["state"]["status"] == "ok"
-    assert [e["type"] for e in resolved["events"]] == ["resolved"]
+    assert code == 200 and changed["threshold"] == 100 and changed["evaluation_interval_seconds"] == 3600
+    for _ in range(2):
+        code, resolved = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+        assert code == 200 and resolved["state"]["status"] == "ok"
+    assert _event_types(server, created["id"]) == ["resolved", "triggered"]
     _, payload, _ = receiver.next()
     assert (payload["event"]["type"], payload["state"]["status"]) == ("resolved", "ok")
-
-    code, events = http(server, "GET", f"/v1/alerts/events?rule_id={created['id']}")
-    assert code == 200
-    assert [e["type"] for e in events["items"]] == ["resolved", "triggered"]
     delivered = _wait_for_deliveries(server, created["id"], 2)
     assert {e["delivery"]["status"] for e in delivered} == {"delivered"}
+    assert receiver.received.empty()
+
+
+def test_an_event_brings_its_rule_forward(server: ServerProcess, receiver: Receiver) -> None:
+    """With an hour between evaluations, only the 5 s after a matching event can trigger the rule."""
+    name = meter(server)
+    created = rule(server, meter=name, destination_id=destination(server, receiver.url)["id"],
+                   evaluation_interval_seconds=3600, subject="org_9")
+    while "state" not in (got := http(server, "GET", f"/v1/alerts/{created['id']}")[1]):
+        threading.Event().wait(0.2)  # the worker's first evaluation, due at creation
+    assert got["state"]["status"] == "no_data"
+    usage(server, name, "org_9", 50)
+    _, payload, _ = receiver.next()
+    assert (payload["event"]["type"], payload["rule"]["id"], payload["event"]["value"]) == (
+        "triggered", created["id"], 50
+    )
+
+
+def _event_types(server: ServerProcess, rule_id: str) -> list[str]:
+    code, events = http(server, "GET", f"/v1/alerts/events?rule_id={rule_id}")
+    assert code == 200, events
+    return [e["type"] for e in events["items"]]
 
 
 def _wait_for_deliveries(server: ServerProcess, rule_id: str, count: int) -> list[dict[str, Any]]:
@@ -162,9 +180,9 @@ def test_a_grouped_rule_keeps_a_state_per_group(server: ServerProcess, receiver:
     usage(server, name, "org_a", 20)
     usage(server, name, "org_b", 3)
     usage(server, name, "org_b", 30, region="us")  # filtered out by the rule
-    code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
-    assert code == 200
-    assert [(e["type"], e["group_key"], e["group_value"]) for e in evaluated["events"]] == [
+    assert http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")[0] == 200
+    code, events = http(server, "GET", f"/v1/alerts/events?rule_id={created['id']}")
+    assert [(e["type"], e["group_key"], e["group_value"]) for e in events["items"]] == [
         ("triggered", "subject", "org_a")
     ]
     code, got = http(server, "GET", f"/v1/alerts/{created['id']}")
@@ -183,6 +201,7 @@ def test_a_rule_without_events_has_no_data(server: ServerProcess, receiver: Rece
     code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
     assert code == 200
     assert evaluated["state"]["status"] == "no_data" and "events" not in evaluated
+    assert _event_types(server, created["id"]) == []
 
 
 def test_refusals_name_their_field(server: ServerProcess, receiver: Receiver) -> None:
