@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import queue
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ServerProcess, running_server
+from openspanner.client import Client, InvalidArgumentError, NotFoundError
+from tests.harness import ADMIN_KEY, ServerProcess, running_server
 from tests.support.http_calls import http
 
 Received = tuple[dict[str, str], bytes]
@@ -245,3 +248,40 @@ def test_read_keys_list_rules_but_cannot_change_them(server: ServerProcess, rece
     key = created_key["secret"]
     assert http(server, "GET", "/v1/alerts", key=key)[0] == 200
     assert http(server, "POST", "/v1/alerts", {"name": "x"}, key=key)[0] == 403
+
+
+def test_the_grpc_client_and_the_command_line_manage_rules(server: ServerProcess, receiver: Receiver) -> None:
+    name = meter(server)
+    target = destination(server, receiver.url)["id"]
+    with Client(server.address, ADMIN_KEY) as client:
+        created = client.create_alert_rule({"name": "quiet", "meter": name, "destination_id": target,
+                                            "comparator": "lt", "threshold": 1, "group_by": "subject",
+                                            "evaluation_interval_seconds": 3600})
+        assert (created["enabled"], created["comparator"], created["window_seconds"]) == (True, "lt", 3600)
+        changed = client.update_alert_rule(created["id"], {"threshold": 100, "comparator": "gte"})
+        assert (changed["threshold"], changed["comparator"], changed["group_by"]) == (100, "gte", "subject")
+        usage(server, name, "org_1", 150)
+        assert client.evaluate_alert_rule(created["id"])["state"]["status"] == "alerting"
+        events = list(client.list_alert_events(rule_id=created["id"]))
+        assert [(e["type"], e["group_value"]) for e in events] == [("triggered", "org_1")]
+        assert [r["id"] for r in client.list_alert_rules(meter=name)] == [created["id"]]
+        with pytest.raises(NotFoundError):
+            client.update_alert_rule(created["id"], {"destination_id": str(uuid.uuid4())})
+        with pytest.raises(InvalidArgumentError):
+            client.update_alert_rule(created["id"], {"window_seconds": 10})
+
+    env = {"PATH": "/usr/bin:/bin", "OPENSPANNER_SERVER": server.address, "OPENSPANNER_API_KEY": ADMIN_KEY}
+    listed = json.loads(_cli(env, "alerts", "list", "--meter", name, "--format", "json"))
+    assert [(r["id"], r["state"]["status"]) for r in listed] == [(created["id"], "alerting")]
+    updated = json.loads(_cli(env, "alerts", "update", created["id"], "--disable", "--filter", "region=eu"))
+    assert (updated["enabled"], updated["metadata"], updated["threshold"]) == (False, {"region": "eu"}, 100)
+    assert "triggered" in _cli(env, "alerts", "events", "--rule", created["id"])
+    _cli(env, "alerts", "delete", created["id"])
+    assert json.loads(_cli(env, "alerts", "list", "--meter", name, "--format", "json")) == []
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "openspanner", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
