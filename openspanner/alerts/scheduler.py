@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from openspanner.alerts.rules import EVENT_DELAY_SECONDS, AlertRule
@@ -46,18 +46,16 @@ class AlertScheduler:
         """An evaluation cut short stored its events before its states: the next one makes them again."""
 
     def note_committed(self, events: Sequence[EventRow]) -> None:
-        """Events just committed: the rules they match are due in 5 s."""
-        rules = [rule for rule in self._service.rules.items.values() if rule.enabled]
-        if not rules:
-            return
-        by_meter: dict[str, list[AlertRule]] = {}
-        for rule in rules:
-            by_meter.setdefault(rule.meter, []).append(rule)
+        """Events just committed: the rules they match are due in 5 s (sooner ones stay sooner).
+        Runs on the write path: a set of the block's meters, then only the rows of meters that
+        have rules with filters, until each such rule is matched."""
         soon = datetime.now(UTC) + timedelta(seconds=EVENT_DELAY_SECONDS)
-        for event in events:
-            for rule in by_meter.get(event.meter, ()):
-                if _matches(rule, event.subject, event.metadata) and self._due.get(rule.id, soon) >= soon:
-                    self._due[rule.id] = soon
+        waiting = [
+            rule for rule in self._service.rules.items.values()
+            if rule.enabled and self._due.get(rule.id, soon) >= soon
+        ]
+        for rule_id in rules_matched(waiting, events):
+            self._due[rule_id] = soon
 
     async def run(self) -> None:
         refreshed = -float("inf")
@@ -92,6 +90,31 @@ class AlertScheduler:
             except Exception:
                 log.warning("alert evaluation failed; retried at its next interval", rule_id=rule.id, exc_info=True)
             self._due[rule.id] = datetime.now(UTC) + timedelta(seconds=rule.evaluation_interval_seconds)
+
+
+def rules_matched(rules: Iterable[AlertRule], events: Sequence[EventRow]) -> set[str]:
+    """The ids of the rules at least one of the events matches (meter, subject, filters)."""
+    by_meter: dict[str, list[AlertRule]] = {}
+    for rule in rules:
+        by_meter.setdefault(rule.meter, []).append(rule)
+    if not by_meter:
+        return set()
+    matched: set[str] = set()
+    for meter in {event.meter for event in events} & by_meter.keys():
+        filtered = []
+        for rule in by_meter[meter]:
+            if rule.subject or rule.metadata:
+                filtered.append(rule)
+            else:
+                matched.add(rule.id)
+        for event in events:
+            if not filtered:
+                break
+            if event.meter == meter:
+                hits = [rule for rule in filtered if _matches(rule, event.subject, event.metadata)]
+                matched.update(rule.id for rule in hits)
+                filtered = [rule for rule in filtered if rule not in hits]
+    return matched
 
 
 def _matches(rule: AlertRule, subject: str, metadata: Mapping[str, str]) -> bool:
