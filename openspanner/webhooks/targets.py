@@ -49,13 +49,15 @@ def forbidden_reason(address: IpAddress) -> str | None:
             return forbidden_reason(embedded)
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if address.is_unspecified:  # a connect to it reaches this host
+        return "a loopback address (unspecified)"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
         return "a private address"
-    if address.is_multicast or address.is_unspecified or address.is_reserved or not address.is_global:
+    if address.is_multicast or address.is_reserved or not address.is_global:
         return "not a public address"
     return None
 
