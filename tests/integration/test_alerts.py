@@ -285,3 +285,24 @@ def _cli(env: dict[str, str], *args: str) -> str:
                           timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def test_events_page_newest_first(server: ServerProcess, receiver: Receiver) -> None:
+    name = meter(server)
+    created = rule(server, meter=name, destination_id=destination(server, receiver.url)["id"],
+                   evaluation_interval_seconds=3600)
+    usage(server, name, "org_1", 20)
+    for threshold in (10, 100, 10):  # triggered, resolved, triggered
+        assert http(server, "PUT", f"/v1/alerts/{created['id']}", {"threshold": threshold})[0] == 200
+        assert http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")[0] == 200
+    seen, cursor = [], ""
+    while True:
+        code, page = http(server, "GET", f"/v1/alerts/events?rule_id={created['id']}&limit=1&cursor={cursor}")
+        assert code == 200 and len(page["items"]) == 1, page
+        seen.append(page["items"][0]["type"])
+        cursor = page.get("next_cursor", "")
+        if not cursor:
+            break
+    assert seen == ["triggered", "resolved", "triggered"]
+    code, body = http(server, "GET", "/v1/alerts/events?cursor=nonsense")
+    assert (code, body["error"]["code"]) == (400, "invalid_cursor"), body
