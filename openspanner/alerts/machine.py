@@ -141,10 +141,15 @@ def failed(rule: AlertRule, previous: Sequence[GroupState], message: str, now: d
     return Evaluation(states, events)
 
 
+def ordered(states: Iterable[GroupState]) -> list[GroupState]:
+    """The product's order: alerting, error, no_data, ok; the latest first, then by group."""
+    return sorted(states, key=lambda s: (_PRIORITY[s.status], -s.updated_at.timestamp(), s.group_key, s.group_value))
+
+
 def primary_state(states: Iterable[GroupState]) -> GroupState | None:
-    """The state that speaks for the rule: alerting before error before no_data before ok, the latest first."""
-    ordered = sorted(states, key=lambda s: (_PRIORITY[s.status], -s.updated_at.timestamp()))
-    return ordered[0] if ordered else None
+    """The state that speaks for the rule: the first in the product's order."""
+    first = ordered(states)
+    return first[0] if first else None
 
 
 def _was_alerting(state: GroupState | None) -> bool:

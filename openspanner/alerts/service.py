@@ -143,7 +143,8 @@ class AlertService:
     async def list_rules(self, meter: str = "", enabled: bool | None = None, limit: int = 100) -> list[RuleView]:
         size = checked_limit(limit, field="limit")
         await self.rules.reload()
-        rules = sorted(self.rules.items.values(), key=lambda r: (r.created_at or _EARLIEST, r.id))
+        # Newest first, as the product lists them.
+        rules = sorted(self.rules.items.values(), key=lambda r: (r.created_at or _EARLIEST, r.id), reverse=True)
         selected = [r for r in rules if (not meter or r.meter == meter) and (enabled is None or r.enabled is enabled)]
         return await self._views(selected[:size])
 
@@ -175,7 +176,7 @@ class AlertService:
         states = await self._storage.run(self._store.load_states, [r.id for r in rules])
         schedule = await self._storage.run(self._store.load_schedule)
         return [
-            RuleView(rule, tuple(states.get(rule.id, ())), schedule.get(rule.id),
+            RuleView(rule, tuple(machine.ordered(states.get(rule.id, ()))), schedule.get(rule.id),
                      await self._destination(rule.destination_id))
             for rule in rules
         ]

@@ -103,7 +103,7 @@ class AlertServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListAlertRules(self, request, context):
-        """Rules, oldest first.
+        """Rules, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
