@@ -306,3 +306,16 @@ def test_events_page_newest_first(server: ServerProcess, receiver: Receiver) -> 
     assert seen == ["triggered", "resolved", "triggered"]
     code, body = http(server, "GET", "/v1/alerts/events?cursor=nonsense")
     assert (code, body["error"]["code"]) == (400, "invalid_cursor"), body
+
+
+def test_a_rule_whose_meter_is_gone_is_in_error_and_sends_nothing(server: ServerProcess, receiver: Receiver) -> None:
+    name = meter(server)
+    created = rule(server, meter=name, destination_id=destination(server, receiver.url)["id"])
+    assert http(server, "DELETE", f"/v1/meters/{name}")[0] == 204
+    for _ in range(2):
+        code, evaluated = http(server, "POST", f"/v1/alerts/{created['id']}/evaluate")
+        assert code == 200, evaluated
+        assert evaluated["state"]["status"] == "error" and name in evaluated["state"]["message"]
+    assert _event_types(server, created["id"]) == ["evaluation_failed"]
+    code, jobs = http(server, "GET", "/v1/alerts/delivery-jobs?event_kind=alert&limit=200")
+    assert code == 200 and not any(j["destination_id"] == created["destination_id"] for j in jobs["items"])
