@@ -119,8 +119,7 @@ def new_rule(rule_id: str, draft: RuleDraft) -> AlertRule:
     for name in ("name", "meter", "destination_id"):
         if not (getattr(draft, name) or "").strip():
             raise InvalidArgument("is required", field=name)
-    if draft.threshold is None:
-        raise InvalidArgument("is required", field="threshold")
+    # An absent threshold is 0, as in the product.
     blank = AlertRule(id=rule_id, name="", meter="", destination_id="", threshold=0.0)
     return merged(blank, draft)
 

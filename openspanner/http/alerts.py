@@ -60,7 +60,8 @@ class AlertRuleCreateRequest(Strict):
 
 
 class AlertRuleUpdateRequest(Strict):
-    """Each field left out stays as it is."""
+    """Each field left out stays as it is; so do name, meter and comparator when empty, and the
+    window and interval when 0 (the product's PUT)."""
 
     name: str | None = None
     meter: str | None = None
@@ -156,8 +157,15 @@ def alerts_of(request: Request) -> AlertService:
 Alerts = Annotated[AlertService, Depends(alerts_of)]
 
 
+# Fields an update leaves as they are when empty or zero, as the product's PUT does.
+_KEPT_WHEN_EMPTY = frozenset({"name", "meter", "comparator", "window_seconds", "evaluation_interval_seconds"})
+
+
 def _draft(body: AlertRuleCreateRequest | AlertRuleUpdateRequest) -> RuleDraft:
-    return RuleDraft(**{name: getattr(body, name) for name in body.model_fields_set})
+    given = {name: getattr(body, name) for name in body.model_fields_set}
+    if isinstance(body, AlertRuleUpdateRequest):
+        given = {k: v for k, v in given.items() if not (k in _KEPT_WHEN_EMPTY and v in ("", 0))}
+    return RuleDraft(**given)
 
 
 @router.post("", status_code=201, response_model=AlertRuleResponse, summary="Create an alert rule",

@@ -319,3 +319,18 @@ def test_a_rule_whose_meter_is_gone_is_in_error_and_sends_nothing(server: Server
     assert _event_types(server, created["id"]) == ["evaluation_failed"]
     code, jobs = http(server, "GET", "/v1/alerts/delivery-jobs?event_kind=alert&limit=200")
     assert code == 200 and not any(j["destination_id"] == created["destination_id"] for j in jobs["items"])
+
+
+def test_an_update_keeps_what_it_leaves_empty_as_the_product_does(server: ServerProcess, receiver: Receiver) -> None:
+    target = destination(server, receiver.url)["id"]
+    code, created = http(server, "POST", "/v1/alerts", {
+        "name": "n", "meter": meter(server), "destination_id": target, "window_seconds": 600, "comparator": "lt",
+    })
+    assert code == 201 and created["threshold"] == 0, created
+    code, changed = http(server, "PUT", f"/v1/alerts/{created['id']}", {
+        "name": "", "comparator": "", "window_seconds": 0, "evaluation_interval_seconds": 0, "subject": "org_1",
+    })
+    assert code == 200, changed
+    kept = ("name", "comparator", "window_seconds", "evaluation_interval_seconds", "meter", "threshold")
+    assert {k: changed[k] for k in kept} == {k: created[k] for k in kept}
+    assert changed["subject"] == "org_1"
