@@ -1,4 +1,5 @@
-"""The `openspanner` command: serve, the operator commands (keys, meters, usage, events), and import.
+"""The `openspanner` command: serve and worker, the operator commands (keys, meters, usage, events,
+destinations, deliveries), and import.
 
 Operator commands talk to a running server over gRPC with openspanner.client
 (the embedded engine lets only the server open its data dir); each area's
@@ -25,6 +26,7 @@ from openspanner.commands.events import add_events_command
 from openspanner.commands.meters import add_meters_commands
 from openspanner.commands.output import table, time_text
 from openspanner.commands.usage import add_usage_command
+from openspanner.commands.webhooks import add_webhook_commands
 from openspanner.config import Settings, load_settings
 from openspanner.errors import ConfigError, OpenSpannerError
 from openspanner.logging import configure_logging
@@ -98,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     add_alerts_commands(commands)
     add_usage_command(commands)
     add_events_command(commands)
+    add_webhook_commands(commands)
 
     from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
 

@@ -58,6 +58,7 @@ from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
 from openspanner.grpc.query import QueryService
 from openspanner.grpc.usage import UsageService
+from openspanner.grpc.webhooks import DeliveryService, DestinationService
 from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
@@ -81,6 +82,8 @@ from openspanner.v1 import (
     query_pb2_grpc,
     usage_pb2,
     usage_pb2_grpc,
+    webhook_pb2,
+    webhook_pb2_grpc,
 )
 from openspanner.webhooks.delivery import DeliverySettings, DeliveryWorker
 from openspanner.webhooks.destinations import Destinations
@@ -95,6 +98,8 @@ MESSAGE_SERVICES = (
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
     alert_pb2.DESCRIPTOR.services_by_name["AlertService"],
+    webhook_pb2.DESCRIPTOR.services_by_name["DestinationService"],
+    webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -223,6 +228,7 @@ async def _start(app: App) -> None:
     alerts = await _start_alerts(app, storage, catalog, reader, destinations, outbox)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     alert_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(alerts), server)  # type: ignore[no-untyped-call]
+    _add_webhook_servicers(server, destinations, outbox)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
@@ -416,6 +422,13 @@ def _add_servicers(
     usage_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(api_keys, server)  # type: ignore[no-untyped-call]
     query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
+
+
+def _add_webhook_servicers(server: grpc.aio.Server, destinations: Destinations, outbox: Outbox) -> None:
+    webhook_pb2_grpc.add_DestinationServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        DestinationService(destinations, outbox), server
+    )
+    webhook_pb2_grpc.add_DeliveryServiceServicer_to_server(DeliveryService(outbox), server)  # type: ignore[no-untyped-call]
 
 
 def channel_options(settings: Settings) -> list[tuple[str, int]]:

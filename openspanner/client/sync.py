@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from openspanner.client import calls
+from openspanner.client import calls, webhooks
 from openspanner.client.calls import DEFAULT_TIMEOUT_SECONDS, Call, CallSettings, PagedCall, Rpc, channel_arguments
 from openspanner.client.convert import (
     ApiKey,
@@ -198,6 +198,53 @@ class Client:
     ) -> Iterator[dict[str, Any]]:
         """Alert events, newest first, fetched a page at a time as the iteration goes."""
         yield from self._items(calls.list_alert_events(rule_id, page_size), timeout)
+
+    # Webhook destinations and deliveries (docs/webhooks.md); answers in the proto's JSON form.
+
+    def create_destination(
+        self, name: str, webhook_url: str, *, enabled: bool = True, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """`{destination, signing_secret}`: the secret, in both forms, is in this answer only."""
+        return self._run(webhooks.create_destination(name, webhook_url, enabled), timeout)
+
+    def list_destinations(
+        self, *, enabled: bool | None = None, limit: int = 0, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        return self._run(webhooks.list_destinations(enabled, limit), timeout)
+
+    def get_destination(self, destination_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(webhooks.get_destination(destination_id), timeout)
+
+    def update_destination(
+        self, destination_id: str, *, name: str | None = None, webhook_url: str | None = None,
+        enabled: bool | None = None, timeout: float | None = None,
+    ) -> dict[str, Any]:
+        return self._run(webhooks.update_destination(destination_id, name, webhook_url, enabled), timeout)
+
+    def delete_destination(self, destination_id: str, *, timeout: float | None = None) -> None:
+        self._run(webhooks.delete_destination(destination_id), timeout)
+
+    def rotate_destination_secret(self, destination_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """`{destination, signing_secret}` with the new secret, in this answer only."""
+        return self._run(webhooks.rotate_destination_secret(destination_id), timeout)
+
+    def test_destination(self, destination_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """The delivery job of a test event sent to the destination."""
+        return self._run(webhooks.test_destination(destination_id), timeout)
+
+    def list_delivery_jobs(
+        self, *, status: str = "", destination_id: str = "", event_id: str = "", event_kind: str = "",
+        limit: int = 0, timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
+        call = webhooks.list_delivery_jobs(status, destination_id, event_id, event_kind, limit)
+        return self._run(call, timeout)
+
+    def get_delivery_job(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """`{delivery_job, attempts}`: the job and its delivery log."""
+        return self._run(webhooks.get_delivery_job(job_id), timeout)
+
+    def retry_delivery_job(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(webhooks.retry_delivery_job(job_id), timeout)
 
     # Calling.
 

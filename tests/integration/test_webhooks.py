@@ -7,6 +7,7 @@ through the same outbox as every other event.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -17,10 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.harness import ServerProcess, running_server, server_env, start_server
+from openspanner.client import AsyncClient
+from openspanner.client import Client as OurClient
+from openspanner.v1 import webhook_pb2, webhook_pb2_grpc
+from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, server_env, start_server
 from tests.support.http_calls import http
 from tests.support.webhook_receiver import Received, webhook_receiver
 
@@ -288,3 +293,98 @@ def test_a_read_key_lists_destinations_but_cannot_change_them_or_see_secrets(
     ):
         code, body = http(shared_server, method, path, key=read_key)
         assert code == 403, (method, path, body)
+
+
+def test_our_grpc_api_serves_the_same_destinations_and_deliveries(client: Client) -> None:
+    destinations = webhook_pb2_grpc.DestinationServiceStub(client.channel)
+    deliveries = webhook_pb2_grpc.DeliveryServiceStub(client.channel)
+    created = client.call(destinations.CreateDestination, webhook_pb2.CreateDestinationRequest(
+        name="grpc", webhook_url="https://93.184.215.14/hook", enabled=False,
+    ))
+    assert created.signing_secret.secret.startswith("osp_whsec_")
+    assert created.signing_secret.standard_webhooks_secret.startswith("whsec_")
+    assert not created.destination.enabled
+    destination_id = created.destination.id
+
+    got = client.call(destinations.GetDestination, webhook_pb2.GetDestinationRequest(id=destination_id))
+    assert got.destination == created.destination
+    renamed = client.call(destinations.UpdateDestination, webhook_pb2.UpdateDestinationRequest(
+        id=destination_id, name="renamed",
+    ))
+    assert (renamed.destination.name, renamed.destination.webhook_url) == ("renamed", "https://93.184.215.14/hook")
+    listed = client.call(destinations.ListDestinations, webhook_pb2.ListDestinationsRequest(enabled=False))
+    assert destination_id in [d.id for d in listed.destinations]
+
+    # The destination is disabled: its test event fails at once and waits for its next attempt.
+    job = client.call(destinations.TestDestination, webhook_pb2.TestDestinationRequest(id=destination_id)).delivery_job
+    deadline = time.monotonic() + 60
+    while True:
+        answer = client.call(deliveries.GetDeliveryJob, webhook_pb2.GetDeliveryJobRequest(id=job.id))
+        if answer.attempts:
+            break
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.1)
+    assert answer.attempts[0].error == "destination is disabled"
+    assert answer.delivery_job.status == "pending" and answer.delivery_job.HasField("next_attempt_time")
+    with pytest.raises(grpc.RpcError) as refused:
+        client.call(deliveries.RetryDeliveryJob, webhook_pb2.RetryDeliveryJobRequest(id=job.id))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    listed_jobs = client.call(deliveries.ListDeliveryJobs, webhook_pb2.ListDeliveryJobsRequest(
+        destination_id=destination_id,
+    ))
+    assert [j.id for j in listed_jobs.delivery_jobs] == [job.id]
+
+    with pytest.raises(grpc.RpcError) as invalid:
+        client.call(destinations.CreateDestination, webhook_pb2.CreateDestinationRequest(
+            name="x", webhook_url="http://169.254.169.254/",
+        ))
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "webhook_url" in (invalid.value.details() or "")
+    client.call(destinations.DeleteDestination, webhook_pb2.DeleteDestinationRequest(id=destination_id))
+    with pytest.raises(grpc.RpcError) as gone:
+        client.call(destinations.GetDestination, webhook_pb2.GetDestinationRequest(id=destination_id))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_python_clients_and_the_command_line_manage_destinations_and_deliveries(
+    shared_server: ServerProcess,
+) -> None:
+    with OurClient(shared_server.address, ADMIN_KEY) as api:
+        created = api.create_destination("from the client", "https://93.184.215.14/hook", enabled=False)
+        destination_id = created["destination"]["id"]
+        assert created["signing_secret"]["standard_webhooks_secret"].startswith("whsec_")
+        assert api.get_destination(destination_id)["enabled"] is False
+        job = api.test_destination(destination_id)
+        assert job["status"] == "pending"
+
+    async def from_the_async_client() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with AsyncClient(shared_server.address, ADMIN_KEY) as aio:
+            return await aio.get_delivery_job(job["id"]), await aio.list_destinations(enabled=False)
+
+    answer, listed = asyncio.run(from_the_async_client())
+    assert answer["delivery_job"]["id"] == job["id"]
+    assert destination_id in [d["id"] for d in listed]
+
+    env = {"PATH": "/usr/bin:/bin", "OPENSPANNER_SERVER": shared_server.address, "OPENSPANNER_API_KEY": ADMIN_KEY}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "openspanner", *args], capture_output=True, text=True,
+                              timeout=120, env=env)
+
+    made = cli("destinations", "create", "cli", "https://93.184.215.14/other")
+    assert made.returncode == 0, made.stderr
+    made_id = json.loads(made.stdout)["destination"]["id"]
+    assert json.loads(made.stdout)["signing_secret"]["secret"].startswith("osp_whsec_")
+    assert "shown only once" in made.stderr
+    listing = cli("destinations", "list")
+    assert listing.returncode == 0 and made_id in listing.stdout and "cli" in listing.stdout
+    updated = cli("destinations", "update", made_id, "--disable", "--name", "cli-renamed")
+    assert updated.returncode == 0 and json.loads(updated.stdout)["name"] == "cli-renamed"
+    refused = cli("destinations", "create", "bad", "http://10.0.0.1/")
+    assert refused.returncode == 1 and "webhook_url" in refused.stderr
+    jobs = cli("deliveries", "list", "--destination", destination_id, "--format", "json")
+    assert jobs.returncode == 0 and [j["id"] for j in json.loads(jobs.stdout)] == [job["id"]]
+    retried = cli("deliveries", "retry", job["id"])
+    assert retried.returncode == 1 and "FAILED_PRECONDITION" in retried.stderr
+    assert cli("destinations", "delete", made_id).returncode == 0
+    assert cli("destinations", "get", made_id).returncode == 1
