@@ -132,6 +132,8 @@ def check_rule(rule: AlertRule, meter: Meter) -> AlertRule:
         raise InvalidArgument("is required", field="name")
     if len(name) > MAX_NAME_CHARACTERS:
         raise InvalidArgument(f"is too long: at most {MAX_NAME_CHARACTERS} characters", field="name")
+    if not rule.destination_id.strip():
+        raise InvalidArgument("is required", field="destination_id")
     if not math.isfinite(rule.threshold):
         raise InvalidArgument("must be finite", field="threshold")
     window = rule.window_seconds or DEFAULT_WINDOW_SECONDS

@@ -92,6 +92,8 @@ class AlertService:
         self.rules = RefreshingTable("alert_rules", self._load, refresh_seconds)
         # One evaluation of a rule at a time in this process: two would each trigger.
         self._locks: dict[str, asyncio.Lock] = {}
+        # Changes made through this server one at a time (an update reads, then writes, the rule).
+        self._change_lock = asyncio.Lock()
 
     async def _load(self) -> dict[str, AlertRule]:
         return {rule.id: rule for rule in await self._storage.run(self._store.load_rules)}
@@ -108,28 +110,31 @@ class AlertService:
         rule = await self._checked(new_rule(str(uuid.uuid4()), draft))
         now = _now()
         rule = replace(rule, created_at=now, updated_at=now)
-        await self._storage.run(self._store.save_rule, rule)
-        self.rules.put(rule.id, rule)
-        await self._storage.run(self._store.schedule, rule.id, now)
+        async with self._change_lock:
+            await self._storage.run(self._store.save_rule, rule)
+            self.rules.put(rule.id, rule)
+            await self._storage.run(self._store.schedule, rule.id, now)
         log.info("alert rule created", rule_id=rule.id, meter=rule.meter, destination_id=rule.destination_id)
         return await self._view(rule)
 
     async def update(self, rule_id: str, draft: RuleDraft) -> RuleView:
-        current = await self.rule(rule_id)
-        rule = await self._checked(merged(current, draft))
-        now = _now()
-        rule = replace(rule, updated_at=now)
-        await self._storage.run(self._store.save_rule, rule)
-        self.rules.put(rule.id, rule)
-        await self._storage.run(self._store.schedule, rule.id, now)
+        async with self._change_lock:
+            current = await self.rule(rule_id)
+            rule = await self._checked(merged(current, draft))
+            now = _now()
+            rule = replace(rule, updated_at=now)
+            await self._storage.run(self._store.save_rule, rule)
+            self.rules.put(rule.id, rule)
+            await self._storage.run(self._store.schedule, rule.id, now)
         log.info("alert rule updated", rule_id=rule.id, meter=rule.meter)
         return await self._view(rule)
 
     async def delete(self, rule_id: str) -> None:
-        await self.rule(rule_id)
-        await self._storage.run(self._store.delete_rule, rule_id)
-        self.rules.remove(rule_id)
-        log.info("alert rule deleted", rule_id=rule_id)
+        async with self._change_lock:
+            rule = await self.rule(rule_id)
+            await self._storage.run(self._store.delete_rule, rule.id)
+            self.rules.remove(rule.id)
+        log.info("alert rule deleted", rule_id=rule.id, meter=rule.meter)
 
     async def rule(self, rule_id: str) -> AlertRule:
         rule = await self.rules.lookup(rule_id.strip()) if rule_id.strip() else None
