@@ -67,6 +67,10 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/openspanner.v1.DestinationService/GetDestination": _READ,
     "/openspanner.v1.DeliveryService/ListDeliveryJobs": _READ,
     "/openspanner.v1.DeliveryService/GetDeliveryJob": _READ,
+    # Alert rules: read keys may look; changing and evaluating them needs admin.
+    "/openspanner.v1.AlertService/GetAlertRule": _READ,
+    "/openspanner.v1.AlertService/ListAlertRules": _READ,
+    "/openspanner.v1.AlertService/ListAlertEvents": _READ,
 }
 _ADMIN_ONLY = frozenset({Scope.ADMIN})
 PUBLIC_SERVICES = (

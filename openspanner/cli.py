@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from openspanner.client import ApiError
+from openspanner.commands.alerts import add_alerts_commands
 from openspanner.commands.common import client_flags as _client_flags
 from openspanner.commands.common import connect, join_relative_times
 from openspanner.commands.events import add_events_command
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=_keys_revoke)
 
     add_meters_commands(commands)
+    add_alerts_commands(commands)
     add_usage_command(commands)
     add_events_command(commands)
     add_webhook_commands(commands)

@@ -39,6 +39,8 @@ import grpc
 from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from openspanner.alerts.scheduler import AlertScheduler
+from openspanner.alerts.service import AlertService as Alerts
 from openspanner.auth import ApiKeys
 from openspanner.background import Workers
 from openspanner.catalog import MeterCatalog
@@ -47,6 +49,7 @@ from openspanner.dashboard.serving import DASHBOARD
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
 from openspanner.grpc import reflection
 from openspanner.grpc.access_log import AccessLogInterceptor
+from openspanner.grpc.alerts import AlertService
 from openspanner.grpc.api_keys import ApiKeyService
 from openspanner.grpc.auth import AuthInterceptor
 from openspanner.grpc.decode_guard import DecodeGuard
@@ -67,6 +70,8 @@ from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
 from openspanner.v1 import (
+    alert_pb2,
+    alert_pb2_grpc,
     api_key_pb2,
     api_key_pb2_grpc,
     meter_pb2,
@@ -92,6 +97,7 @@ MESSAGE_SERVICES = (
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
+    alert_pb2.DESCRIPTOR.services_by_name["AlertService"],
     webhook_pb2.DESCRIPTOR.services_by_name["DestinationService"],
     webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
 )
@@ -223,7 +229,9 @@ async def _start(app: App) -> None:
     ]
     server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
     reader = UsageReader(catalog, storage, metrics)
+    alerts = await _start_alerts(app, storage, catalog, reader, destinations, outbox)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
+    alert_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(alerts), server)  # type: ignore[no-untyped-call]
     _add_webhook_servicers(server, destinations, outbox)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -239,13 +247,13 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
-        destinations=destinations, outbox=outbox,
+        destinations=destinations, outbox=outbox, alerts=alerts,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
-    _start_workers(app, workers, storage, outbox)
+    _start_workers(app, workers, storage, outbox, alerts, pipeline)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -276,14 +284,31 @@ async def _start_only_workers(app: App) -> None:
         log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
     workers = Workers()
     app.on_stop("workers", lambda: workers.stop(app.remaining()))
-    _start_workers(app, workers, storage, Outbox(storage), force=True)
+    outbox = Outbox(storage)
+    destinations = Destinations(storage, settings.webhook_allow_private)
+    alerts = await _start_alerts(app, storage, catalog, UsageReader(catalog, storage, Metrics()), destinations, outbox)
+    _start_workers(app, workers, storage, outbox, alerts, force=True)
     log.info(
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
     )
 
 
-def _start_workers(app: App, workers: Workers, storage: Storage, outbox: Outbox, force: bool = False) -> None:
+async def _start_alerts(
+    app: App, storage: Storage, catalog: MeterCatalog, reader: UsageReader, destinations: Destinations, outbox: Outbox
+) -> Alerts:
+    """Alert rules; a destination a rule sends to cannot be deleted."""
+    alerts = Alerts(storage, catalog, reader, destinations, outbox, app.settings.cache_refresh_seconds)
+    await alerts.start()
+    app.on_stop("alerts", alerts.stop)
+    destinations.add_in_use_check(alerts.destination_user)
+    return alerts
+
+
+def _start_workers(
+    app: App, workers: Workers, storage: Storage, outbox: Outbox, alerts: Alerts,
+    pipeline: IngestPipeline | None = None, force: bool = False,
+) -> None:
     """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
     background work is added here. Their intake stops first on shutdown (nothing new starts while
     the server drains); `workers` was registered to close after the drain, before storage."""
@@ -292,6 +317,10 @@ def _start_workers(app: App, workers: Workers, storage: Storage, outbox: Outbox,
         log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
         return
     workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
+    scheduler = AlertScheduler(alerts, storage, settings.cache_refresh_seconds)
+    if pipeline is not None:  # events committed here bring the rules they match forward
+        pipeline.on_commit(scheduler.note_committed)
+    workers.add(scheduler)
     workers.start()
     app.on_stop("workers intake", workers.stop_intake)
 

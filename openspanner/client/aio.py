@@ -160,6 +160,40 @@ class AsyncClient:
     async def revoke_api_key(self, key_id: str, *, timeout: float | None = None) -> ApiKey:
         return await self._run(calls.revoke_api_key(key_id), timeout)
 
+    # Alert rules (docs/alerts.md): rules are dicts shaped as the REST API's JSON.
+
+    async def create_alert_rule(self, rule: Mapping[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """A new rule; `enabled` is true unless given."""
+        return await self._run(calls.create_alert_rule(rule), timeout)
+
+    async def get_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return await self._run(calls.get_alert_rule(rule_id), timeout)
+
+    async def list_alert_rules(
+        self, *, meter: str = "", enabled: bool | None = None, limit: int = 0, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._run(calls.list_alert_rules(meter, enabled, limit), timeout)
+
+    async def update_alert_rule(
+        self, rule_id: str, changes: Mapping[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Change only the fields in `changes`."""
+        return await self._run(calls.update_alert_rule(rule_id, changes), timeout)
+
+    async def delete_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> None:
+        await self._run(calls.delete_alert_rule(rule_id), timeout)
+
+    async def evaluate_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Evaluate now: {rule, state, events} (events: what this evaluation made)."""
+        return await self._run(calls.evaluate_alert_rule(rule_id), timeout)
+
+    async def list_alert_events(
+        self, *, rule_id: str = "", page_size: int = 0, timeout: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Alert events, newest first, fetched a page at a time as the iteration goes."""
+        async for item in self._items(calls.list_alert_events(rule_id, page_size), timeout):
+            yield item
+
     # Webhook destinations and deliveries (docs/webhooks.md); answers in the proto's JSON form.
 
     async def create_destination(

@@ -166,6 +166,39 @@ class Client:
     def revoke_api_key(self, key_id: str, *, timeout: float | None = None) -> ApiKey:
         return self._run(calls.revoke_api_key(key_id), timeout)
 
+    # Alert rules (docs/alerts.md): rules are dicts shaped as the REST API's JSON.
+
+    def create_alert_rule(self, rule: Mapping[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """A new rule; `enabled` is true unless given."""
+        return self._run(calls.create_alert_rule(rule), timeout)
+
+    def get_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(calls.get_alert_rule(rule_id), timeout)
+
+    def list_alert_rules(
+        self, *, meter: str = "", enabled: bool | None = None, limit: int = 0, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        return self._run(calls.list_alert_rules(meter, enabled, limit), timeout)
+
+    def update_alert_rule(
+        self, rule_id: str, changes: Mapping[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Change only the fields in `changes`."""
+        return self._run(calls.update_alert_rule(rule_id, changes), timeout)
+
+    def delete_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> None:
+        self._run(calls.delete_alert_rule(rule_id), timeout)
+
+    def evaluate_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Evaluate now: {rule, state, events} (events: what this evaluation made)."""
+        return self._run(calls.evaluate_alert_rule(rule_id), timeout)
+
+    def list_alert_events(
+        self, *, rule_id: str = "", page_size: int = 0, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Alert events, newest first, fetched a page at a time as the iteration goes."""
+        yield from self._items(calls.list_alert_events(rule_id, page_size), timeout)
+
     # Webhook destinations and deliveries (docs/webhooks.md); answers in the proto's JSON form.
 
     def create_destination(

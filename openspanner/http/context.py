@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openspanner.alerts.service import AlertService
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
@@ -39,6 +40,8 @@ class Services:
     # Webhook destinations and the delivery outbox (docs/webhooks.md).
     destinations: Destinations | None = None
     outbox: Outbox | None = None
+    # Alert rules (/v1/alerts); None where the server was built without them (some tests).
+    alerts: AlertService | None = None
 
 
 def services_of(request: Request) -> Services:

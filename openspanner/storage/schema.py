@@ -28,6 +28,10 @@ MIGRATIONS_TABLE = "schema_migrations"
 WEBHOOK_DESTINATIONS_TABLE = "webhook_destinations"
 DELIVERY_JOBS_TABLE = "webhook_delivery_jobs"
 DELIVERY_ATTEMPTS_TABLE = "webhook_delivery_attempts"
+ALERT_RULES_TABLE = "alert_rules"
+ALERT_STATES_TABLE = "alert_states"
+ALERT_EVENTS_TABLE = "alert_events"
+ALERT_SCHEDULE_TABLE = "alert_schedule"
 
 # Placeholders in the statements below, filled by `render`: on a cluster,
 # every table is created on all its replicas and replicated by ClickHouse.
@@ -340,6 +344,70 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) ENGINE = {REPLICATED}ReplacingMergeTree
             ORDER BY (job_id, attempted_at, attempt)
             TTL toDateTime(attempted_at) + toIntervalDay(30)
+            """,
+        ),
+    ),
+    Migration(
+        16,
+        "alert rules, their states per group, their events",
+        (
+            # One row per rule version, as meters: the highest version wins, `deleted` = 1 hides it.
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_RULES_TABLE} {ON_CLUSTER} (
+                id String,
+                definition String,
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
+            ORDER BY id
+            """,
+            # The latest state of each group of a rule; a group the rule no longer has is deleted.
+            # `settled` is the last status other than error (openspanner/alerts/machine.py).
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_STATES_TABLE} {ON_CLUSTER} (
+                rule_id String,
+                group_key String,
+                group_value String,
+                status LowCardinality(String),
+                settled LowCardinality(String),
+                value Float64,
+                message String,
+                evaluated_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
+            ORDER BY (rule_id, group_key, group_value)
+            """,
+            # Written once, never changed: triggered, resolved, evaluation_failed.
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_EVENTS_TABLE} {ON_CLUSTER} (
+                id String,
+                rule_id String,
+                group_key String,
+                group_value String,
+                type LowCardinality(String),
+                value Float64,
+                message String,
+                created_at DateTime64(6, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (created_at, id)
+            """,
+        ),
+    ),
+    Migration(
+        17,
+        "when each alert rule is evaluated next",
+        # Apart from the rule's row, so the worker moving a rule's next evaluation never
+        # overwrites a change a user made to the rule at the same moment.
+        (
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_SCHEDULE_TABLE} {ON_CLUSTER} (
+                rule_id String,
+                next_evaluate_at DateTime64(3, 'UTC'),
+                version UInt64
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
+            ORDER BY rule_id
             """,
         ),
     ),
