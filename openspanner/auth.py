@@ -61,6 +61,16 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/open_spanner.v1.UsageService/StreamUsage": _INGEST,
     "/openspanner.v1.QueryService/QueryUsage": _READ,
     "/openspanner.v1.QueryService/ListEvents": _READ,
+    # Webhook destinations and deliveries (REST /v1/alerts/...): read keys list them, never
+    # seeing a secret; changes, secrets, tests and retries need admin.
+    "/openspanner.v1.DestinationService/ListDestinations": _READ,
+    "/openspanner.v1.DestinationService/GetDestination": _READ,
+    "/openspanner.v1.DeliveryService/ListDeliveryJobs": _READ,
+    "/openspanner.v1.DeliveryService/GetDeliveryJob": _READ,
+    # Alert rules: read keys may look; changing and evaluating them needs admin.
+    "/openspanner.v1.AlertService/GetAlertRule": _READ,
+    "/openspanner.v1.AlertService/ListAlertRules": _READ,
+    "/openspanner.v1.AlertService/ListAlertEvents": _READ,
 }
 _ADMIN_ONLY = frozenset({Scope.ADMIN})
 PUBLIC_SERVICES = (

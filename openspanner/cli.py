@@ -1,4 +1,5 @@
-"""The `openspanner` command: serve, the operator commands (keys, meters, usage, events), and import.
+"""The `openspanner` command: serve and worker, the operator commands (keys, meters, usage, events,
+destinations, deliveries), and import.
 
 Operator commands talk to a running server over gRPC with openspanner.client
 (the embedded engine lets only the server open its data dir); each area's
@@ -18,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from openspanner.client import ApiError
+from openspanner.commands.alerts import add_alerts_commands
 from openspanner.commands.common import client_flags as _client_flags
 from openspanner.commands.common import connect, join_relative_times
 from openspanner.commands.events import add_events_command
 from openspanner.commands.meters import add_meters_commands
 from openspanner.commands.output import table, time_text
 from openspanner.commands.usage import add_usage_command
+from openspanner.commands.webhooks import add_webhook_commands
 from openspanner.config import Settings, load_settings
 from openspanner.errors import ConfigError, OpenSpannerError
 from openspanner.logging import configure_logging
@@ -62,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
+    worker = commands.add_parser(
+        "worker", help="run only the background workers (webhook delivery), no ports, on the servers' storage"
+    )
+    _storage_flags(worker)
+    worker.add_argument("--log-format", choices=["auto", "console", "json"])
+    worker.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(func=_worker)
+
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         required=True, metavar="ACTION"
     )
@@ -86,8 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=_keys_revoke)
 
     add_meters_commands(commands)
+    add_alerts_commands(commands)
     add_usage_command(commands)
     add_events_command(commands)
+    add_webhook_commands(commands)
 
     from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
 
@@ -127,6 +140,15 @@ def _serve(args: argparse.Namespace) -> int:
     return asyncio.run(serve(settings))
 
 
+def _worker(args: argparse.Namespace) -> int:
+    settings = _settings(args, log_format=args.log_format, log_level=args.log_level)
+    configure_logging(settings.log_format, settings.log_level)
+    _require_server_install(settings)
+    from openspanner.server import serve  # imports grpc server code only when serving
+
+    return asyncio.run(serve(settings, only_workers=True))
+
+
 def _keys_create(args: argparse.Namespace) -> int:
     if args.offline:
         record_id, secret = asyncio.run(_create_key_offline(_settings(args), args.scope, args.name))
@@ -141,7 +163,9 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 def _require_server_install(settings: Settings) -> None:
     """A client-only install (no `server` extra) is told what to install, instead of an ImportError."""
-    needed = ["fastapi", "uvicorn", "clickhouse_connect", "grpc_health", "grpc_reflection", "prometheus_client"]
+    needed = [
+        "fastapi", "uvicorn", "clickhouse_connect", "grpc_health", "grpc_reflection", "prometheus_client", "aiohttp",
+    ]
     if settings.uses_embedded_engine:
         needed.append("chdb")
     missing = [name for name in needed if importlib.util.find_spec(name) is None]

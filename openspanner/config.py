@@ -95,6 +95,26 @@ class Settings(BaseSettings):
     max_connection_age_seconds: float = Field(1800.0, gt=0)
     max_connection_age_grace_seconds: float = Field(60.0, ge=0)
 
+    # Background work (webhook delivery, and what joins it): `serve` runs it
+    # unless this is false; `openspanner worker` runs only it. One process
+    # of a deployment should (docs/webhooks.md).
+    workers: bool = True
+    # Webhooks (docs/webhooks.md). Loopback, private, link-local and cloud
+    # metadata targets are refused unless this is true.
+    webhook_allow_private: bool = False
+    # Each attempt, connect to the end of what is read of the answer.
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # The first retry waits this long, each next one twice as long (at most an hour).
+    webhook_retry_seconds: float = Field(30.0, gt=0, le=3600)
+    # Attempts before a delivery is a dead letter (a manual retry gives as many again).
+    webhook_max_attempts: int = Field(5, ge=1, le=100)
+    # A delivery in flight when its worker died is attempted again after this long.
+    webhook_lease_seconds: float = Field(30.0, gt=0, le=3600)
+    # Attempts in flight at once; more due deliveries wait for a free one.
+    webhook_concurrency: int = Field(16, ge=1, le=1000)
+    # How often the outbox is read for due deliveries (an enqueue in this process wakes it at once).
+    webhook_poll_seconds: float = Field(1.0, gt=0, le=60)
+
     @field_validator("clickhouse_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:
@@ -152,6 +172,15 @@ class Settings(BaseSettings):
         if self.clickhouse_cluster and self.clickhouse_url is None:
             raise ValueError(
                 "OPENSPANNER_CLICKHOUSE_CLUSTER needs OPENSPANNER_CLICKHOUSE_URL (the embedded engine has no cluster)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "OPENSPANNER_WEBHOOK_LEASE_SECONDS must be longer than OPENSPANNER_WEBHOOK_TIMEOUT_SECONDS"
+                " (an attempt must end before another worker may take its delivery)"
             )
         return self
 

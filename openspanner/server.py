@@ -39,13 +39,17 @@ import grpc
 from clickhouse_connect.driver.client import Client
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from openspanner.alerts.scheduler import AlertScheduler
+from openspanner.alerts.service import AlertService as Alerts
 from openspanner.auth import ApiKeys
+from openspanner.background import Workers
 from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.dashboard.serving import DASHBOARD
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
 from openspanner.grpc import reflection
 from openspanner.grpc.access_log import AccessLogInterceptor
+from openspanner.grpc.alerts import AlertService
 from openspanner.grpc.api_keys import ApiKeyService
 from openspanner.grpc.auth import AuthInterceptor
 from openspanner.grpc.decode_guard import DecodeGuard
@@ -54,6 +58,7 @@ from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
 from openspanner.grpc.query import QueryService
 from openspanner.grpc.usage import UsageService
+from openspanner.grpc.webhooks import DeliveryService, DestinationService
 from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
@@ -65,6 +70,8 @@ from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
 from openspanner.v1 import (
+    alert_pb2,
+    alert_pb2_grpc,
     api_key_pb2,
     api_key_pb2_grpc,
     meter_pb2,
@@ -75,7 +82,12 @@ from openspanner.v1 import (
     query_pb2_grpc,
     usage_pb2,
     usage_pb2_grpc,
+    webhook_pb2,
+    webhook_pb2_grpc,
 )
+from openspanner.webhooks.delivery import DeliverySettings, DeliveryWorker
+from openspanner.webhooks.destinations import Destinations
+from openspanner.webhooks.outbox import Outbox
 
 log = get_logger(__name__)
 
@@ -85,6 +97,9 @@ MESSAGE_SERVICES = (
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
+    alert_pb2.DESCRIPTOR.services_by_name["AlertService"],
+    webhook_pb2.DESCRIPTOR.services_by_name["DestinationService"],
+    webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -150,15 +165,16 @@ class App:
         )
 
 
-async def start(settings: Settings) -> App:
-    """Start serving; returns once both ports are bound.
+async def start(settings: Settings, only_workers: bool = False) -> App:
+    """Start serving; returns once both ports are bound. With `only_workers`, start only the
+    background workers (`openspanner worker`): no port is opened.
 
     A failure or a cancellation (a signal during start-up) part-way stops
     what had started, newest first, then propagates.
     """
     app = App(settings)
     try:
-        await _start(app)
+        await (_start_only_workers(app) if only_workers else _start(app))
     except asyncio.CancelledError:
         log.info("start cancelled, stopping what had started")
         await app.stop()
@@ -184,6 +200,7 @@ async def _start(app: App) -> None:
     keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
     await keys.start()
     app.on_stop("keys", keys.stop)
+    destinations, outbox = Destinations(storage, settings.webhook_allow_private), Outbox(storage)
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -208,7 +225,10 @@ async def _start(app: App) -> None:
     ]
     server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
     reader = UsageReader(catalog, storage, metrics)
+    alerts = await _start_alerts(app, storage, catalog, reader, destinations, outbox)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
+    alert_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(alerts), server)  # type: ignore[no-untyped-call]
+    _add_webhook_servicers(server, destinations, outbox)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
@@ -223,11 +243,13 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
+        destinations=destinations, outbox=outbox, alerts=alerts,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
+    _start_workers(app, storage, outbox, alerts, pipeline)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -241,6 +263,71 @@ async def _start(app: App) -> None:
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
         data_dir=str(settings.data_dir) if settings.uses_embedded_engine else None,
         pid=os.getpid(),
+    )
+
+
+async def _start_only_workers(app: App) -> None:
+    """`openspanner worker`: storage and the background workers, against the storage the servers use."""
+    settings = app.settings
+    log.info("worker starting", pid=os.getpid())
+    storage = Storage(await _open_storage(settings), settings.storage_threads)
+    app.on_stop("storage", storage.close)
+    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
+    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
+    await catalog.start()
+    app.on_stop("catalog", catalog.stop)
+    if not settings.workers:
+        log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
+    outbox = Outbox(storage)
+    destinations = Destinations(storage, settings.webhook_allow_private)
+    alerts = await _start_alerts(app, storage, catalog, UsageReader(catalog, storage, Metrics()), destinations, outbox)
+    _start_workers(app, storage, outbox, alerts, force=True)
+    log.info(
+        "worker started", pid=os.getpid(),
+        storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
+    )
+
+
+async def _start_alerts(
+    app: App, storage: Storage, catalog: MeterCatalog, reader: UsageReader, destinations: Destinations, outbox: Outbox
+) -> Alerts:
+    """Alert rules; a destination a rule sends to cannot be deleted."""
+    alerts = Alerts(storage, catalog, reader, destinations, outbox, app.settings.cache_refresh_seconds)
+    await alerts.start()
+    app.on_stop("alerts", alerts.stop)
+    destinations.add_in_use_check(alerts.destination_user)
+    return alerts
+
+
+def _start_workers(
+    app: App, storage: Storage, outbox: Outbox, alerts: Alerts, pipeline: IngestPipeline | None = None,
+    force: bool = False,
+) -> None:
+    """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
+    background work is added here. Stopped first on shutdown: attempts in flight get the grace."""
+    settings = app.settings
+    if not (settings.workers or force):
+        log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
+        return
+    workers = Workers()
+    workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
+    scheduler = AlertScheduler(alerts, storage, settings.cache_refresh_seconds)
+    if pipeline is not None:  # events committed here bring the rules they match forward
+        pipeline.on_commit(scheduler.note_committed)
+    workers.add(scheduler)
+    workers.start()
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        retry_seconds=settings.webhook_retry_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        lease_seconds=settings.webhook_lease_seconds,
+        concurrency=settings.webhook_concurrency,
+        poll_seconds=settings.webhook_poll_seconds,
+        allow_private=settings.webhook_allow_private,
     )
 
 
@@ -337,6 +424,13 @@ def _add_servicers(
     query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
 
 
+def _add_webhook_servicers(server: grpc.aio.Server, destinations: Destinations, outbox: Outbox) -> None:
+    webhook_pb2_grpc.add_DestinationServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        DestinationService(destinations, outbox), server
+    )
+    webhook_pb2_grpc.add_DeliveryServiceServicer_to_server(DeliveryService(outbox), server)  # type: ignore[no-untyped-call]
+
+
 def channel_options(settings: Settings) -> list[tuple[str, int]]:
     """gRPC server options for long-lived streams behind load balancers (docs/streams.md)."""
     return [
@@ -393,8 +487,9 @@ class _StopSignals:
             os._exit(1)
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, only_workers: bool = False) -> int:
     """Run until SIGTERM or SIGINT, then shut down gracefully; returns the exit code.
+    With `only_workers`, the background workers alone (`openspanner worker`).
 
     0 after a shutdown whose steps all succeeded (1 if one failed); 128 + the
     signal's number (143 for SIGTERM, 130 for SIGINT) when the signal came
@@ -402,7 +497,7 @@ async def serve(settings: Settings) -> int:
     A failed start raises, after stopping what had started.
     """
     signals = _StopSignals(asyncio.get_running_loop())
-    starting = asyncio.create_task(start(settings), name="start")
+    starting = asyncio.create_task(start(settings, only_workers), name="start")
     asked = asyncio.create_task(signals.requested.wait())
     await asyncio.wait({starting, asked}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():

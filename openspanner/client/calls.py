@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import grpc
 from google.protobuf.message import Message
 
-from openspanner.client import convert
+from openspanner.client import alerts, convert
 from openspanner.client.convert import (
     ApiKey,
     BulkResult,
@@ -33,7 +33,7 @@ from openspanner.client.convert import (
 from openspanner.client.errors import ApiError
 from openspanner.client.retry import RetryPolicy, verdict
 from openspanner.retry import Attempts, Verdict
-from openspanner.v1 import api_key_pb2, meter_pb2, query_pb2, usage_pb2
+from openspanner.v1 import alert_pb2, api_key_pb2, meter_pb2, query_pb2, usage_pb2
 
 T = TypeVar("T")
 
@@ -73,6 +73,14 @@ LIST_EVENTS = Rpc("QueryService", "ListEvents", query_pb2.ListEventsResponse, re
 CREATE_API_KEY = Rpc("ApiKeyService", "CreateApiKey", api_key_pb2.CreateApiKeyResponse, repeatable=False)
 LIST_API_KEYS = Rpc("ApiKeyService", "ListApiKeys", api_key_pb2.ListApiKeysResponse, repeatable=True)
 REVOKE_API_KEY = Rpc("ApiKeyService", "RevokeApiKey", api_key_pb2.ApiKey, repeatable=False)
+CREATE_ALERT_RULE = Rpc("AlertService", "CreateAlertRule", alert_pb2.CreateAlertRuleResponse, repeatable=False)
+GET_ALERT_RULE = Rpc("AlertService", "GetAlertRule", alert_pb2.GetAlertRuleResponse, repeatable=True)
+LIST_ALERT_RULES = Rpc("AlertService", "ListAlertRules", alert_pb2.ListAlertRulesResponse, repeatable=True)
+UPDATE_ALERT_RULE = Rpc("AlertService", "UpdateAlertRule", alert_pb2.UpdateAlertRuleResponse, repeatable=True)
+DELETE_ALERT_RULE = Rpc("AlertService", "DeleteAlertRule", alert_pb2.DeleteAlertRuleResponse, repeatable=False)
+# Not repeated: an evaluation the client gave up on may have run, and a second one is a second evaluation.
+EVALUATE_ALERT_RULE = Rpc("AlertService", "EvaluateAlertRule", alert_pb2.EvaluateAlertRuleResponse, repeatable=False)
+LIST_ALERT_EVENTS = Rpc("AlertService", "ListAlertEvents", alert_pb2.ListAlertEventsResponse, repeatable=True)
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,35 @@ def list_api_keys(include_revoked: bool) -> Call[list[ApiKey]]:
 
 def revoke_api_key(key_id: str) -> Call[ApiKey]:
     return Call(REVOKE_API_KEY, convert.revoke_api_key_request(key_id), convert.api_key)
+
+
+def create_alert_rule(fields: Mapping[str, Any]) -> Call[dict[str, Any]]:
+    return Call(CREATE_ALERT_RULE, alerts.create_request(fields), alerts.rule_of)
+
+
+def get_alert_rule(rule_id: str) -> Call[dict[str, Any]]:
+    return Call(GET_ALERT_RULE, alert_pb2.GetAlertRuleRequest(id=rule_id), alerts.rule_of)
+
+
+def list_alert_rules(meter: str, enabled: bool | None, limit: int) -> Call[list[dict[str, Any]]]:
+    return Call(LIST_ALERT_RULES, alerts.list_request(meter, enabled, limit), alerts.rules)
+
+
+def update_alert_rule(rule_id: str, changes: Mapping[str, Any]) -> Call[dict[str, Any]]:
+    return Call(UPDATE_ALERT_RULE, alerts.update_request(rule_id, changes), alerts.rule_of)
+
+
+def delete_alert_rule(rule_id: str) -> Call[None]:
+    return Call(DELETE_ALERT_RULE, alert_pb2.DeleteAlertRuleRequest(id=rule_id), lambda _: None)
+
+
+def evaluate_alert_rule(rule_id: str) -> Call[dict[str, Any]]:
+    return Call(EVALUATE_ALERT_RULE, alert_pb2.EvaluateAlertRuleRequest(id=rule_id), alerts.evaluation)
+
+
+def list_alert_events(rule_id: str, page_size: int) -> PagedCall[dict[str, Any]]:
+    request = alert_pb2.ListAlertEventsRequest(rule_id=rule_id, limit=page_size)
+    return PagedCall(LIST_ALERT_EVENTS, request, alerts.events)
 
 
 def parse_target(server: str) -> tuple[str, bool]:

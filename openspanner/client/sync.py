@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from openspanner.client import calls
+from openspanner.client import calls, webhooks
 from openspanner.client.calls import DEFAULT_TIMEOUT_SECONDS, Call, CallSettings, PagedCall, Rpc, channel_arguments
 from openspanner.client.convert import (
     ApiKey,
@@ -165,6 +165,86 @@ class Client:
 
     def revoke_api_key(self, key_id: str, *, timeout: float | None = None) -> ApiKey:
         return self._run(calls.revoke_api_key(key_id), timeout)
+
+    # Alert rules (docs/alerts.md): rules are dicts shaped as the REST API's JSON.
+
+    def create_alert_rule(self, rule: Mapping[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """A new rule; `enabled` is true unless given."""
+        return self._run(calls.create_alert_rule(rule), timeout)
+
+    def get_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(calls.get_alert_rule(rule_id), timeout)
+
+    def list_alert_rules(
+        self, *, meter: str = "", enabled: bool | None = None, limit: int = 0, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        return self._run(calls.list_alert_rules(meter, enabled, limit), timeout)
+
+    def update_alert_rule(
+        self, rule_id: str, changes: Mapping[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Change only the fields in `changes`."""
+        return self._run(calls.update_alert_rule(rule_id, changes), timeout)
+
+    def delete_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> None:
+        self._run(calls.delete_alert_rule(rule_id), timeout)
+
+    def evaluate_alert_rule(self, rule_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Evaluate now: {rule, state, events} (events: what this evaluation made)."""
+        return self._run(calls.evaluate_alert_rule(rule_id), timeout)
+
+    def list_alert_events(
+        self, *, rule_id: str = "", page_size: int = 0, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Alert events, newest first, fetched a page at a time as the iteration goes."""
+        yield from self._items(calls.list_alert_events(rule_id, page_size), timeout)
+
+    # Webhook destinations and deliveries (docs/webhooks.md); answers in the proto's JSON form.
+
+    def create_destination(
+        self, name: str, webhook_url: str, *, enabled: bool = True, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """`{destination, signing_secret}`: the secret, in both forms, is in this answer only."""
+        return self._run(webhooks.create_destination(name, webhook_url, enabled), timeout)
+
+    def list_destinations(
+        self, *, enabled: bool | None = None, limit: int = 0, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        return self._run(webhooks.list_destinations(enabled, limit), timeout)
+
+    def get_destination(self, destination_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(webhooks.get_destination(destination_id), timeout)
+
+    def update_destination(
+        self, destination_id: str, *, name: str | None = None, webhook_url: str | None = None,
+        enabled: bool | None = None, timeout: float | None = None,
+    ) -> dict[str, Any]:
+        return self._run(webhooks.update_destination(destination_id, name, webhook_url, enabled), timeout)
+
+    def delete_destination(self, destination_id: str, *, timeout: float | None = None) -> None:
+        self._run(webhooks.delete_destination(destination_id), timeout)
+
+    def rotate_destination_secret(self, destination_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """`{destination, signing_secret}` with the new secret, in this answer only."""
+        return self._run(webhooks.rotate_destination_secret(destination_id), timeout)
+
+    def test_destination(self, destination_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """The delivery job of a test event sent to the destination."""
+        return self._run(webhooks.test_destination(destination_id), timeout)
+
+    def list_delivery_jobs(
+        self, *, status: str = "", destination_id: str = "", event_id: str = "", event_kind: str = "",
+        limit: int = 0, timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
+        call = webhooks.list_delivery_jobs(status, destination_id, event_id, event_kind, limit)
+        return self._run(call, timeout)
+
+    def get_delivery_job(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """`{delivery_job, attempts}`: the job and its delivery log."""
+        return self._run(webhooks.get_delivery_job(job_id), timeout)
+
+    def retry_delivery_job(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(webhooks.retry_delivery_job(job_id), timeout)
 
     # Calling.
 

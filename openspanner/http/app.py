@@ -32,7 +32,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openspanner.config import Settings
 from openspanner.errors import ConfigError, RequestTooLarge
 from openspanner.http import (
+    alert_destinations,
+    alerts,
     api_keys,
+    delivery_jobs,
     health,
     meter_usage,
     meters,
@@ -88,11 +91,17 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
             {"name": "stats", "description": "What this server's ingest did lately, for the dashboard."},
             {"name": "health", "description": "Liveness and readiness, without a key."},
             {"name": "metrics", "description": "Prometheus metrics; without a key unless the server requires one."},
+            {"name": "alerts", "description": "Alert rules over a meter's usage; webhook destinations and their"
+             " durable, signed deliveries."},
             {"name": "plans", "description": "Not served yet."},
         ],
     )
     app.state.services = services
-    for module in (health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, not_served):
+    for module in (
+        health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats,
+        # Before any /v1/alerts/{id} route, which would take `destinations` and `delivery-jobs` for ids.
+        alert_destinations, delivery_jobs, alerts, not_served,
+    ):
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]
         assert not unchecked, f"a route with a JSON body must be a JsonBodyRoute (json_body.py): {unchecked}"

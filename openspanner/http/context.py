@@ -13,11 +13,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openspanner.alerts.service import AlertService
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
+from openspanner.webhooks.destinations import Destinations
+from openspanner.webhooks.outbox import Outbox
 
 Readiness = Callable[[], Awaitable[None]]
 
@@ -34,6 +37,11 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # GET /metrics needs a read key (Settings.metrics_require_key).
     metrics_require_key: bool = False
+    # Webhook destinations and the delivery outbox (docs/webhooks.md).
+    destinations: Destinations | None = None
+    outbox: Outbox | None = None
+    # Alert rules (/v1/alerts); None where the server was built without them (some tests).
+    alerts: AlertService | None = None
 
 
 def services_of(request: Request) -> Services:

@@ -90,6 +90,11 @@ class IngestPipeline:
     def start(self) -> None:
         self._batcher.start()
 
+    def on_commit(self, listener: Callable[[Sequence[EventRow]], None]) -> None:
+        """Call `listener` with the events newly stored by each committed block, whichever way they
+        came in; it runs on the write path, so it must be quick and must not block."""
+        self._batcher.commit_listeners.append(listener)
+
     async def stop_streams(self, deadline: float) -> int:
         """Stop reading streams and wait, until `deadline` (time.monotonic), for them to get
         their acks and end; returns how many were still open at the deadline."""

@@ -25,6 +25,13 @@ METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
 MIGRATIONS_TABLE = "schema_migrations"
+WEBHOOK_DESTINATIONS_TABLE = "webhook_destinations"
+DELIVERY_JOBS_TABLE = "webhook_delivery_jobs"
+DELIVERY_ATTEMPTS_TABLE = "webhook_delivery_attempts"
+ALERT_RULES_TABLE = "alert_rules"
+ALERT_STATES_TABLE = "alert_states"
+ALERT_EVENTS_TABLE = "alert_events"
+ALERT_SCHEDULE_TABLE = "alert_schedule"
 
 # Placeholders in the statements below, filled by `render`: on a cluster,
 # every table is created on all its replicas and replicated by ClickHouse.
@@ -262,6 +269,146 @@ MIGRATIONS: tuple[Migration, ...] = (
             for table in (EVENTS_TABLE, EVENT_IDENTITIES_TABLE, IDEMPOTENCY_KEYS_TABLE)
         ),
         optional_merge_tree_setting="min_bytes_for_full_part_storage",
+    ),
+    Migration(
+        13,
+        "webhook destinations",
+        (
+            # One row per version of a destination, as meters: the highest
+            # version wins and `deleted` = 1 hides it. The signing secret is
+            # stored as given (every attempt signs with it), so read access to
+            # this table is access to the secrets.
+            f"""
+            CREATE TABLE IF NOT EXISTS {WEBHOOK_DESTINATIONS_TABLE} {ON_CLUSTER} (
+                id String,
+                name String,
+                type LowCardinality(String),
+                enabled UInt8,
+                webhook_url String,
+                secret String,
+                created_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
+            ORDER BY id
+            """,
+        ),
+    ),
+    Migration(
+        14,
+        "webhook delivery jobs and their attempts",
+        (
+            # The durable outbox (docs/webhooks.md). ClickHouse has no row
+            # locks, so a job's state is a row per version: FINAL reads the
+            # highest. The enqueue writes version 1, every later state a
+            # nanosecond clock, so enqueueing the same event again never undoes
+            # progress. The body is the exact bytes every attempt sends. Rows
+            # expire 30 days after their last change: the newest version of a
+            # job is always the last of its rows to go.
+            f"""
+            CREATE TABLE IF NOT EXISTS {DELIVERY_JOBS_TABLE} {ON_CLUSTER} (
+                id String,
+                event_kind LowCardinality(String),
+                event_id String,
+                destination_id String,
+                body String,
+                status LowCardinality(String),
+                attempts UInt32,
+                retry_base UInt32,
+                next_attempt_at DateTime64(3, 'UTC'),
+                lease_until DateTime64(3, 'UTC'),
+                last_status_code UInt16,
+                last_error String,
+                created_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                version UInt64
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
+            ORDER BY id
+            TTL toDateTime(updated_at) + toIntervalDay(30)
+            """,
+            # The delivery log: one row per attempt, never changed (Replacing
+            # only as every table here is: no two attempts share a key).
+            f"""
+            CREATE TABLE IF NOT EXISTS {DELIVERY_ATTEMPTS_TABLE} {ON_CLUSTER} (
+                job_id String,
+                attempt UInt32,
+                event_id String,
+                destination_id String,
+                status LowCardinality(String),
+                status_code UInt16,
+                error String,
+                duration_ms UInt32,
+                attempted_at DateTime64(3, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (job_id, attempted_at, attempt)
+            TTL toDateTime(attempted_at) + toIntervalDay(30)
+            """,
+        ),
+    ),
+    Migration(
+        16,
+        "alert rules, their states per group, their events",
+        (
+            # One row per rule version, as meters: the highest version wins, `deleted` = 1 hides it.
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_RULES_TABLE} {ON_CLUSTER} (
+                id String,
+                definition String,
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
+            ORDER BY id
+            """,
+            # The latest state of each group of a rule; a group the rule no longer has is deleted.
+            # `settled` is the last status other than error (openspanner/alerts/machine.py).
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_STATES_TABLE} {ON_CLUSTER} (
+                rule_id String,
+                group_key String,
+                group_value String,
+                status LowCardinality(String),
+                settled LowCardinality(String),
+                value Float64,
+                message String,
+                evaluated_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version, deleted)
+            ORDER BY (rule_id, group_key, group_value)
+            """,
+            # Written once, never changed: triggered, resolved, evaluation_failed.
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_EVENTS_TABLE} {ON_CLUSTER} (
+                id String,
+                rule_id String,
+                group_key String,
+                group_value String,
+                type LowCardinality(String),
+                value Float64,
+                message String,
+                created_at DateTime64(6, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (created_at, id)
+            """,
+        ),
+    ),
+    Migration(
+        17,
+        "when each alert rule is evaluated next",
+        # Apart from the rule's row, so the worker moving a rule's next evaluation never
+        # overwrites a change a user made to the rule at the same moment.
+        (
+            f"""
+            CREATE TABLE IF NOT EXISTS {ALERT_SCHEDULE_TABLE} {ON_CLUSTER} (
+                rule_id String,
+                next_evaluate_at DateTime64(3, 'UTC'),
+                version UInt64
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
+            ORDER BY rule_id
+            """,
+        ),
     ),
 )
 

@@ -16,8 +16,9 @@ import openspanner
 PACKAGE = Path(openspanner.__file__).parent
 # The core: what a third transport must be able to use without touching.
 CORE = (
-    "domain", "ingest", "storage", "query", "errors.py", "product_errors.py", "auth.py", "access_log.py",
+    "domain", "ingest", "storage", "query", "alerts", "errors.py", "product_errors.py", "auth.py", "access_log.py",
     "catalog.py", "refresh.py", "config.py", "logging.py", "metrics.py", "retry.py",
+    "webhooks", "background.py",
 )
 TRANSPORTS = (
     "openspanner.grpc", "openspanner.http", "openspanner.dashboard", "openspanner.v1",

@@ -20,6 +20,7 @@ def test_client_and_async_client_have_the_same_methods_and_arguments() -> None:
     assert sync == aio
     assert {"create_meter", "record_usages", "query_usage", "list_events", "revoke_api_key"} <= set(sync)
     for name in sync:
-        if name not in ("close", "list_events"):
+        if name not in ("close", "list_events", "list_alert_events"):
             assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
     assert inspect.isasyncgenfunction(AsyncClient.list_events)
+    assert inspect.isasyncgenfunction(AsyncClient.list_alert_events)
