@@ -203,7 +203,7 @@ export async function render(main, { params, session, navigate, setTitle }) {
       field("Destination", destination, { hint: "Receives the triggered and resolved events." }),
     ),
     noDestination,
-    h("div", { class: "field field-check" }, enabled, h("label", { for: enabled.id }, "Enabled: evaluated on schedule")),
+    h("div", { class: "field-check" }, enabled, h("label", { for: enabled.id }, "Enabled: evaluated on schedule")),
     h("h2", {}, "Condition"),
     h("div", { class: "form-grid" },
       field("Comparator", comparator),

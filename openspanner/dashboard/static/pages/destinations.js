@@ -176,7 +176,7 @@ export async function render(main, { session, setTitle }) {
       formError,
       field("Name", name, { hint: "For people, e.g. billing alerts." }),
       field("Webhook URL", url, { hint: "http or https; private and loopback addresses only where the server allows them." }),
-      h("div", { class: "field field-check" }, enabled, h("label", { for: enabled.id }, "Enabled")),
+      h("div", { class: "field-check" }, enabled, h("label", { for: enabled.id }, "Enabled")),
       h("div", { class: "actions" }, submit),
     );
   }
