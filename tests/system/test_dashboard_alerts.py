@@ -24,7 +24,18 @@ from standardwebhooks.webhooks import Webhook
 from tests.harness import ServerProcess, running_server
 from tests.support.http_calls import http
 from tests.support.webhook_receiver import Received, Receiver, webhook_receiver
-from tests.system.test_dashboard import browser, create_meter, page, read_key, send_bulk, shots, sign_in, unique
+from tests.system.test_dashboard import (
+    NOT_AVAILABLE,
+    XSS,
+    browser,
+    create_meter,
+    page,
+    read_key,
+    send_bulk,
+    shots,
+    sign_in,
+    unique,
+)
 
 __all__ = ["browser", "page", "shots"]
 
@@ -215,6 +226,7 @@ def test_an_alert_rule_is_created_with_errors_beside_fields_evaluated_now_and_ed
     )
 
     page.get_by_role("button", name="Evaluate now").click()
+    page.locator(".evaluation-result[data-count='1']").wait_for()
     page.locator("tr.state-row[data-group=gpt][data-status=alerting]").wait_for()
     page.locator("tr.event-row[data-type=triggered][data-group=gpt]").wait_for()
     states = http(server, "GET", f"/v1/alerts/{rule['id']}")[1]["states"]
@@ -224,8 +236,9 @@ def test_an_alert_rule_is_created_with_errors_beside_fields_evaluated_now_and_ed
 
     # Evaluated again while alerting: no second triggered event.
     page.get_by_role("button", name="Evaluate now").click()
-    page.get_by_text("no new event").wait_for()
+    page.locator(".evaluation-result[data-count='2']", has_text="no new event").wait_for()
     assert page.locator("tr.event-row").count() == 1
+    assert len(http(server, "GET", f"/v1/alerts/events?rule_id={rule['id']}")[1]["items"]) == 1
 
     # The list shows each rule's state per group.
     page.goto("/#/alerts")
@@ -239,6 +252,7 @@ def test_an_alert_rule_is_created_with_errors_beside_fields_evaluated_now_and_ed
     form.get_by_role("button", name="Save changes").click()
     page.get_by_role("heading", name="models over 100").wait_for()
     page.get_by_role("button", name="Evaluate now").click()
+    page.locator(".evaluation-result[data-count='1']").wait_for()
     page.locator("tr.event-row[data-type=resolved][data-group=gpt]").wait_for()
     assert shown_states(page) == [("claude", "ok", 50.0), ("gpt", "ok", 150.0)]
     events = http(server, "GET", f"/v1/alerts/events?rule_id={rule['id']}")[1]["items"]
@@ -322,3 +336,37 @@ def test_a_read_key_sees_the_alerting_pages_without_their_controls(
     assert page.get_by_role("button", name=f"Rotate the secret of {destination['name']}").count() == 0
     page.goto("/#/alerts/new")
     page.get_by_text("needs an admin key").wait_for()
+
+
+def test_names_holding_markup_are_shown_as_text(page: Any, server: ServerProcess, receiver: Receiver) -> None:
+    meter = unique("marked")
+    create_meter(server, meter)
+    destination = make_destination(server, receiver.url, XSS)
+    code, rule = http(server, "POST", "/v1/alerts", {"name": XSS, "meter": meter, "destination_id": destination["id"]})
+    assert code == 201, rule
+    sign_in(page, route="#/alerts")
+    page.locator(f'tr[data-rule="{rule["id"]}"]', has_text=XSS).wait_for()
+    page.goto(f"/#/alerts/{rule['id']}")
+    page.get_by_role("heading", name=XSS).wait_for()
+    page.goto("/#/destinations")
+    page.locator(f'tr[data-destination="{destination["id"]}"]', has_text=XSS).wait_for()
+    assert page.locator("main img").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("route", "endpoint"),
+    [
+        ("#/alerts", "**/v1/alerts?*"),
+        ("#/destinations", "**/v1/alerts/destinations?*"),
+        ("#/deliveries", "**/v1/alerts/delivery-jobs?*"),
+    ],
+)
+def test_an_alerting_page_on_a_server_without_its_routes_says_it_is_not_available_yet(
+    page: Any, route: str, endpoint: str
+) -> None:
+    missing = json.dumps(
+        {"error": {"code": "not_found", "message": "not found: no route for GET /v1/alerts; see /openapi.json"}}
+    )
+    page.route(endpoint, lambda r: r.fulfill(status=404, content_type="application/json", body=missing))
+    sign_in(page, route=route)
+    page.get_by_text(NOT_AVAILABLE).wait_for()

@@ -91,6 +91,9 @@ export async function render(main, { params, session, navigate, setTitle }) {
   const about = h("div", {});
   const states = h("section", { class: "rule-states" });
   const events = h("section", { class: "rule-events" }, loading("events"));
+  // What the latest "Evaluate now" of this page found, kept on the page (notices go away).
+  const evaluated = h("p", { class: "evaluation-result muted", role: "status", dataset: { count: 0 } });
+  let evaluations = 0;
 
   function show(current) {
     rule = current;
@@ -116,6 +119,11 @@ export async function render(main, { params, session, navigate, setTitle }) {
     if (result) {
       show(result.rule);
       await loadEvents();
+      evaluations += 1;
+      const made = (result.events || []).map((e) => `${e.type} (${groupLabel(e)})`);
+      evaluated.textContent = `Evaluated now: ${result.state.status.replace("_", " ")}; ` +
+        (made.length ? `new events: ${made.join(", ")}.` : "no new event.");
+      evaluated.dataset.count = String(evaluations);
     }
   }
 
@@ -141,6 +149,7 @@ export async function render(main, { params, session, navigate, setTitle }) {
           )
         : null,
     ),
+    evaluated,
     h("div", { class: "card" }, about),
     h("h2", {}, "State per group"),
     states,
