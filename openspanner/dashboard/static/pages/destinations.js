@@ -64,6 +64,8 @@ export async function render(main, { session, setTitle }) {
           { label: "URL", cell: (d) => h("code", { class: "url" }, d.webhook_url) },
           { label: "Enabled", cell: (d) => (d.enabled ? "yes" : h("span", { class: "muted" }, "no")) },
           { label: "Signing", cell: (d) => `${d.webhook_signing.algorithm}, ${d.webhook_signing.signature_header}` },
+          // Events a destination receives without a rule (entitlement changes), on servers that have them.
+          { label: "Also receives", cell: (d) => (d.event_types?.length ? d.event_types.join(", ") : h("span", { class: "muted" }, "—")) },
           { label: "Created", cell: (d) => formatTime(d.created_at) },
           { label: "Deliveries", cell: (d) => h("a", { href: `#/deliveries?destination_id=${encodeURIComponent(d.id)}` }, "Deliveries") },
           { label: "Actions", cell: (d) => actions(d) },
