@@ -233,10 +233,20 @@ def test_an_alert_rule_is_created_with_errors_beside_fields_evaluated_now_and_ed
     assert shown_states(page) == sorted((s["group_value"], s["status"], s["value"]) for s in states)
     assert shown_states(page) == [("claude", "ok", 50.0), ("gpt", "alerting", 150.0)]
     page.screenshot(path=str(shots / "alert-rule.png"), full_page=True)
+    # The triggered event is delivered to the receiver; once it is, its log is one click away.
+    receiver.wait_for(1)
+    delivered_event(server, rule["id"])
+    page.reload()
+    page.locator("tr.event-row[data-type=triggered] [data-status=delivered]").wait_for()
+    page.locator("tr.event-row[data-type=triggered]").get_by_role("link", name="log").click()
+    page.locator("tr.attempt-row[data-attempt='1'][data-status=delivered]").wait_for()
+    assert receiver.requests and json.loads(receiver.requests[0].body)["event"]["type"] == "triggered"
+    page.go_back()
+    page.get_by_role("heading", name="models over 100").wait_for()
 
-    # Evaluated again while alerting: no second triggered event.
+    # Evaluated again while alerting (the page drawn anew): no second triggered event.
     page.get_by_role("button", name="Evaluate now").click()
-    page.locator(".evaluation-result[data-count='2']", has_text="no new event").wait_for()
+    page.locator(".evaluation-result[data-count='1']", has_text="no new event").wait_for()
     assert page.locator("tr.event-row").count() == 1
     assert len(http(server, "GET", f"/v1/alerts/events?rule_id={rule['id']}")[1]["items"]) == 1
 
@@ -258,6 +268,17 @@ def test_an_alert_rule_is_created_with_errors_beside_fields_evaluated_now_and_ed
     events = http(server, "GET", f"/v1/alerts/events?rule_id={rule['id']}")[1]["items"]
     assert [(e["type"], e["group_value"]) for e in events] == [("resolved", "gpt"), ("triggered", "gpt")]
     assert http(server, "GET", f"/v1/alerts/{rule['id']}")[1]["threshold"] == 1000.0
+
+
+def delivered_event(server: ServerProcess, rule_id: str) -> None:
+    """Until the rule's latest event has a delivered attempt (fails the test if it never does)."""
+    deadline = time.monotonic() + 60
+    while True:
+        events = http(server, "GET", f"/v1/alerts/events?rule_id={rule_id}")[1]["items"]
+        if events and (events[0].get("delivery") or {}).get("status") == "delivered":
+            return
+        assert time.monotonic() < deadline, f"never delivered: {events}"
+        time.sleep(0.1)
 
 
 def shown_states(page: Any) -> list[tuple[str, str, float]]:

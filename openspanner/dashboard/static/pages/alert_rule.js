@@ -54,7 +54,8 @@ function delivery(event) {
     {},
     statusBadge(attempt.status),
     attempt.status_code ? ` HTTP ${attempt.status_code} ` : " ",
-    h("a", { href: `#/deliveries/${encodeURIComponent(attempt.id)}` }, "log"),
+    // The delivery job: `job_id` where the server names it apart from the attempt's own id.
+    h("a", { href: `#/deliveries/${encodeURIComponent(attempt.job_id ?? attempt.id)}` }, "log"),
   );
 }
 
