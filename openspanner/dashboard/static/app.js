@@ -7,7 +7,13 @@
 
 import { setForbiddenWriteHandler, setUnauthorizedHandler } from "./api.js";
 import { errorState, h, notify, replace } from "./dom.js";
+import * as alertForm from "./pages/alert_form.js";
+import * as alertRule from "./pages/alert_rule.js";
+import * as alerts from "./pages/alerts.js";
 import * as apiKeys from "./pages/api_keys.js";
+import * as deliveries from "./pages/deliveries.js";
+import * as delivery from "./pages/delivery.js";
+import * as destinations from "./pages/destinations.js";
 import * as events from "./pages/events.js";
 import * as ingest from "./pages/ingest.js";
 import * as meterForm from "./pages/meter_form.js";
@@ -30,6 +36,14 @@ const ROUTES = [
   { pattern: /^\/subjects\/(.+)$/, page: subject, nav: "subjects" },
   { pattern: /^\/api-keys$/, page: apiKeys, nav: "api-keys" },
   { pattern: /^\/ingest$/, page: ingest, nav: "ingest" },
+  // Alerting: rules, destinations and deliveries light the one "Alerts" entry.
+  { pattern: /^\/alerts$/, page: alerts, nav: "alerts" },
+  { pattern: /^\/alerts\/new$/, page: alertForm, nav: "alerts" },
+  { pattern: /^\/alerts\/([^/]+)\/edit$/, page: alertForm, nav: "alerts" },
+  { pattern: /^\/alerts\/([^/]+)$/, page: alertRule, nav: "alerts" },
+  { pattern: /^\/destinations$/, page: destinations, nav: "alerts" },
+  { pattern: /^\/deliveries$/, page: deliveries, nav: "alerts" },
+  { pattern: /^\/deliveries\/([^/]+)$/, page: delivery, nav: "alerts" },
 ];
 
 const NAV = [
@@ -37,6 +51,7 @@ const NAV = [
   { id: "meters", label: "Meters", href: "#/meters" },
   { id: "subjects", label: "Subjects", href: "#/subjects" },
   { id: "ingest", label: "Ingest health", href: "#/ingest" },
+  { id: "alerts", label: "Alerts", href: "#/alerts" },
   { id: "api-keys", label: "API keys", href: "#/api-keys", admin: true },
 ];
 
