@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ServerProcess, running_server, start_server
+from openspanner.v1 import usage_pb2
+from tests.harness import Client, ServerProcess, running_server, start_server
 from tests.support.http_calls import http, request
 
 WHEN = datetime.now(UTC)
@@ -285,3 +286,36 @@ def test_after_sigkill_a_check_sees_exactly_storage(tmp_path: Path) -> None:
         assert code == 429 and replayed["replayed"] is True
         assert consume(restarted, who, meter, 4, key="after")[0] == 201
         assert stored_total(restarted, meter, who) == (10, 2)
+
+
+def test_grpc_record_usage_and_a_late_event_count_in_their_window(server: ServerProcess) -> None:
+    meter = new_meter(server)
+    who = subject()
+    assign(server, who, new_plan(server, {"meter": meter, "limit": 100, "enforcement": "hard"})["id"])
+    now = datetime.now(UTC)
+    assert consume(server, who, meter, 10, timestamp=(now + timedelta(seconds=60)).isoformat())[0] == 201
+    client = Client(server.address)
+    try:
+        event = usage_pb2.UsageEvent(idempotency_key=uuid.uuid4().hex, subject=who, meter=meter, quantity=25)
+        event.timestamp.FromDatetime(now + timedelta(seconds=30))  # older than the consume: late
+        client.call(client.usage.RecordUsage, event)
+    finally:
+        client.close()
+    assert check(server, who, meter)["current"] == 35
+    assert stored_total(server, meter, who) == (35, 2)
+
+
+def test_a_preview_shows_each_subject_under_the_proposed_limits(server: ServerProcess) -> None:
+    meter = new_meter(server)
+    who = subject()
+    plan = new_plan(server, {"meter": meter, "limit": 100})
+    assign(server, who, plan["id"])
+    assert consume(server, who, meter, 60)[0] == 201
+    body = {"name": "pro", "limits": [{"meter": meter, "limit": 50}]}
+    code, preview = http(server, "POST", f"/v1/plans/{plan['id']}/preview", body)
+    assert code == 200, preview
+    assert preview["summary"] == {"subjects": 1, "ok": 0, "warning": 0, "exceeded": 1, "removed_limits": 0}
+    (item,) = preview["subjects"][0]["items"]
+    assert (item["current"], item["current_limit"], item["proposed_limit"], item["current_state"],
+            item["proposed_state"]) == (60, 100, 50, "ok", "exceeded")
+    assert http(server, "GET", f"/v1/plans/{plan['id']}")[1]["version"] == 1  # nothing stored
