@@ -3,6 +3,7 @@ exact under racing consumes, with usage from any write path counted at once."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import urllib.parse
 import uuid
@@ -14,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from openspanner.client import StreamClient
 from openspanner.v1 import usage_pb2
-from tests.harness import Client, ServerProcess, running_server, start_server
+from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, start_server
 from tests.support.http_calls import http, request
 
 WHEN = datetime.now(UTC)
@@ -303,6 +305,23 @@ def test_grpc_record_usage_and_a_late_event_count_in_their_window(server: Server
         client.close()
     assert check(server, who, meter)["current"] == 35
     assert stored_total(server, meter, who) == (35, 2)
+
+
+def test_a_stream_counts_as_soon_as_it_is_acknowledged(server: ServerProcess) -> None:
+    meter = new_meter(server)
+    who = subject()
+    assign(server, who, new_plan(server, {"meter": meter, "limit": 100, "enforcement": "hard"})["id"])
+    assert check(server, who, meter)["current"] == 0  # its window is in the ledger now
+    events = [usage_pb2.UsageEvent(idempotency_key=f"s{i}", subject=who, meter=meter, quantity=2) for i in range(40)]
+
+    async def send_all() -> None:
+        async with StreamClient(server.address, ADMIN_KEY, usage_pb2.StreamUsageStart(meters=[meter])) as stream:
+            for event in events:
+                await stream.send(event)
+
+    asyncio.run(send_all())  # returns once every event is acknowledged
+    assert check(server, who, meter)["current"] == 80
+    assert consume(server, who, meter, 21)[0] == 429
 
 
 def test_a_preview_shows_each_subject_under_the_proposed_limits(server: ServerProcess) -> None:
