@@ -93,6 +93,9 @@ class LimitsService:
         self._decision_writes = GroupedCall(self._write_decisions, "decision-writes")
         self._loads: GroupedCall[EntryKey, WindowUsage] = GroupedCall(self._load_many, "ledger-loads")
         self._key_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # Entries being read again in the background (_entry), and those reads.
+        self._refreshing: set[EntryKey] = set()
+        self._refresh_tasks: set[asyncio.Task[None]] = set()
         # Every decision key stored, when this server is the only writer (see _may_be_decided).
         self._decided: KeyFilter | None = None
         self.states = StateTracker(storage, self._store, self._current_usage, settings.state_flush_seconds)
@@ -109,6 +112,8 @@ class LimitsService:
         await self.states.start(self.ledger)
 
     async def stop(self) -> None:
+        for task in list(self._refresh_tasks):
+            task.cancel()
         await self.states.stop()
         self.plans.stop()
 
@@ -374,13 +379,28 @@ class LimitsService:
         return assignment, plan, limit
 
     async def _entry(self, subject: str, meter: str, window: Window) -> WindowUsage:
-        """The ledger's entry of a window, read from storage when absent (or stale, with other servers)."""
-        start_us, end_us = _us(window.start), _us(window.end)
-        entry = self.ledger.get((subject, meter, start_us, end_us))
+        """The ledger's entry of a window, read from storage when absent. A stale one (other servers
+        write too) is answered as it is while a read in the background refreshes it, so a check
+        never waits on storage for an entry it has."""
+        key = (subject, meter, _us(window.start), _us(window.end))
+        entry = self.ledger.get(key)
+        if entry is None:
+            return await self._loads.call(key)
         refresh = self.settings.refresh_seconds
-        if entry is not None and (refresh is None or time.monotonic() - entry.loaded_at < refresh):
-            return entry
-        return await self._loads.call((subject, meter, start_us, end_us))
+        if refresh is not None and time.monotonic() - entry.loaded_at >= refresh and key not in self._refreshing:
+            self._refreshing.add(key)
+            task = asyncio.get_running_loop().create_task(self._refresh(key), name="ledger-refresh")
+            self._refresh_tasks.add(task)
+            task.add_done_callback(self._refresh_tasks.discard)
+        return entry
+
+    async def _refresh(self, key: EntryKey) -> None:
+        try:
+            await self._loads.call(key)
+        except OpenSpannerError as error:  # the entry stays as it was; the next use tries again
+            log.warning("ledger refresh failed", subject=key[0], meter=key[1], error=str(error))
+        finally:
+            self._refreshing.discard(key)
 
     async def _read_decisions(self, keys: list[str]) -> list[ConsumeDecision | None]:
         return await self._storage.run(self._store.get_decisions, keys)
