@@ -29,6 +29,7 @@ from openspanner.domain.plans import (
     validate_plan,
 )
 from openspanner.errors import FailedPrecondition, InvalidArgument, NotFound
+from openspanner.ingest.validate import check_subject
 from openspanner.logging import get_logger
 from openspanner.refresh import RefreshingTable
 from openspanner.storage.client import Storage
@@ -209,8 +210,7 @@ class PlanBook:
         return effective
 
     async def assign(self, subject: str, plan_id: str, effective_at: datetime | None) -> Assignment:
-        if not subject:
-            raise InvalidArgument("is required", field="subject")
+        check_subject(subject)
         if not plan_id:
             raise InvalidArgument("is required", field="plan_id")
         async with self._lock:

@@ -45,7 +45,7 @@ from openspanner.domain.meters import Meter
 from openspanner.domain.plans import Assignment, Enforcement, FailurePolicy, Limit, Plan, PlanDraft, period_window
 from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
 from openspanner.ingest.pipeline import IngestPipeline
-from openspanner.ingest.validate import MAX_KEY_LENGTH, validate_event
+from openspanner.ingest.validate import MAX_KEY_LENGTH, check_subject, validate_event
 from openspanner.limits.grouped import GroupedCall
 from openspanner.limits.ledger import EntryKey, UsageLedger, WindowUsage, fresh_entry
 from openspanner.limits.plans import PlanBook
@@ -181,7 +181,7 @@ class LimitsService:
 
     async def check(self, subject: str, meter: str, quantity: float) -> CheckResult:
         """What a consume of `quantity` now would be told; stores nothing. projected = current + quantity."""
-        _require(subject, "subject")
+        check_subject(subject)
         _require(meter, "meter")
         quantity = checked_quantity(quantity)
         now = datetime.now(UTC)
