@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from openspanner.catalog import MeterCatalog
+from openspanner.domain.entitlements import AGGREGATE_VALUE
 from openspanner.domain.plans import (
     Assignment,
     AssignmentStatus,
@@ -164,8 +165,16 @@ class PlanBook:
 
     async def validated(self, draft: PlanDraft) -> tuple[str, str, tuple[Limit, ...]]:
         """The draft's name, description and limits by the write rules, meters looked up in the catalog."""
-        known = {limit.meter.strip() for limit in draft.limits if await self._catalog.lookup(limit.meter.strip())}
-        return validate_plan(draft, known.__contains__)
+        meters = {name: await self._catalog.lookup(name) for name in {d.meter.strip() for d in draft.limits}}
+        name, description, limits = validate_plan(draft, lambda meter: meters.get(meter) is not None)
+        for index, limit in enumerate(limits):
+            meter = meters[limit.meter]
+            if meter is not None and meter.aggregation not in AGGREGATE_VALUE:
+                raise InvalidArgument(
+                    f"meter {limit.meter!r} aggregates by {meter.aggregation.value}, which limits do not support yet",
+                    field=f"limits[{index}].meter",
+                )
+        return name, description, limits
 
     # --- assignments ---
 
