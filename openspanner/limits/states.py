@@ -34,6 +34,7 @@ log = get_logger(__name__)
 Pair = tuple[str, str]
 # The plan and the current window's usage of (subject, meter), or None when no limit applies.
 Evaluate = Callable[[str, str], Awaitable[tuple[Plan, ProgressItem] | None]]
+EventListener = Callable[[list[EntitlementEvent]], Awaitable[object]]
 
 
 class StateTracker:
@@ -48,6 +49,12 @@ class StateTracker:
         self._flush_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._event_listeners: list[EventListener] = []
+
+    def on_events(self, listener: EventListener) -> None:
+        """Call `listener` with the entitlement events of each flush, once they are stored (for
+        example to send them to webhook destinations). Its failure is logged; the events stay stored."""
+        self._event_listeners.append(listener)
 
     async def start(self, ledger: UsageLedger) -> None:
         self._loop = asyncio.get_running_loop()
@@ -129,6 +136,11 @@ class StateTracker:
             self._states[(state.subject, state.meter)] = state
         if events:
             log.info("entitlement states changed", events=len(events))
+            for listener in self._event_listeners:
+                try:
+                    await listener(events)
+                except Exception as exc:
+                    log.error("entitlement event listener failed", events=len(events), error=repr(exc))
 
 
 def _state(

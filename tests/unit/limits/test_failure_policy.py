@@ -6,59 +6,17 @@ engine, in this process), so the ledger's read of a window fails as storage woul
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from openspanner.catalog import MeterCatalog
 from openspanner.domain.events import UsageEvent
-from openspanner.domain.meters import Aggregation, Meter
 from openspanner.domain.plans import LimitDraft, PlanDraft
 from openspanner.errors import Unavailable
-from openspanner.ingest.batch import BatchSettings
-from openspanner.ingest.pipeline import IngestPipeline
-from openspanner.limits.service import LimitsService, LimitsSettings
-from openspanner.metrics import Metrics
-from openspanner.storage.client import Storage
-from openspanner.storage.meters import MeterStore
-from openspanner.storage.schema import EVENTS_TABLE, migrate
-from tests.harness import storage_at
-
-T = TypeVar("T")
-METER = Meter("calls", Aggregation.SUM, event_retention_days=30)
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with storage_at(tmp_path_factory.mktemp("failure_policy"), "failure_policy") as client:
-        migrate(client)
-        MeterStore(client).save(METER)
-        yield client
-
-
-def run(client: Any, body: Callable[[LimitsService], Awaitable[T]]) -> T:
-    async def main() -> T:
-        storage = Storage(client, threads=2)
-        catalog = MeterCatalog(storage, refresh_seconds=60)
-        await catalog.start()
-        pipeline = IngestPipeline(
-            storage, catalog, 1000, 1, BatchSettings(retry_seconds=0.5), 1000, Metrics(), sole_writer=True
-        )
-        pipeline.start()
-        limits = LimitsService(storage, catalog, pipeline, LimitsSettings())
-        await limits.start()
-        try:
-            return await body(limits)
-        finally:
-            await limits.stop()
-            await pipeline.close(time.monotonic() + 10)
-            catalog.stop()
-
-    return asyncio.run(main())
+from openspanner.limits.service import LimitsService
+from openspanner.storage.schema import EVENTS_TABLE
+from tests.unit.limits.in_process import METER, run
 
 
 def event(subject: str) -> UsageEvent:
