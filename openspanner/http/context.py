@@ -17,6 +17,7 @@ from openspanner.alerts.service import AlertService
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.limits.service import LimitsService
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
 from openspanner.webhooks.destinations import Destinations
@@ -42,6 +43,8 @@ class Services:
     outbox: Outbox | None = None
     # Alert rules (/v1/alerts); None where the server was built without them (some tests).
     alerts: AlertService | None = None
+    # Plans and entitlements; None in apps built without them (some unit tests).
+    limits: LimitsService | None = None
 
 
 def services_of(request: Request) -> Services:

@@ -43,7 +43,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -126,8 +126,6 @@ class Batcher:
         self._last_write_started = -math.inf
         # Events per second of the latest write: the basis of a retry delay.
         self._write_rate = 0.0
-        # Told the rows newly stored by each block, after its commit (alert rules due soon).
-        self.commit_listeners: list[Callable[[Sequence[EventRow]], None]] = []
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_forever(), name="batcher")
@@ -266,7 +264,6 @@ class Batcher:
             log.warning(SHUTDOWN_RETRY, batch_id=batch_id, events=len(rows))
             raise
         self._write_rate = len(rows) / max(time.monotonic() - started, 1e-3)
-        self._tell_listeners(rows, outcomes)
         position = 0
         for submission in batch:
             size = len(submission.rows)
@@ -275,16 +272,6 @@ class Batcher:
             position += size
         if outcomes and isinstance(outcomes[-1], Unavailable):  # given up: the rest of the block is too
             await self._pause(GIVE_UP_PAUSE_SECONDS)
-
-    def _tell_listeners(self, rows: Sequence[EventRow], outcomes: Sequence[BatchOutcome]) -> None:
-        if not self.commit_listeners:
-            return
-        stored = [row for row, outcome in zip(rows, outcomes, strict=True) if outcome is WriteOutcome.ACCEPTED]
-        for listener in self.commit_listeners:
-            try:
-                listener(stored)
-            except Exception:  # a listener's bug never fails a write that is committed
-                log.exception("commit listener failed", events=len(stored))
 
     async def _pause(self, seconds: float) -> None:
         """Hold the next write back for `seconds`, or until close(): it then writes what is left."""

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.events import (
@@ -42,7 +42,7 @@ from openspanner.ingest.counting import IngestCounter
 from openspanner.ingest.stats import IngestStats
 from openspanner.ingest.streams import STREAM_TYPES, StreamAdapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
-from openspanner.ingest.write import EventWriter, WriteOutcome
+from openspanner.ingest.write import CommitListener, EventWriter, WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.storage.bulk_requests import BulkRequestStore
@@ -50,6 +50,8 @@ from openspanner.storage.client import Storage
 from openspanner.storage.events import EventRow, EventStore
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class IngestPipeline:
@@ -90,10 +92,24 @@ class IngestPipeline:
     def start(self) -> None:
         self._batcher.start()
 
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Tell `listener` every row committed, by any write path, from the writing thread inside the
+        writer's lock (EventWriter.add_commit_listener): for state that must match storage exactly."""
+        self._writer.add_commit_listener(listener)
+
     def on_commit(self, listener: Callable[[Sequence[EventRow]], None]) -> None:
-        """Call `listener` with the events newly stored by each committed block, whichever way they
-        came in; it runs on the write path, so it must be quick and must not block."""
-        self._batcher.commit_listeners.append(listener)
+        """Call `listener` on this event loop, soon after each commit, with the rows it stored: for
+        loop-side state that only needs to hear of new events (alert rules due soon)."""
+        loop = asyncio.get_running_loop()
+
+        def hand_to_loop(rows: Sequence[EventRow]) -> None:
+            loop.call_soon_threadsafe(listener, rows)
+
+        self._writer.add_commit_listener(hand_to_loop)
+
+    async def read_between_commits(self, read: Callable[[], T]) -> T:
+        """Run the blocking `read` in the storage pool with no write committing meanwhile."""
+        return await self._storage.run(self._writer.locked, read)
 
     async def stop_streams(self, deadline: float) -> int:
         """Stop reading streams and wait, until `deadline` (time.monotonic), for them to get

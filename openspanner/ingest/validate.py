@@ -187,6 +187,11 @@ def _all_identifiers(values: list[str], limit: int) -> bool:
     return all(values) and max(map(len, values)) <= limit and not _CONTROL_CHARACTER.search("".join(values))
 
 
+def check_subject(subject: str) -> None:
+    """The rule of an event's subject, for other places that name one (plans, entitlements)."""
+    _check_identifier("subject", subject, MAX_SUBJECT_LENGTH)
+
+
 def _check_identifier(field_name: str, value: str, limit: int) -> None:
     if not value:
         raise InvalidArgument("is required", field=field_name)

@@ -11,9 +11,10 @@ id, so a repeated publish of one event is the same jobs.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from openspanner.domain.entitlements import EntitlementEvent
 from openspanner.logging import get_logger
 from openspanner.webhooks.destinations import Destinations
 from openspanner.webhooks.model import DeliveryJob
@@ -45,16 +46,35 @@ class Fanout:
         created_at), sent as `{"event": {...}}` to the subscribers of `entitlement.<type>`."""
         return await self.publish(f"entitlement.{event['type']}", str(event["id"]), {"event": dict(event)})
 
+    async def entitlement_events(self, events: Sequence[EntitlementEvent]) -> None:
+        """The limits' state listener (StateTracker.on_events): each stored change to its subscribers."""
+        for event in events:
+            await self.entitlement_changed(entitlement_event_body(event))
+
     async def send_test(self, destination_id: str) -> DeliveryJob:
         """A test event to one destination (enabled or not), delivered like any other."""
         destination = await self._destinations.get(destination_id)
         event_id = str(uuid.uuid4())
-        now = datetime.now(UTC)
         payload = {
             "event": {
                 "id": event_id, "type": "test", "message": "a test delivery from Open Spanner",
-                "created_at": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+                "created_at": _utc_text(datetime.now(UTC)),
             },
             "destination": {"id": destination.id, "name": destination.name},
         }
         return await self._outbox.enqueue(TEST_EVENT_KIND, event_id, destination.id, payload)
+
+
+def entitlement_event_body(event: EntitlementEvent) -> dict[str, object]:
+    """The event as `GET /v1/entitlements/events` lists it, frozen into the delivery's body."""
+    return {
+        "id": event.id, "subject": event.subject, "meter": event.meter, "plan_id": event.plan_id,
+        "plan_name": event.plan_name, "type": event.type.value, "previous_state": event.previous_state or None,
+        "state": event.state.value, "current": event.current, "limit": event.limit, "message": event.message,
+        "created_at": _utc_text(event.created_at),
+    }
+
+
+def _utc_text(at: datetime) -> str:
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
