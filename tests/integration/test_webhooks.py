@@ -395,3 +395,42 @@ def test_the_python_clients_and_the_command_line_manage_destinations_and_deliver
     assert retried.returncode == 1 and "FAILED_PRECONDITION" in retried.stderr
     assert cli("destinations", "delete", made_id).returncode == 0
     assert cli("destinations", "get", made_id).returncode == 1
+
+
+def test_an_entitlement_state_change_reaches_the_destinations_subscribed_to_it(tmp_path: Path) -> None:
+    """Beyond the product: a subject crossing its plan's warning line, then its limit, is delivered
+    as `entitlement.warning` then `entitlement.exceeded` to a destination subscribed to both, and to
+    no other destination."""
+    with webhook_receiver() as receiver, webhook_receiver() as bystander, running_server(
+        tmp_path, **FAST_RETRIES
+    ) as server:
+        code, body = http(server, "POST", "/v1/alerts/destinations", {
+            "name": "quota", "webhook_url": receiver.url,
+            "event_types": ["entitlement.warning", "entitlement.exceeded"],
+        })
+        assert code == 201, body
+        secret = body["webhook_signing"]["secret"]
+        create_destination(server, bystander.url)
+        code, meter = http(server, "POST", "/v1/meters", {"name": "api_calls", "aggregation": "sum"})
+        assert code == 201, meter
+        code, plan = http(server, "POST", "/v1/plans", {
+            "name": "starter", "limits": [{"meter": "api_calls", "limit": 10, "warning_percent": 50}],
+        })
+        assert code == 201, plan
+        code, _ = http(server, "PUT", "/v1/plans/subjects/org_1", {"plan_id": plan["id"]})
+        assert code == 200
+        for key, quantity in (("a", 6), ("b", 5)):
+            code, answer = http(server, "POST", "/v1/entitlements/consume", {
+                "idempotency_key": key, "subject": "org_1", "meter": "api_calls", "quantity": quantity,
+            })
+            assert code == 201, answer  # advisory: both recorded
+            if key == "a":  # the warning is flushed on its own before the limit is passed
+                receiver.wait_for(1)
+        requests = receiver.wait_for(2)
+
+    events = [json.loads(request.body)["event"] for request in requests]
+    assert [(e["type"], e["subject"], e["meter"], e["current"]) for e in events] == [
+        ("warning", "org_1", "api_calls", 6), ("exceeded", "org_1", "api_calls", 11),
+    ]
+    assert all(product_signature_ok(secret, request) for request in requests)
+    assert [json.loads(r.body)["event"]["type"] for r in bystander.requests] == []
