@@ -61,20 +61,6 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/open_spanner.v1.UsageService/StreamUsage": _INGEST,
     "/openspanner.v1.QueryService/QueryUsage": _READ,
     "/openspanner.v1.QueryService/ListEvents": _READ,
-    # Plans are changed with admin keys (the methods not listed) and read with read keys. A
-    # service that records usage may ask whether it fits, consume it and read back its decision.
-    "/openspanner.v1.PlanService/GetPlan": _READ,
-    "/openspanner.v1.PlanService/ListPlans": _READ,
-    "/openspanner.v1.PlanService/PreviewPlan": _READ,
-    "/openspanner.v1.PlanService/ListAssignments": _READ,
-    "/openspanner.v1.PlanService/GetSubjectProgress": _READ,
-    "/openspanner.v1.EntitlementService/Check": frozenset({Scope.READ, Scope.INGEST}),
-    "/openspanner.v1.EntitlementService/Consume": _INGEST,
-    "/openspanner.v1.EntitlementService/GetDecision": frozenset({Scope.READ, Scope.INGEST}),
-    "/openspanner.v1.EntitlementService/ListDecisions": _READ,
-    "/openspanner.v1.EntitlementService/ListStates": _READ,
-    "/openspanner.v1.EntitlementService/ListEvents": _READ,
-    "/openspanner.v1.EntitlementService/ListPeriods": _READ,
 }
 _ADMIN_ONLY = frozenset({Scope.ADMIN})
 PUBLIC_SERVICES = (
