@@ -277,11 +277,16 @@ class AsyncClient:
         return await self._run(limits_calls.list_states(subject, meter, state, limit), timeout)
 
     async def list_entitlement_events(
-        self, *, subject: str = "", meter: str = "", page_size: int = 50, timeout: float | None = None
-    ) -> AsyncIterator[EntitlementEvent]:
-        """State changes (warning, exceeded, recovered), newest first, page after page."""
-        async for item in self._items(limits_calls.list_entitlement_events(subject, meter, page_size), timeout):
-            yield item
+        self,
+        *,
+        subject: str = "",
+        meter: str = "",
+        event_type: str | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[EntitlementEvent]:
+        """State changes, newest first; `event_type` warning, exceeded or recovered."""
+        return await self._run(limits_calls.list_entitlement_events(subject, meter, event_type, limit), timeout)
 
     async def list_periods(
         self, *, subject: str = "", meter: str = "", limit: int = 50, timeout: float | None = None

@@ -134,9 +134,11 @@ def list_states(subject: str, meter: str, state: str | None, limit: int) -> Call
     return Call(LIST_STATES, convert.list_states_request(subject, meter, state, limit), convert.states)
 
 
-def list_entitlement_events(subject: str, meter: str, page_size: int) -> PagedCall[EntitlementEvent]:
-    request = entitlement_pb2.EntitlementServiceListEventsRequest(subject=subject, meter=meter, page_size=page_size)
-    return PagedCall(LIST_ENTITLEMENT_EVENTS, request, convert.entitlement_events)
+def list_entitlement_events(
+    subject: str, meter: str, event_type: str | None, limit: int
+) -> Call[list[EntitlementEvent]]:
+    request = convert.list_entitlement_events_request(subject, meter, event_type, limit)
+    return Call(LIST_ENTITLEMENT_EVENTS, request, convert.entitlement_events)
 
 
 def list_periods(subject: str, meter: str, limit: int) -> Call[list[PeriodSnapshot]]:

@@ -162,6 +162,17 @@ def list_states_request(subject: str, meter: str, state: str | None, limit: int)
     )
 
 
+def list_entitlement_events_request(
+    subject: str, meter: str, event_type: str | None, limit: int
+) -> entitlement_pb2.EntitlementServiceListEventsRequest:
+    return entitlement_pb2.EntitlementServiceListEventsRequest(
+        subject=subject,
+        meter=meter,
+        type=enum_number(entitlement_pb2.EntitlementEvent.Type.DESCRIPTOR, event_type, "type"),  # type: ignore[arg-type]
+        page_size=limit,
+    )
+
+
 # Answers.
 
 

@@ -282,10 +282,16 @@ class Client:
         return self._run(limits_calls.list_states(subject, meter, state, limit), timeout)
 
     def list_entitlement_events(
-        self, *, subject: str = "", meter: str = "", page_size: int = 50, timeout: float | None = None
-    ) -> Iterator[EntitlementEvent]:
-        """State changes (warning, exceeded, recovered), newest first, page after page."""
-        yield from self._items(limits_calls.list_entitlement_events(subject, meter, page_size), timeout)
+        self,
+        *,
+        subject: str = "",
+        meter: str = "",
+        event_type: str | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[EntitlementEvent]:
+        """State changes, newest first; `event_type` warning, exceeded or recovered."""
+        return self._run(limits_calls.list_entitlement_events(subject, meter, event_type, limit), timeout)
 
     def list_periods(
         self, *, subject: str = "", meter: str = "", limit: int = 50, timeout: float | None = None

@@ -259,24 +259,22 @@ class EntitlementEvent(_message.Message):
     def __init__(self, id: _Optional[str] = ..., subject: _Optional[str] = ..., meter: _Optional[str] = ..., plan_id: _Optional[str] = ..., plan_name: _Optional[str] = ..., period: _Optional[_Union[_plan_pb2.Period, str]] = ..., previous_state: _Optional[_Union[_plan_pb2.EntitlementState, str]] = ..., state: _Optional[_Union[_plan_pb2.EntitlementState, str]] = ..., type: _Optional[_Union[EntitlementEvent.Type, str]] = ..., current: _Optional[float] = ..., limit: _Optional[float] = ..., remaining: _Optional[float] = ..., warning_percent: _Optional[float] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EntitlementServiceListEventsRequest(_message.Message):
-    __slots__ = ("subject", "meter", "page_size", "page_token")
+    __slots__ = ("subject", "meter", "type", "page_size")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     METER_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
-    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     subject: str
     meter: str
+    type: EntitlementEvent.Type
     page_size: int
-    page_token: str
-    def __init__(self, subject: _Optional[str] = ..., meter: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, subject: _Optional[str] = ..., meter: _Optional[str] = ..., type: _Optional[_Union[EntitlementEvent.Type, str]] = ..., page_size: _Optional[int] = ...) -> None: ...
 
 class EntitlementServiceListEventsResponse(_message.Message):
-    __slots__ = ("events", "next_page_token")
+    __slots__ = ("events",)
     EVENTS_FIELD_NUMBER: _ClassVar[int]
-    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[EntitlementEvent]
-    next_page_token: str
-    def __init__(self, events: _Optional[_Iterable[_Union[EntitlementEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, events: _Optional[_Iterable[_Union[EntitlementEvent, _Mapping]]] = ...) -> None: ...
 
 class PeriodSnapshot(_message.Message):
     __slots__ = ("subject", "meter", "plan_id", "plan_name", "plan_version", "period", "window_start", "window_end", "state", "current", "limit", "included", "overage", "remaining", "warning_percent", "event_count", "update_time")

@@ -143,8 +143,8 @@ class EntitlementServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """State changes (warning, exceeded, recovered), newest first.
-        Scope: read.
+        """State changes (warning, exceeded, recovered), newest first, at most
+        page_size of them. Scope: read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

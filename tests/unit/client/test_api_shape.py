@@ -20,7 +20,7 @@ def test_client_and_async_client_have_the_same_methods_and_arguments() -> None:
     assert sync == aio
     assert {"create_meter", "record_usages", "query_usage", "list_events", "revoke_api_key"} <= set(sync)
     assert {"create_plan", "assign_plan", "get_subject_progress", "check", "consume", "list_decisions"} <= set(sync)
-    listings = ("list_events", "list_decisions", "list_entitlement_events")
+    listings = ("list_events", "list_decisions")
     for name in sync:
         if name != "close" and name not in listings:
             assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
