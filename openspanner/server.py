@@ -49,7 +49,9 @@ from openspanner.grpc.access_log import AccessLogInterceptor
 from openspanner.grpc.api_keys import ApiKeyService
 from openspanner.grpc.auth import AuthInterceptor
 from openspanner.grpc.decode_guard import DecodeGuard
+from openspanner.grpc.entitlements import EntitlementService
 from openspanner.grpc.meters import MeterService
+from openspanner.grpc.plans import PlanService
 from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
 from openspanner.grpc.query import QueryService
@@ -68,10 +70,14 @@ from openspanner.tls import TlsFiles, load_tls
 from openspanner.v1 import (
     api_key_pb2,
     api_key_pb2_grpc,
+    entitlement_pb2,
+    entitlement_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
     open_spanner_usage_pb2,
     open_spanner_usage_pb2_grpc,
+    plan_pb2,
+    plan_pb2_grpc,
     query_pb2,
     query_pb2_grpc,
     usage_pb2,
@@ -86,6 +92,8 @@ MESSAGE_SERVICES = (
     usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     api_key_pb2.DESCRIPTOR.services_by_name["ApiKeyService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
+    plan_pb2.DESCRIPTOR.services_by_name["PlanService"],
+    entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -222,6 +230,7 @@ async def _start(app: App) -> None:
     await limits.start()
     # Before the batcher closes: its last states are written while storage still answers.
     app.on_stop("limits", limits.stop)
+    _add_limits_servicers(server, limits)
     await server.start()
     app.on_stop("streams", lambda: _stop_streams(pipeline, app.write_deadline))
     select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
@@ -340,6 +349,14 @@ def _add_servicers(
     usage_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(api_keys, server)  # type: ignore[no-untyped-call]
     query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
+
+
+def _add_limits_servicers(server: grpc.aio.Server, limits: LimitsService) -> None:
+    """Plans and entitlements, added once the limits service exists (before the server starts)."""
+    plan_pb2_grpc.add_PlanServiceServicer_to_server(PlanService(limits), server)  # type: ignore[no-untyped-call]
+    entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        EntitlementService(limits), server
+    )
 
 
 def limits_settings(settings: Settings) -> LimitsSettings:

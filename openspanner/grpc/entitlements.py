@@ -26,6 +26,7 @@ from openspanner.grpc.entitlements_convert import (
     state_word,
 )
 from openspanner.grpc.handlers import abort
+from openspanner.grpc.plans_convert import enum_word
 from openspanner.grpc.rpc import rpc
 from openspanner.limits.service import LimitsService
 from openspanner.logging import get_logger
@@ -91,7 +92,9 @@ class EntitlementService(entitlement_pb2_grpc.EntitlementServiceServicer):
     async def ListEvents(
         self, request: entitlement_pb2.EntitlementServiceListEventsRequest, context: grpc.aio.ServicerContext
     ) -> entitlement_pb2.EntitlementServiceListEventsResponse:
-        events = await self._limits.list_events(request.subject, request.meter, "", page_size(request.page_size))
+        event_type = enum_word(entitlement_pb2.EntitlementEvent.Type, "TYPE_", request.type, "type")
+        limit = page_size(request.page_size)
+        events = await self._limits.list_events(request.subject, request.meter, event_type, limit)
         return entitlement_pb2.EntitlementServiceListEventsResponse(
             events=[entitlement_event_to_proto(e) for e in events]
         )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import grpc
 
-from openspanner.domain.plans import Plan, PlanDraft
+from openspanner.domain.plans import Plan
 from openspanner.errors import NotFound, OpenSpannerError
 from openspanner.grpc.convert import read_timestamp_us
 from openspanner.grpc.entitlements_convert import page_size
@@ -74,13 +74,11 @@ class PlanService(plan_pb2_grpc.PlanServiceServicer):
     async def PreviewPlan(
         self, request: plan_pb2.PreviewPlanRequest, context: grpc.aio.ServicerContext
     ) -> plan_pb2.PreviewPlanResponse:
-        current = await self._plan(request.id)
-        draft: PlanDraft = plan_draft_from_proto(request.plan, "plan")
-        with _fields_under("plan"):
-            proposed, items = await self._limits.preview_plan(current.id, draft)
-        assignments = {a.subject: a for a in self._limits.plans.active_subjects_of(current.id)}
-        pairs = [(item.subject, item.item) for item in items]
-        return preview_to_proto(current, proposed, pairs, assignments, datetime.now(UTC))
+        draft = plan_draft_from_proto(request.plan, "plan")
+        with _renamed("plan_id", "id"), _fields_under("plan"):
+            current, proposed, previews = await self._limits.preview_plan(request.id, draft)
+        pairs = [(preview.assignment, preview.lines) for preview in previews]
+        return preview_to_proto(current, proposed, pairs, datetime.now(UTC))
 
     @rpc
     async def AssignPlan(

@@ -8,13 +8,13 @@ its field.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from openspanner.domain.entitlements import EntitlementStateName, ProgressItem, state_of
+from openspanner.domain.entitlements import EntitlementStateName, PreviewLine, ProgressItem
 from openspanner.domain.plans import Assignment, Limit, LimitDraft, Plan, PlanDraft
 from openspanner.grpc.convert import enum_name, timestamp
 from openspanner.v1 import plan_pb2
@@ -141,73 +141,54 @@ def progress_item_to_proto(item: ProgressItem) -> plan_pb2.ProgressItem:
 
 
 def preview_to_proto(
-    current: Plan,
-    proposed: Plan,
-    items: Sequence[tuple[str, ProgressItem]],
-    assignments: Mapping[str, Assignment],
-    now: datetime,
+    current: Plan, proposed: Plan, previews: Sequence[tuple[Assignment, Sequence[PreviewLine]]], now: datetime
 ) -> plan_pb2.PreviewPlanResponse:
     """Each assigned subject's limits under the proposal beside the current version's; the
-    summary counts subjects by their worst proposed state. `assignments` are the subjects' own."""
-    current_limits = {(limit.meter, limit.period): limit for limit in current.limits}
-    proposed_keys = {(limit.meter, limit.period) for limit in proposed.limits}
-    subjects: dict[str, plan_pb2.PreviewSubject] = {}
-    for name, item in items:
-        subject = subjects.get(name)
-        if subject is None:
-            subject = subjects[name] = plan_pb2.PreviewSubject(subject=name)
-            assignment = assignments.get(name)
-            if assignment is not None:
-                subject.assignment_id = assignment.id
-                subject.assignment_status = enum_number(  # type: ignore[assignment]
-                    plan_pb2.AssignmentStatus, "ASSIGNMENT_STATUS_", assignment.status_at(now)
-                )
-        subject.items.append(_preview_item(item, current_limits.get((item.meter, item.period))))
+    summary counts the proposed states of the limits kept, as REST's does."""
+    subjects = [
+        plan_pb2.PreviewSubject(
+            subject=assignment.subject,
+            assignment_id=assignment.id,
+            assignment_status=enum_number(  # type: ignore[arg-type]
+                plan_pb2.AssignmentStatus, "ASSIGNMENT_STATUS_", assignment.status_at(now)
+            ),
+            items=[_preview_item(line) for line in lines],
+        )
+        for assignment, lines in previews
+    ]
+    lines = [line for _, subject_lines in previews for line in subject_lines]
+    kept = [line.proposed_state for line in lines if not line.removed]
     summary = plan_pb2.PreviewSummary(
         subjects=len(subjects),
-        removed_limits=sum(1 for key in current_limits if key not in proposed_keys),
+        ok=kept.count(EntitlementStateName.OK),
+        warning=kept.count(EntitlementStateName.WARNING),
+        exceeded=kept.count(EntitlementStateName.EXCEEDED),
+        removed_limits=sum(line.removed for line in lines),
     )
-    for subject in subjects.values():
-        worst = max((item.proposed_state for item in subject.items), default=0, key=_severity)
-        if worst == plan_pb2.ENTITLEMENT_STATE_EXCEEDED:
-            summary.exceeded += 1
-        elif worst == plan_pb2.ENTITLEMENT_STATE_WARNING:
-            summary.warning += 1
-        else:
-            summary.ok += 1
-    proposed_message = plan_to_proto(proposed)
-    proposed_message.ClearField("id")
     return plan_pb2.PreviewPlanResponse(
-        current=plan_to_proto(current), proposed=proposed_message, summary=summary, subjects=list(subjects.values())
+        current=plan_to_proto(current), proposed=plan_to_proto(proposed), summary=summary, subjects=subjects
     )
 
 
-_SEVERITY: dict[int, int] = {plan_pb2.ENTITLEMENT_STATE_WARNING: 1, plan_pb2.ENTITLEMENT_STATE_EXCEEDED: 2}
-
-
-def _severity(state: int) -> int:
-    return _SEVERITY.get(state, 0)
-
-
-def _preview_item(item: ProgressItem, existing: Limit | None) -> plan_pb2.PreviewItem:
-    message = plan_pb2.PreviewItem(
+def _preview_item(line: PreviewLine) -> plan_pb2.PreviewItem:
+    item = line.item
+    return plan_pb2.PreviewItem(
         meter=item.meter,
         period=period_number(item.period),
         current=item.current,
-        proposed_limit=item.limit,
-        proposed_state=state_number(item.state),
+        current_limit=line.current_limit,
+        proposed_limit=line.proposed_limit,
+        current_state=state_number(line.current_state),
+        proposed_state=state_number(line.proposed_state),
         remaining=item.remaining,
         overage=item.overage,
         percent=item.percent,
         warning_percent=item.warning_percent,
         window_start=timestamp(item.window.start),
         window_end=timestamp(item.window.end),
-        existing_limit_found=existing is not None,
+        removed=line.removed,
+        existing_limit_found=line.existing_limit_found,
     )
-    if existing is not None:
-        message.current_limit = existing.limit
-        message.current_state = state_number(state_of(item.current, existing.limit, existing.warning_percent))
-    return message
 
 
 def _set_time(message: object, field: str, value: datetime | None) -> None:
