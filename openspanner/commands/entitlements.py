@@ -58,7 +58,7 @@ def _check(args: argparse.Namespace) -> int:
 def _consume(args: argparse.Namespace) -> int:
     event = {
         "idempotency_key": args.idempotency_key, "subject": args.subject, "meter": args.meter,
-        "quantity": args.quantity, "metadata": _metadata(args.metadata),
+        "quantity": args.quantity, "metadata": parse_metadata(args.metadata),
     }
     with connect(args, "an ingest key") as client:
         try:
@@ -73,7 +73,7 @@ def _consume(args: argparse.Namespace) -> int:
     return 0 if answer["accepted"] else EXIT_NOT_ALLOWED
 
 
-def _metadata(pairs: list[str]) -> dict[str, str | float | bool]:
+def parse_metadata(pairs: list[str]) -> dict[str, str | float | bool]:
     """`dimension=value` pairs; `true`, `false` and numbers are sent as such (boolean and number
     dimensions refuse text), anything else as text."""
     metadata: dict[str, str | float | bool] = {}
