@@ -8,6 +8,7 @@ its field.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
@@ -29,8 +30,10 @@ def enum_word(enum: EnumTypeWrapper, prefix: str, number: int, field: str) -> st
     return enum_name(enum, number, field).removeprefix(prefix).lower()
 
 
+@functools.cache
 def enum_number(enum: EnumTypeWrapper, prefix: str, word: StrEnum | str | None) -> int:
-    """The number of a domain enum (day -> PERIOD_DAY); 0 for None."""
+    """The number of a domain enum (day -> PERIOD_DAY); 0 for None. Cached: every Check answer
+    converts four of them, and the words are few."""
     if not word:
         return 0
     return int(enum.Value(prefix + str(word).upper()))

@@ -3,10 +3,11 @@ grpc/entitlements_convert.py), and a refused Consume's status."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
 from openspanner.domain.entitlements import Window, quota_result, unlimited_result
@@ -20,6 +21,7 @@ from openspanner.domain.plans import (
     validate_plan,
 )
 from openspanner.errors import InvalidArgument, QuotaExceeded
+from openspanner.grpc.convert import timestamp
 from openspanner.grpc.entitlements_convert import decision_filter_from_proto, page_size, quota_to_proto
 from openspanner.grpc.plans_convert import assignment_to_proto, plan_draft_from_proto, plan_to_proto
 from openspanner.grpc.status import STATUS_DETAILS_KEY, grpc_status, status_trailer
@@ -114,3 +116,20 @@ def test_a_refused_consume_is_resource_exhausted_with_retry_info_and_the_decisio
     assert key == STATUS_DETAILS_KEY
     assert details[0].Unpack(retry) and retry.retry_delay.seconds == 3600
     assert details[1].Unpack(carried) and carried == decision
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 3, 10, 12, 0, 0, 999_999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30),  # naive: UTC
+        datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_timestamps_are_the_ones_protobuf_makes(value: datetime) -> None:
+    made = Timestamp()
+    made.FromDatetime(value)
+    assert timestamp(value) == made
