@@ -5,17 +5,27 @@ racing callers exactly at the limit."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from openspanner.v1 import entitlement_pb2, entitlement_pb2_grpc, plan_pb2, plan_pb2_grpc, query_pb2, usage_pb2
-from tests.harness import ADMIN_KEY, Client, ServerProcess
+from openspanner.v1 import (
+    entitlement_pb2,
+    entitlement_pb2_grpc,
+    meter_pb2,
+    plan_pb2,
+    plan_pb2_grpc,
+    query_pb2,
+    usage_pb2,
+)
+from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, start_server
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 METADATA = (("authorization", f"Bearer {ADMIN_KEY}"),)
@@ -330,3 +340,32 @@ def test_64_racing_callers_over_grpc_stop_exactly_at_the_limit(
     stubs.call(stubs.client.usage.RecordUsage, usage_pb2.UsageEvent(
         idempotency_key=uuid.uuid4().hex, subject=subject, meter=meter, quantity=5))
     assert stubs.call(stubs.entitlements.Check, over).quota.current == 1005
+
+
+def test_after_sigkill_usage_and_decisions_over_grpc_are_what_storage_holds(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    try:
+        stubs = Stubs(Client(server.address))
+        meter = stubs.call(stubs.client.meters.CreateMeter, meter_pb2.Meter(name="m_kill", aggregation="sum")).name
+        subject = new_subject()
+        assign(stubs, subject, create_plan(stubs, limit(meter, 10, enforcement=plan_pb2.ENFORCEMENT_HARD)).id)
+        accepted = stubs.call(stubs.entitlements.Consume, consume_request(subject, meter, 6, key="before-kill"))
+        assert stubs.refusal(stubs.entitlements.Consume, consume_request(subject, meter, 6, key="refused"))[0] == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
+        stubs.client.close()
+    finally:
+        server.stop(signal.SIGKILL)
+    with running_server(tmp_path, server.database) as restarted:
+        stubs = Stubs(Client(restarted.address))
+        check = entitlement_pb2.CheckRequest(subject=subject, meter=meter, quantity=1)
+        assert stubs.call(stubs.entitlements.Check, check).quota.current == 6
+        replay = stubs.call(stubs.entitlements.Consume, consume_request(subject, meter, 6, key="before-kill"))
+        assert (replay.accepted, replay.replayed, replay.event.id) == (True, True, accepted.event.id)
+        code, status = stubs.refusal(stubs.entitlements.Consume, consume_request(subject, meter, 6, key="refused"))
+        decision = entitlement_pb2.ConsumeResponse()
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert any(d.Unpack(decision) for d in status.details) and decision.replayed
+        assert stubs.call(stubs.entitlements.Consume, consume_request(subject, meter, 4, key="after")).accepted
+        assert stubs.call(stubs.entitlements.Check, check).quota.current == 10
+        stubs.client.close()
