@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.entitlements import (
     MESSAGE_EVALUATION_FAILED,
@@ -43,7 +45,7 @@ from openspanner.domain.meters import Meter
 from openspanner.domain.plans import Assignment, Enforcement, FailurePolicy, Limit, Plan, PlanDraft, period_window
 from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
 from openspanner.ingest.pipeline import IngestPipeline
-from openspanner.ingest.validate import MAX_KEY_LENGTH
+from openspanner.ingest.validate import MAX_KEY_LENGTH, validate_event
 from openspanner.limits.grouped import GroupedCall
 from openspanner.limits.ledger import EntryKey, UsageLedger, WindowUsage, fresh_entry
 from openspanner.limits.plans import PlanBook
@@ -51,6 +53,8 @@ from openspanner.limits.states import StateTracker
 from openspanner.logging import get_logger
 from openspanner.storage.client import Storage
 from openspanner.storage.entitlements import DecisionFilter, EntitlementStore, usage_totals_of_many
+from openspanner.storage.events import key_hash
+from openspanner.storage.key_filter import KeyFilter
 
 log = get_logger(__name__)
 
@@ -89,16 +93,27 @@ class LimitsService:
         self._decision_writes = GroupedCall(self._write_decisions, "decision-writes")
         self._loads: GroupedCall[EntryKey, WindowUsage] = GroupedCall(self._load_many, "ledger-loads")
         self._key_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # Entries being read again in the background (_entry), and those reads.
+        self._refreshing: set[EntryKey] = set()
+        self._refresh_tasks: set[asyncio.Task[None]] = set()
+        # Every decision key stored, when this server is the only writer (see _may_be_decided).
+        self._decided: KeyFilter | None = None
         self.states = StateTracker(storage, self._store, self._current_usage, settings.state_flush_seconds)
         self.ledger.follow(self.plans.limited_meters)
         pipeline.add_commit_listener(self.ledger.committed)
         self.plans.on_subject_change(self.ledger.forget)
 
     async def start(self) -> None:
+        if self.settings.refresh_seconds is None:  # the only writer
+            hashes = await self._storage.run(self._store.decision_key_hashes)
+            self._decided = KeyFilter(len(hashes))
+            self._decided.add(hashes)
         await self.plans.start()
         await self.states.start(self.ledger)
 
     async def stop(self) -> None:
+        for task in list(self._refresh_tasks):
+            task.cancel()
         await self.states.stop()
         self.plans.stop()
 
@@ -191,17 +206,32 @@ class LimitsService:
         _require(event.meter, "meter")
         event.quantity = checked_quantity(event.quantity)
         async with self._key_lock(key):
-            stored = await self._decision_reads.call(key)
+            stored = await self._decision_reads.call(key) if self._may_be_decided(key) else None
             if stored is not None:
                 log.info("consume repeated, decision replayed", idempotency_key=key, subject=event.subject)
-                return ConsumeAnswer(stored, True, await self._stored_event(event) if stored.accepted else None)
+                return ConsumeAnswer(stored, True, await self._replayed_event(event, stored))
             return await self._consume_once(event)
+
+    def _may_be_decided(self, key: str) -> bool:
+        """Whether a decision may be stored under `key`. Only a sole writer knows every stored key
+        (its filter, loaded at start, takes each key it decides); otherwise storage is asked."""
+        if self._decided is None:
+            return True
+        return bool(self._decided.might_contain(np.array([key_hash(key)], dtype=np.uint64))[0])
+
+    async def _save_decision(self, decision: ConsumeDecision) -> None:
+        if self._decided is not None:  # before the write: a write that fails midway may have stored it
+            self._decided.add(np.array([key_hash(decision.idempotency_key)], dtype=np.uint64))
+        await self._decision_writes.call(decision)
 
     async def _consume_once(self, event: UsageEvent) -> ConsumeAnswer:
         now = datetime.now(UTC)
         if event.timestamp_us is None:
             # Fixed here, so the window judged is the one the event is stored in.
             event.timestamp_us = int(now.timestamp() * 1_000_000)
+        # Judged first, as ingest will judge it: an event it would refuse is refused before any
+        # evaluation, so the decision written beside the event never accepts one that is not stored.
+        validate_event(event, await self._catalog.lookup(event.meter), event.timestamp_us)
         limited = self._limited(event.subject, event.meter, now)
         if isinstance(limited, CheckResult):  # no plan, or the meter not in it: advisory
             return await self._record(event, replace(limited, quantity=event.quantity), None, False, now)
@@ -226,7 +256,7 @@ class LimitsService:
         quota = self.ledger.decide(entry, evaluate)
         if not quota.allowed and limit.enforcement is Enforcement.HARD:
             decision = ConsumeDecision(event.idempotency_key, False, False, quota, now)
-            await self._decision_writes.call(decision)
+            await self._save_decision(decision)
             log.info("consume refused", idempotency_key=event.idempotency_key, subject=event.subject,
                      meter=event.meter, projected=quota.projected, limit=limit.limit)
             return ConsumeAnswer(decision, False, None)
@@ -235,19 +265,19 @@ class LimitsService:
     async def _record(
         self, event: UsageEvent, quota: CheckResult, entry: WindowUsage | None, evaluation_failed: bool, now: datetime
     ) -> ConsumeAnswer:
-        """Write the event through the pipeline (an ordinary event everywhere), then its decision."""
+        """Write the event through the pipeline (an ordinary event everywhere) and its decision, together.
+
+        One storage round trip instead of two. Should the event's write fail after the decision was
+        stored, the client's retry replays the decision and records the event then (_replayed_event).
+        """
+        key = event.idempotency_key
+        decision = ConsumeDecision(key, True, evaluation_failed, quota, now, event_id=event_id(event.meter, key))
         try:
-            result = await self._pipeline.record_one(event)
+            result, _ = await asyncio.gather(self._pipeline.record_one(event), self._save_decision(decision))
         finally:
             if entry is not None:
                 self.ledger.release(entry, event.idempotency_key)
-        stored = result.event
-        decision = ConsumeDecision(
-            event.idempotency_key, True, evaluation_failed, quota, now,
-            event_id=stored.id if stored else event_id(event.meter, event.idempotency_key),
-        )
-        await self._decision_writes.call(decision)
-        return ConsumeAnswer(decision, False, stored)
+        return ConsumeAnswer(decision, False, result.event)
 
     async def _evaluation_failed(
         self, event: UsageEvent, plan: Plan, limit: Limit, window: Window, failure: OpenSpannerError, now: datetime
@@ -265,13 +295,19 @@ class LimitsService:
                           retry_after_seconds=max(math.ceil((window.end - now).total_seconds()), 0))
         decision = ConsumeDecision(event.idempotency_key, False, True, refused, now)
         with contextlib.suppress(OpenSpannerError):  # storage is likely down: the refusal stands unstored
-            await self._decision_writes.call(decision)
+            await self._save_decision(decision)
         return ConsumeAnswer(decision, False, None)
 
-    async def _stored_event(self, event: UsageEvent) -> StoredEvent | None:
-        """The event an accepted decision recorded, read back as a duplicate of itself."""
-        (result,) = await self._pipeline.ingest([event], batch_id="consume-replay", store=False)
-        return result.event
+    async def _replayed_event(self, event: UsageEvent, decision: ConsumeDecision) -> StoredEvent | None:
+        """The event an accepted decision recorded. Sent again through the pipeline: stored, it is
+        answered as the duplicate it is; not stored (its write failed after the decision's), it is
+        recorded now. Only for the same subject and meter: another body under a used key stores nothing."""
+        if not decision.accepted:
+            return None
+        if (event.subject, event.meter) != (decision.quota.subject, decision.quota.meter):
+            (found,) = await self._pipeline.ingest([event], batch_id="consume-replay", store=False)
+            return found.event
+        return (await self._pipeline.record_one(event)).event
 
     # --- decisions, states, progress ---
 
@@ -343,13 +379,28 @@ class LimitsService:
         return assignment, plan, limit
 
     async def _entry(self, subject: str, meter: str, window: Window) -> WindowUsage:
-        """The ledger's entry of a window, read from storage when absent (or stale, with other servers)."""
-        start_us, end_us = _us(window.start), _us(window.end)
-        entry = self.ledger.get((subject, meter, start_us, end_us))
+        """The ledger's entry of a window, read from storage when absent. A stale one (other servers
+        write too) is answered as it is while a read in the background refreshes it, so a check
+        never waits on storage for an entry it has."""
+        key = (subject, meter, _us(window.start), _us(window.end))
+        entry = self.ledger.get(key)
+        if entry is None:
+            return await self._loads.call(key)
         refresh = self.settings.refresh_seconds
-        if entry is not None and (refresh is None or time.monotonic() - entry.loaded_at < refresh):
-            return entry
-        return await self._loads.call((subject, meter, start_us, end_us))
+        if refresh is not None and time.monotonic() - entry.loaded_at >= refresh and key not in self._refreshing:
+            self._refreshing.add(key)
+            task = asyncio.get_running_loop().create_task(self._refresh(key), name="ledger-refresh")
+            self._refresh_tasks.add(task)
+            task.add_done_callback(self._refresh_tasks.discard)
+        return entry
+
+    async def _refresh(self, key: EntryKey) -> None:
+        try:
+            await self._loads.call(key)
+        except OpenSpannerError as error:  # the entry stays as it was; the next use tries again
+            log.warning("ledger refresh failed", subject=key[0], meter=key[1], error=str(error))
+        finally:
+            self._refreshing.discard(key)
 
     async def _read_decisions(self, keys: list[str]) -> list[ConsumeDecision | None]:
         return await self._storage.run(self._store.get_decisions, keys)

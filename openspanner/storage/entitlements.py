@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from openspanner.domain.entitlements import (
@@ -31,6 +32,7 @@ from openspanner.domain.entitlements import (
 )
 from openspanner.domain.plans import Enforcement, FailurePolicy, Period, Plan
 from openspanner.errors import InvalidArgument
+from openspanner.storage.key_filter import Hashes
 from openspanner.storage.queries import READ_SETTINGS
 from openspanner.storage.schema import (
     CONSUMPTION_DECISIONS_TABLE,
@@ -155,6 +157,14 @@ class EntitlementStore:
             ],
         )
         return [None] * len(decisions)
+
+    def decision_key_hashes(self) -> Hashes:
+        """The xxHash64 of every stored decision key (storage/events.py key_hash)."""
+        rows = self._client.query(
+            "SELECT xxHash64(idempotency_key) FROM {table:Identifier}",
+            parameters={"table": CONSUMPTION_DECISIONS_TABLE},
+        ).result_rows
+        return np.fromiter((row[0] for row in rows), dtype=np.uint64, count=len(rows))
 
     def get_decisions(self, keys: Sequence[str]) -> list[ConsumeDecision | None]:
         """The stored decision of each key (None: none), in one query."""
