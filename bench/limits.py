@@ -6,7 +6,8 @@ what is judged.
 
   POST /v1/entitlements/check    vs a trivial handler on the same stack (FastAPI on uvicorn:
                                  reads the body, answers a small JSON); target 0.7
-  gRPC check                     (added with the gRPC entitlement service: see GRPC_CHECK below)
+  EntitlementService/Check       vs a trivial grpc.aio handler (parses the CheckRequest, answers a
+                                 small CheckResponse); target 0.7
   POST /v1/entitlements/consume  events/s vs RecordUsage events/s (gRPC, one event per call);
                                  target 0.8. Every consume is evaluated against a hard limit
                                  (high enough to accept them all) and its event and decision stored.
@@ -33,12 +34,14 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import fastapi
+import grpc
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine_limit import in_child  # noqa: E402
 from unary import (  # noqa: E402
+    GRPC_OPTIONS,
     METER,
     VARIANTS,
     Figures,
@@ -64,6 +68,7 @@ from unary import (  # noqa: E402
 
 from openspanner.domain.entitlements import UsageTotals  # noqa: E402
 from openspanner.limits.ledger import UsageLedger, fresh_entry  # noqa: E402
+from openspanner.v1 import entitlement_pb2, plan_pb2  # noqa: E402
 from tests.harness import ServerProcess, free_port, start_server  # noqa: E402
 from tests.support.http_calls import http  # noqa: E402
 
@@ -72,14 +77,41 @@ CONSUME = "/v1/entitlements/consume"
 # A hard limit no run reaches: every consume is evaluated, reserved and recorded.
 HIGH_LIMIT = 1e15
 MEMORY_SUBJECTS = 100_000
-# Where the gRPC check line goes once the gRPC EntitlementService exists: its figure against a
-# trivial grpc.aio handler, target 0.7 (issue 24). None: not measured in this run.
-GRPC_CHECK: Callable[..., Row] | None = None
+GRPC_CHECK = "/openspanner.v1.EntitlementService/Check"
 
 
 def check_bytes(run: str, epoch_us: int, i: int) -> bytes:
     """Check i of a run: the subjects of bench/unary.py's events, one unit of the bench meter."""
     return f'{{"subject":"org_{i % VARIANTS}","meter":"{METER}","quantity":1}}'.encode()
+
+
+def grpc_check_bytes(run: str, epoch_us: int, i: int) -> bytes:
+    """The same check as check_bytes, as EntitlementService/Check's request."""
+    request = entitlement_pb2.CheckRequest(subject=f"org_{i % VARIANTS}", meter=METER, quantity=1)
+    return request.SerializeToString()
+
+
+def trivial_grpc_check_server(conn: Connection) -> None:
+    """A grpc.aio server whose Check parses the request and answers a small CheckResponse."""
+    quota = entitlement_pb2.Quota(allowed=True, state=plan_pb2.ENTITLEMENT_STATE_OK, message="quota is available")
+
+    async def answer(request: entitlement_pb2.CheckRequest, context: grpc.aio.ServicerContext) -> Any:
+        return entitlement_pb2.CheckResponse(quota=quota)
+
+    async def main() -> None:
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("openspanner.v1.EntitlementService", {
+            "Check": grpc.unary_unary_rpc_method_handler(
+                answer, request_deserializer=entitlement_pb2.CheckRequest.FromString,
+                response_serializer=entitlement_pb2.CheckResponse.SerializeToString,
+            ),
+        }),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        conn.send(f"127.0.0.1:{port}")
+        await server.wait_for_termination()
+
+    asyncio.run(main())
 
 
 def trivial_check_server(conn: Connection) -> None:
@@ -129,6 +161,12 @@ def limited_server(data_dir: Path) -> Iterator[ServerProcess]:
 def measure_check(callers: int, common: tuple[int, float, float]) -> Figures:
     with tempfile.TemporaryDirectory() as data_dir, limited_server(Path(data_dir)) as server:
         load = Load("http", server.base_url + CHECK, check_bytes, callers, 10_000, ok_status=200)
+        return run_load(load, *common)
+
+
+def measure_grpc_check(callers: int, common: tuple[int, float, float]) -> Figures:
+    with tempfile.TemporaryDirectory() as data_dir, limited_server(Path(data_dir)) as server:
+        load = Load("grpc", server.address, grpc_check_bytes, callers, 10_000, method=GRPC_CHECK)
         return run_load(load, *common)
 
 
@@ -186,8 +224,14 @@ def main() -> None:
     print(f"    {check.line('checks/s')}")
     report(rows, compare("check (REST)", check.rate, check_limit.rate, 0.7))
 
-    if GRPC_CHECK is not None:
-        report(rows, GRPC_CHECK(args.callers, common))
+    print("limit: trivial grpc.aio Check handler")
+    with limit_server(trivial_grpc_check_server) as address:
+        grpc_limit = run_load(Load("grpc", address, grpc_check_bytes, args.callers, 10_000, method=GRPC_CHECK), *common)
+    print(f"    {grpc_limit.line('calls/s')}")
+    print("EntitlementService/Check, 1,000 subjects with a plan")
+    grpc_check = measure_grpc_check(args.callers, common)
+    print(f"    {grpc_check.line('checks/s')}")
+    report(rows, compare("check (gRPC)", grpc_check.rate, grpc_limit.rate, 0.7))
 
     print("RecordUsage, one event per call (the limit of consume)")
     unary = against_server(lambda s: Load("grpc", s.address, event_bytes, args.callers, 5_000), *common)

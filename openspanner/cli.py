@@ -1,5 +1,5 @@
 """The `openspanner` command: serve and worker, the operator commands (keys, meters, usage, events,
-destinations, deliveries), and import.
+destinations, deliveries, plans, check, consume), and import.
 
 Operator commands talk to a running server over gRPC with openspanner.client
 (the embedded engine lets only the server open its data dir); each area's
@@ -22,9 +22,11 @@ from openspanner.client import ApiError
 from openspanner.commands.alerts import add_alerts_commands
 from openspanner.commands.common import client_flags as _client_flags
 from openspanner.commands.common import connect, join_relative_times
+from openspanner.commands.entitlements import add_entitlement_commands
 from openspanner.commands.events import add_events_command
 from openspanner.commands.meters import add_meters_commands
 from openspanner.commands.output import table, time_text
+from openspanner.commands.plans import add_plans_commands
 from openspanner.commands.usage import add_usage_command
 from openspanner.commands.webhooks import add_webhook_commands
 from openspanner.config import Settings, load_settings
@@ -101,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     add_usage_command(commands)
     add_events_command(commands)
     add_webhook_commands(commands)
+    add_plans_commands(commands)
+    add_entitlement_commands(commands)
 
     from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
 

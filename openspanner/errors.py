@@ -106,6 +106,12 @@ class ResourceExhausted(_Retryable):
     code: ClassVar[str] = "RESOURCE_EXHAUSTED"
 
 
+class QuotaExceeded(ResourceExhausted):
+    """A consume a hard limit refused (or fail_closed when the limit could not be evaluated):
+    nothing was recorded; retry_after_seconds is the time until the limit's window resets.
+    Its key replays the refusal, so it is final for that key."""
+
+
 class RequestTooLarge(OpenSpannerError):
     """An HTTP request body is over OPENSPANNER_HTTP_MAX_BODY_BYTES."""
 

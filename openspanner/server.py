@@ -53,7 +53,9 @@ from openspanner.grpc.alerts import AlertService
 from openspanner.grpc.api_keys import ApiKeyService
 from openspanner.grpc.auth import AuthInterceptor
 from openspanner.grpc.decode_guard import DecodeGuard
+from openspanner.grpc.entitlements import EntitlementService
 from openspanner.grpc.meters import MeterService
+from openspanner.grpc.plans import PlanService
 from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
 from openspanner.grpc.query import QueryService
@@ -75,10 +77,14 @@ from openspanner.v1 import (
     alert_pb2_grpc,
     api_key_pb2,
     api_key_pb2_grpc,
+    entitlement_pb2,
+    entitlement_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
     open_spanner_usage_pb2,
     open_spanner_usage_pb2_grpc,
+    plan_pb2,
+    plan_pb2_grpc,
     query_pb2,
     query_pb2_grpc,
     usage_pb2,
@@ -102,6 +108,8 @@ MESSAGE_SERVICES = (
     alert_pb2.DESCRIPTOR.services_by_name["AlertService"],
     webhook_pb2.DESCRIPTOR.services_by_name["DestinationService"],
     webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
+    plan_pb2.DESCRIPTOR.services_by_name["PlanService"],
+    entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -249,6 +257,7 @@ async def _start(app: App) -> None:
     await limits.start()
     # Before the batcher closes: its last states are written while storage still answers.
     app.on_stop("limits", limits.stop)
+    _add_limits_servicers(server, limits)
     await server.start()
     app.on_stop("streams", lambda: _stop_streams(pipeline, app.write_deadline))
     select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
@@ -443,6 +452,14 @@ def _add_webhook_servicers(server: grpc.aio.Server, destinations: Destinations, 
         DestinationService(destinations, outbox), server
     )
     webhook_pb2_grpc.add_DeliveryServiceServicer_to_server(DeliveryService(outbox), server)  # type: ignore[no-untyped-call]
+
+
+def _add_limits_servicers(server: grpc.aio.Server, limits: LimitsService) -> None:
+    """Plans and entitlements, added once the limits service exists (before the server starts)."""
+    plan_pb2_grpc.add_PlanServiceServicer_to_server(PlanService(limits), server)  # type: ignore[no-untyped-call]
+    entitlement_pb2_grpc.add_EntitlementServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        EntitlementService(limits), server
+    )
 
 
 def limits_settings(settings: Settings) -> LimitsSettings:

@@ -1,7 +1,8 @@
 """Python clients of Open Spanner's gRPC API.
 
 - `Client` and `AsyncClient`: every unary call (meters, RecordUsage and
-  RecordUsages, QueryUsage and ListEvents, API keys) with plain Python
+  RecordUsages, QueryUsage and ListEvents, API keys, plans and
+  assignments, entitlement checks and consumes) with plain Python
   values in and out, retries, and typed errors naming the refused field.
 - `StreamClient`: the long-lived ingest streams, resending what was not
   acknowledged (exactly once across reconnects).
@@ -32,6 +33,7 @@ from openspanner.client.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    QuotaExceededError,
     ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
@@ -71,6 +73,7 @@ __all__ = [
     "Meter",
     "NotFoundError",
     "PermissionDeniedError",
+    "QuotaExceededError",
     "RecordResult",
     "Rejection",
     "ResourceExhaustedError",

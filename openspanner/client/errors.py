@@ -13,6 +13,9 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from openspanner.client.limits_convert import ConsumeResult, plain
+from openspanner.v1 import entitlement_pb2
+
 # The trailer of gRPC's rich error model (the server's openspanner/errors.py
 # writes it; not imported from there, which is server code).
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -72,6 +75,26 @@ class ResourceExhaustedError(ApiError):
     """The server holds as many pending events as it may; nothing was stored. Retried by the clients."""
 
 
+class QuotaExceededError(ResourceExhaustedError):
+    """Consume refused by a hard limit: nothing was recorded, and the decision is stored under the
+    event's idempotency key (sending it again replays the refusal, so it is never retried).
+
+    `decision` is Consume's answer as consume() returns it (`accepted` False, `replayed`,
+    `evaluation_failed`, `quota` with current, limit, remaining, state...); `retry_after` the
+    seconds until the limit's window resets (the RetryInfo delay).
+    """
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, *, decision: ConsumeResult, retry_delay: float | None = None
+    ) -> None:
+        super().__init__(code, message, retry_delay=retry_delay)
+        self.decision = decision
+
+    @property
+    def retry_after(self) -> float | None:
+        return self.retry_delay
+
+
 class UnavailableError(ApiError):
     """The server or its storage cannot be reached; nothing was stored. Retried by the clients."""
 
@@ -97,8 +120,24 @@ def api_error(error: grpc.RpcError) -> ApiError:
     """The typed error of a failed call (sync or grpc.aio), with its status details decoded."""
     call: Any = error  # every RpcError a call raises is also a grpc.Call
     code: grpc.StatusCode = call.code()
-    field, retry_delay = _details(call.trailing_metadata() or ())
+    trailing_metadata = call.trailing_metadata() or ()
+    field, retry_delay = _details(trailing_metadata)
+    refusal = _consume_refusal(trailing_metadata)
+    if refusal is not None:
+        return QuotaExceededError(code, call.details() or "", decision=plain(refusal), retry_delay=retry_delay)
     return _ERROR_BY_CODE.get(code, ApiError)(code, call.details() or "", field=field, retry_delay=retry_delay)
+
+
+def _consume_refusal(trailing_metadata: Any) -> entitlement_pb2.ConsumeResponse | None:
+    """The decision a refused Consume carries in its status details, if this failure is one."""
+    for key, value in trailing_metadata:
+        if key != STATUS_DETAILS_KEY:
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            decision = entitlement_pb2.ConsumeResponse()
+            if detail.Unpack(decision):
+                return decision
+    return None
 
 
 def _details(trailing_metadata: Any) -> tuple[str | None, float | None]:

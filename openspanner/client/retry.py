@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import grpc
 
-from openspanner.client.errors import ApiError
+from openspanner.client.errors import ApiError, QuotaExceededError
 from openspanner.retry import RetryAttempt, RetryPolicy, Verdict
 
 __all__ = ["ALWAYS_RETRIED", "RetryAttempt", "RetryPolicy", "verdict"]
@@ -41,6 +41,9 @@ ALWAYS_RETRIED = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.
 
 
 def verdict(repeatable: bool, error: ApiError) -> Verdict:
-    """Whether a failed call is sent again, after the server's RetryInfo delay when it gave one."""
+    """Whether a failed call is sent again, after the server's RetryInfo delay when it gave one.
+    A Consume refused by a hard limit is RESOURCE_EXHAUSTED too, but final: its key replays the refusal."""
+    if isinstance(error, QuotaExceededError):
+        return Verdict(False, error.retry_delay)
     retried = error.code in ALWAYS_RETRIED or (error.code == grpc.StatusCode.DEADLINE_EXCEEDED and repeatable)
     return Verdict(retried, error.retry_delay)

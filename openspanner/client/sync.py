@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from openspanner.client import calls, webhooks
+from openspanner.client import calls, limits_calls, webhooks
 from openspanner.client.calls import DEFAULT_TIMEOUT_SECONDS, Call, CallSettings, PagedCall, Rpc, channel_arguments
 from openspanner.client.convert import (
     ApiKey,
@@ -31,6 +31,18 @@ from openspanner.client.convert import (
     next_page,
 )
 from openspanner.client.errors import ApiError, api_error
+from openspanner.client.limits_convert import (
+    Assignment,
+    ConsumeResult,
+    Decision,
+    EntitlementEvent,
+    EntitlementState,
+    PeriodSnapshot,
+    Plan,
+    Preview,
+    Progress,
+    Quota,
+)
 from openspanner.client.retry import RetryPolicy
 from openspanner.retry import call_with_retries
 
@@ -245,6 +257,126 @@ class Client:
 
     def retry_delivery_job(self, job_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         return self._run(webhooks.retry_delivery_job(job_id), timeout)
+    # Plans (PlanService; docs/grpc.md, "Plans and entitlements").
+
+    def create_plan(self, definition: Mapping[str, Any], *, timeout: float | None = None) -> Plan:
+        """Version 1 of a plan: `{"name", "description", "limits": [{"meter", "period", "limit",
+        "warning_percent", "enforcement", "failure_policy"}]}` (periods day, week, month, year;
+        enforcement advisory or hard; failure_policy fail_open or fail_closed)."""
+        return self._run(limits_calls.create_plan(definition), timeout)
+
+    def get_plan(self, plan_id: str, *, timeout: float | None = None) -> Plan:
+        return self._run(limits_calls.get_plan(plan_id), timeout)
+
+    def list_plans(self, *, include_retired: bool = False, timeout: float | None = None) -> list[Plan]:
+        """Plans, newest first; versions replaced by newer ones only with `include_retired`."""
+        return self._run(limits_calls.list_plans(include_retired), timeout)
+
+    def update_plan(self, plan_id: str, definition: Mapping[str, Any], *, timeout: float | None = None) -> Plan:
+        """The plan's next version (the whole definition, as create_plan's); its subjects move to it."""
+        return self._run(limits_calls.update_plan(plan_id, definition), timeout)
+
+    def delete_plan(self, plan_id: str, *, timeout: float | None = None) -> None:
+        """Refused (FailedPreconditionError) while subjects are assigned to it."""
+        self._run(limits_calls.delete_plan(plan_id), timeout)
+
+    def preview_plan(
+        self, plan_id: str, definition: Mapping[str, Any], *, timeout: float | None = None
+    ) -> Preview:
+        """What each assigned subject would look like under `definition` (current, proposed, summary, subjects)."""
+        return self._run(limits_calls.preview_plan(plan_id, definition), timeout)
+
+    def assign_plan(
+        self, subject: str, plan_id: str, *, effective_at: datetime | None = None, timeout: float | None = None
+    ) -> Assignment:
+        """Assign a subject to a current plan version, now or at `effective_at`."""
+        return self._run(limits_calls.assign_plan(subject, plan_id, effective_at), timeout)
+
+    def unassign_plan(self, subject: str, *, timeout: float | None = None) -> Assignment:
+        """End the subject's assignment; returns it, ended."""
+        return self._run(limits_calls.unassign_plan(subject), timeout)
+
+    def list_assignments(
+        self,
+        *,
+        subject: str = "",
+        plan_id: str = "",
+        include_history: bool = False,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[Assignment]:
+        """Assignments, newest first (at most `limit`, 200); ended ones with `include_history`."""
+        return self._run(limits_calls.list_assignments(subject, plan_id, include_history, limit), timeout)
+
+    def get_subject_progress(self, subject: str, *, timeout: float | None = None) -> Progress:
+        """`{subject, plan, items}`: per limit, current usage, state, percent and the window."""
+        return self._run(limits_calls.get_subject_progress(subject), timeout)
+
+    # Entitlements (EntitlementService).
+
+    def check(self, subject: str, meter: str, quantity: float = 1, *, timeout: float | None = None) -> Quota:
+        """Would `quantity` more fit? `{allowed, state, current, projected, limit, remaining, ...}`;
+        stores nothing."""
+        return self._run(limits_calls.check(subject, meter, quantity), timeout)
+
+    def consume(self, event: Mapping[str, Any], *, timeout: float | None = None) -> ConsumeResult:
+        """Check and record one event (as record_usage takes it; idempotency_key required):
+        `{accepted, replayed, evaluation_failed, event, quota}`. A hard limit's refusal raises
+        QuotaExceededError carrying the same answer (`decision`) and `retry_after`."""
+        return self._run(limits_calls.consume(event), timeout)
+
+    def get_decision(self, idempotency_key: str, *, timeout: float | None = None) -> Decision:
+        return self._run(limits_calls.get_decision(idempotency_key), timeout)
+
+    def list_decisions(
+        self,
+        *,
+        subject: str = "",
+        meter: str = "",
+        outcome: str | None = None,
+        evaluation_failed: bool | None = None,
+        enforcement: str | None = None,
+        state: str | None = None,
+        page_size: int = 50,
+        timeout: float | None = None,
+    ) -> Iterator[Decision]:
+        """Consume decisions, newest first, a page at a time as the iteration goes; `outcome`
+        accepted, rejected or all."""
+        call = limits_calls.list_decisions(
+            subject=subject, meter=meter, outcome=outcome, evaluation_failed=evaluation_failed,
+            enforcement=enforcement, state=state, page_size=page_size,
+        )
+        yield from self._items(call, timeout)
+
+    def list_states(
+        self,
+        *,
+        subject: str = "",
+        meter: str = "",
+        state: str | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[EntitlementState]:
+        """The latest state of each (subject, meter) of a plan."""
+        return self._run(limits_calls.list_states(subject, meter, state, limit), timeout)
+
+    def list_entitlement_events(
+        self,
+        *,
+        subject: str = "",
+        meter: str = "",
+        event_type: str | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> list[EntitlementEvent]:
+        """State changes, newest first; `event_type` warning, exceeded or recovered."""
+        return self._run(limits_calls.list_entitlement_events(subject, meter, event_type, limit), timeout)
+
+    def list_periods(
+        self, *, subject: str = "", meter: str = "", limit: int = 50, timeout: float | None = None
+    ) -> list[PeriodSnapshot]:
+        """One snapshot per subject, meter and window."""
+        return self._run(limits_calls.list_periods(subject, meter, limit), timeout)
 
     # Calling.
 

@@ -7,7 +7,7 @@ written here once; usage_convert.py (our write API) and product/convert.py
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -23,6 +23,7 @@ from openspanner.v1 import event_pb2, meter_pb2
 # A Timestamp's nanos lie in [0, 1e9); over gRPC's binary encoding a client can
 # send any int32, which would silently move the instant by seconds.
 MAX_NANOS = 999_999_999
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def read_timestamp_us(message: Any, field: str) -> int | None:
@@ -127,9 +128,10 @@ def meter_to_proto(meter: Meter) -> meter_pb2.Meter:
 
 
 def timestamp(value: datetime) -> Timestamp:
-    message = Timestamp()
-    message.FromDatetime(value)
-    return message
+    """`value` (naive means UTC, as Timestamp.FromDatetime reads it) in integer arithmetic: the
+    same answer as FromDatetime at a fifth of its cost, which every Check answer pays twice."""
+    since = (value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def stored_event_to_proto(event: StoredEvent) -> event_pb2.StoredEvent:

@@ -8,10 +8,11 @@ refusal is sent the way `@rpc` sends one, with its rich-status trailer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.message import Message
 
 from openspanner.errors import OpenSpannerError
 from openspanner.grpc.status import grpc_status, status_trailer
@@ -42,7 +43,9 @@ def handler_like(
     )
 
 
-async def abort(context: grpc.aio.ServicerContext, error: OpenSpannerError) -> NoReturn:
-    """End the call with `error`: its status, message and google.rpc details."""
-    await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error))
+async def abort(
+    context: grpc.aio.ServicerContext, error: OpenSpannerError, details: Sequence[Message] = ()
+) -> NoReturn:
+    """End the call with `error`: its status, message and google.rpc details (and `details`, packed)."""
+    await context.abort(grpc_status(error), str(error), trailing_metadata=status_trailer(error, details))
     raise AssertionError("unreachable: context.abort raises")

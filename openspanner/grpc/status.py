@@ -9,9 +9,11 @@ clients act on the field and the retry delay without parsing the message.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from openspanner.errors import OpenSpannerError
@@ -26,10 +28,11 @@ def grpc_status(error: OpenSpannerError) -> grpc.StatusCode:
     return status
 
 
-def rich_status(error: OpenSpannerError) -> status_pb2.Status:
+def rich_status(error: OpenSpannerError, details: Sequence[Message] = ()) -> status_pb2.Status:
     """google.rpc.Status of an error; a `field` travels as a BadRequest detail
     and a retry delay as a RetryInfo detail, so clients (the HTTP layer among
-    them) need not parse the message."""
+    them) need not parse the message. `details` are added as they are: an
+    answer the refusal carries (a refused Consume's decision)."""
     status = status_pb2.Status(code=grpc_status(error).value[0], message=str(error))
     if error.field:
         detail = any_pb2.Any()
@@ -47,11 +50,15 @@ def rich_status(error: OpenSpannerError) -> status_pb2.Status:
         detail = any_pb2.Any()
         detail.Pack(retry)
         status.details.append(detail)
+    for message in details:
+        detail = any_pb2.Any()
+        detail.Pack(message)
+        status.details.append(detail)
     return status
 
 
-def status_trailer(error: OpenSpannerError) -> tuple[tuple[str, bytes], ...]:
-    """Trailing metadata carrying `rich_status(error)`, or none when it adds nothing."""
-    if not error.field and error.retry_after_seconds is None:
+def status_trailer(error: OpenSpannerError, details: Sequence[Message] = ()) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata carrying `rich_status(error, details)`, or none when it adds nothing."""
+    if not error.field and error.retry_after_seconds is None and not details:
         return ()
-    return ((STATUS_DETAILS_KEY, rich_status(error).SerializeToString()),)
+    return ((STATUS_DETAILS_KEY, rich_status(error, details).SerializeToString()),)

@@ -20,6 +20,12 @@ CREATE_METER = "/openspanner.v1.MeterService/CreateMeter"
         (RECORD_USAGE, True, False, True),
         (GET_METER, True, True, True),  # ingest keys read the meter they write to
         (CREATE_METER, False, False, True),
+        ("/openspanner.v1.PlanService/CreatePlan", False, False, True),
+        ("/openspanner.v1.PlanService/AssignPlan", False, False, True),
+        ("/openspanner.v1.PlanService/GetSubjectProgress", False, True, True),
+        ("/openspanner.v1.EntitlementService/Check", True, True, True),  # a service asks before it serves
+        ("/openspanner.v1.EntitlementService/Consume", True, False, True),
+        ("/openspanner.v1.EntitlementService/ListDecisions", False, True, True),
         ("/openspanner.v1.NewService/NotYetListed", False, False, True),  # closed until decided
     ],
 )

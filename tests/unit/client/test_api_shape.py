@@ -19,8 +19,10 @@ def test_client_and_async_client_have_the_same_methods_and_arguments() -> None:
     sync, aio = public(Client), public(AsyncClient)
     assert sync == aio
     assert {"create_meter", "record_usages", "query_usage", "list_events", "revoke_api_key"} <= set(sync)
+    assert {"create_plan", "assign_plan", "get_subject_progress", "check", "consume", "list_decisions"} <= set(sync)
+    listings = ("list_events", "list_decisions", "list_alert_events")
     for name in sync:
-        if name not in ("close", "list_events", "list_alert_events"):
+        if name != "close" and name not in listings:
             assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
-    assert inspect.isasyncgenfunction(AsyncClient.list_events)
-    assert inspect.isasyncgenfunction(AsyncClient.list_alert_events)
+    for name in listings:
+        assert inspect.isasyncgenfunction(getattr(AsyncClient, name)), name
