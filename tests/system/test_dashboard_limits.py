@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.harness import ServerProcess
-from tests.support.http_calls import http, request
+from tests.support.http_calls import http
 from tests.system.test_dashboard import (
     XSS,
     browser,
@@ -65,7 +66,8 @@ def consume(server: ServerProcess, key: str, subject: str, meter: str, quantity:
 def shown_numbers(card: Any) -> dict[str, str]:
     """A decision or state row's numeric cells by their field name."""
     cells: dict[str, str] = card.evaluate(
-        "row => Object.fromEntries([...row.querySelectorAll('[data-field]')].map(td => [td.dataset.field, td.textContent]))"
+        "row => Object.fromEntries([...row.querySelectorAll('[data-field]')]"
+        ".map(td => [td.dataset.field, td.textContent]))"
     )
     return cells
 
@@ -146,3 +148,299 @@ def test_a_subject_without_a_plan_says_so(page: Any) -> None:
     sign_in(page, route="#/subjects/org_free")
     page.locator(".subject-plan .no-plan").wait_for()
     assert "not assigned to a plan" in page.locator(".subject-plan").text_content()
+
+
+# --- against the server's own plans and entitlements ------------------------------------------
+
+
+@pytest.fixture
+def plans_served(server: ServerProcess) -> None:
+    """The flows below need the server's plan routes; a server that answers them 501 does not
+    serve plans yet, which the tests above cover."""
+    code, answer = http(server, "GET", "/v1/plans?limit=1")
+    if code == 501:
+        pytest.skip(f"this server does not serve plans yet: {answer['error']['message']}")
+    assert code == 200, answer
+
+
+def api_refusal(server: ServerProcess, path: str, body: dict[str, Any]) -> tuple[str, str]:
+    """The field the API names for `body`, and its message as shown beside that field."""
+    code, answer = http(server, "POST", path, body)
+    assert code in (400, 404), answer
+    error = answer["error"]
+    message = re.sub(r"^invalid input: ", "", error["message"])
+    return error["field"], message.removeprefix(f"{error['field']}: ")
+
+
+def field_error(page: Any, control: Any) -> Any:
+    return page.locator(f"#{control.get_attribute('id')}-error")
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_create_a_plan_with_the_limits_editor_showing_each_refusal_beside_its_field(
+    page: Any, server: ServerProcess, shots: Path
+) -> None:
+    tokens, calls, name = unique("tokens"), unique("calls"), unique("Pro")
+    create_meter(server, tokens)
+    create_meter(server, calls, aggregation="count", dimensions=[])
+    sign_in(page, route="#/plans/new")
+    form = page.locator("form.plan-form")
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Meter of limit 1").select_option(tokens)
+    form.get_by_label("Limit 1", exact=True).fill("1000")
+    form.get_by_label("Warning percent of limit 1").fill("90")
+    form.locator("fieldset.limit-row").nth(0).get_by_label("Enforcement").select_option("hard")
+    form.locator("fieldset.limit-row").nth(0).get_by_label("When unsure").select_option("fail_closed")
+    form.get_by_role("button", name="Add limit").click()
+    form.get_by_label("Meter of limit 2").select_option(calls)
+    form.locator("fieldset.limit-row").nth(1).get_by_label("Period").select_option("day")
+    form.get_by_label("Limit 2", exact=True).fill("0")
+
+    # The second limit's zero: its refusal beside that row's limit, as the API words it.
+    form.get_by_role("button", name="Create plan").click()
+    second_limit = form.get_by_label("Limit 2", exact=True)
+    field_error(page, second_limit).wait_for()
+    expected = api_refusal(server, "/v1/plans", {"name": name, "limits": [
+        {"meter": tokens, "limit": 1000}, {"meter": calls, "period": "day", "limit": 0}]})
+    assert expected[0] == "limits[1].limit"
+    assert field_error(page, second_limit).text_content() == expected[1]
+    assert second_limit.get_attribute("aria-invalid") == "true"
+    assert form.get_by_label("Limit 1", exact=True).get_attribute("aria-invalid") is None
+
+    # Then a warning percent past 100 on the first row: beside it, the earlier error gone.
+    second_limit.fill("50")
+    warning = form.get_by_label("Warning percent of limit 1")
+    warning.fill("150")
+    form.get_by_role("button", name="Create plan").click()
+    field_error(page, warning).wait_for()
+    expected = api_refusal(server, "/v1/plans", {"name": name, "limits": [
+        {"meter": tokens, "limit": 1000, "warning_percent": 150}]})
+    assert expected[0] == "limits[0].warning_percent"
+    assert field_error(page, warning).text_content() == expected[1]
+    assert field_error(page, second_limit).is_hidden()
+    page.screenshot(path=str(shots / "plan-create.png"), full_page=True)
+
+    warning.fill("90")
+    form.get_by_role("button", name="Create plan").click()
+    page.locator(".version-list").wait_for()
+    assert page.locator("h1").text_content() == f"{name} v1"
+    plan_id = urllib.parse.unquote(page.url.split("#/plans/")[1])
+    code, plan = http(server, "GET", f"/v1/plans/{plan_id}")
+    assert code == 200 and plan["name"] == name
+    assert [(li["meter"], li["period"], li["limit"], li["warning_percent"], li["enforcement"], li["failure_policy"])
+            for li in plan["limits"]] == [
+        (tokens, "month", 1000, 90, "hard", "fail_closed"),
+        (calls, "day", 50, 80, "advisory", "fail_open"),
+    ]
+    page.goto("/#/plans")
+    row = page.locator(f'tr[data-plan-id="{plan_id}"]')
+    row.wait_for()
+    assert tokens in row.text_content() and "1,000 per month, hard" in row.text_content()
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_assign_a_subject_then_edit_makes_a_version_that_takes_it_along(page: Any, server: ServerProcess) -> None:
+    tokens, subject = unique("tokens"), unique("org")
+    create_meter(server, tokens)
+    first = create_plan(server, unique("Team"), [{"meter": tokens, "limit": 100}])
+    sign_in(page, route=f"#/plans/{first['id']}")
+    assign_form = page.locator("form.assign-form")
+    assign_form.get_by_label("Subject").fill(subject)
+    assign_form.get_by_role("button", name="Assign").click()
+    page.locator(f'tr.assignment-row[data-subject="{subject}"]').wait_for()
+    _, assignments = http(server, "GET", f"/v1/plans/assignments?subject={subject}")
+    assert [(a["plan_id"], a["status"]) for a in assignments["items"]] == [(first["id"], "active")]
+
+    page.get_by_role("link", name="Edit (new version)").click()
+    limit = page.get_by_label("Limit 1", exact=True)
+    assert limit.input_value() == "100"
+    limit.fill("250")
+    page.get_by_role("button", name="Save new version").click()
+    page.locator(".version-list li").nth(1).wait_for()
+    assert page.locator("h1").text_content() == f"{first['name']} v2"
+    assert page.locator("[data-current]").first.text_content() == "current"
+    second_id = urllib.parse.unquote(page.url.split("#/plans/")[1])
+    second = http(server, "GET", f"/v1/plans/{second_id}")[1]
+    assert (second["version"], second["parent_plan_id"], second["limits"][0]["limit"]) == (2, first["id"], 250)
+    # The subject moved to the new version, which lists it.
+    page.locator(f'tr.assignment-row[data-subject="{subject}"]').wait_for()
+    _, assignments = http(server, "GET", f"/v1/plans/assignments?subject={subject}")
+    assert [(a["plan_id"], a["status"]) for a in assignments["items"]] == [(second_id, "active")]
+
+    # The retired version says so, links to the current one and offers no edit or assign.
+    page.get_by_role("link", name=f"{first['name']} v1").click()
+    page.locator('.version-list li[data-version="2"] a').wait_for()
+    assert page.locator("h1").text_content() == f"{first['name']} v1"
+    assert page.locator(".page-head [data-current]").text_content() == "retired"
+    assert page.get_by_role("link", name="Edit (new version)").count() == 0
+    assert page.locator("form.assign-form").count() == 0
+
+    # A plan in use is not deleted: the API's 409, said in words.
+    page.goto("/#/plans")
+    page.get_by_role("button", name=f"Delete plan {first['name']}").click()
+    page.locator("dialog").get_by_role("button", name="Delete plan").click()
+    page.locator(".notice-error", has_text="was not deleted").wait_for()
+    assert http(server, "GET", f"/v1/plans/{second_id}")[0] == 200
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_a_read_key_sees_plans_but_no_way_to_change_them(page: Any, server: ServerProcess) -> None:
+    tokens = unique("tokens")
+    create_meter(server, tokens)
+    plan = create_plan(server, unique("Readable"), [{"meter": tokens, "limit": 5}])
+    sign_in(page, read_key(server), "#/plans")
+    page.locator(f'tr[data-plan-id="{plan["id"]}"]').wait_for()
+    assert page.get_by_role("link", name="Create plan").count() == 0
+    assert page.get_by_role("button", name=re.compile("Delete")).count() == 0
+    page.goto(f"/#/plans/{plan['id']}")
+    page.locator(".version-list").wait_for()
+    assert page.locator("form.assign-form").count() == 0
+    assert page.get_by_role("link", name="Edit (new version)").count() == 0
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_a_subject_page_shows_a_bar_per_limit_after_usage_is_sent(
+    page: Any, server: ServerProcess, shots: Path
+) -> None:
+    tokens, calls, subject = unique("tokens"), unique("calls"), unique("org")
+    create_meter(server, tokens)
+    create_meter(server, calls, aggregation="count", unit="request", dimensions=[])
+    plan = create_plan(server, unique("Growth"), [
+        {"meter": tokens, "period": "month", "limit": 100, "warning_percent": 80, "enforcement": "hard"},
+        {"meter": tokens, "period": "day", "limit": 1000},
+        {"meter": calls, "period": "month", "limit": 2},
+    ])
+    assign(server, subject, plan["id"])
+    now = datetime.now(UTC)
+    send_bulk(server, [
+        {"idempotency_key": "p1", "subject": subject, "meter": tokens, "quantity": 60, "timestamp": rfc3339(now),
+         "metadata": {"model": "gpt"}},
+        {"idempotency_key": "p2", "subject": subject, "meter": tokens, "quantity": 25, "timestamp": rfc3339(now),
+         "metadata": {"model": "claude"}},
+        *({"idempotency_key": f"c{i}", "subject": subject, "meter": calls, "quantity": 1,
+           "timestamp": rfc3339(now)} for i in range(3)),
+    ])
+    code, progress = http(server, "GET", f"/v1/plans/subjects/{subject}/progress")
+    assert code == 200, progress
+    # 85 of 100 tokens this month passes the warning at 80 %, 85 of 1,000 today does not,
+    # and 3 calls are past a limit of 2.
+    assert [(i["meter"], i["period"], i["state"], i["current"]) for i in progress["items"]] == [
+        (tokens, "month", "warning", 85), (tokens, "day", "ok", 85), (calls, "month", "exceeded", 3)]
+
+    sign_in(page, route=f"#/subjects/{subject}")
+    cards = page.locator(".quota-card")
+    cards.nth(2).wait_for()
+    assert page.locator(".subject-plan .plan-link").text_content() == f"{plan['name']} v1"
+    for index, item in enumerate(progress["items"]):
+        card = cards.nth(index)
+        assert card.get_attribute("data-state") == item["state"]
+        assert card.locator(".quota-current").text_content() == number(item["current"])
+        assert card.locator(".badge").text_content() == item["state"]
+        assert f"of {number(item['limit'])}" in card.text_content()
+    assert "w-85" in cards.nth(0).locator(".quota-fill").get_attribute("class")
+    assert "at-80" in cards.nth(0).locator(".quota-mark").get_attribute("class")
+    assert "1 over" in cards.nth(2).text_content()
+    # The usage below the plan is the same page as before.
+    page.locator(f".meter-card[data-meter={tokens}]").wait_for()
+    page.screenshot(path=str(shots / "subject-plan.png"), full_page=True)
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_decisions_filter_by_subject_meter_and_outcome_and_show_each_quota(
+    page: Any, server: ServerProcess, shots: Path
+) -> None:
+    tokens, other, first, second = unique("tokens"), unique("images"), unique("org"), unique("org")
+    create_meter(server, tokens)
+    create_meter(server, other, dimensions=[{"name": "model", "type": "string", "required": False}])
+    plan = create_plan(server, unique("Hard"), [
+        {"meter": tokens, "limit": 10, "enforcement": "hard"},
+        {"meter": other, "limit": 100, "enforcement": "hard"},
+    ])
+    assign(server, first, plan["id"])
+    assign(server, second, plan["id"])
+    outcomes = [consume(server, f"{first}-{i}", first, tokens, 4)[0] for i in range(3)]
+    assert outcomes == [201, 201, 429]
+    consume(server, f"{first}-img", first, other, 7)
+    consume(server, f"{second}-0", second, tokens, 20)
+
+    def listed(**filters: str) -> list[dict[str, Any]]:
+        code, answer = http(server, "GET", f"/v1/entitlements/decisions?{urllib.parse.urlencode(filters)}")
+        assert code == 200, answer
+        items: list[dict[str, Any]] = answer["items"]
+        return items
+
+    def shown_keys(count: int) -> list[str]:
+        page.wait_for_function(
+            "count => document.querySelectorAll('tr.decision-row').length === count "
+            "&& !document.querySelector('.state-loading')",
+            arg=count,
+        )
+        keys: list[str] = page.locator("tr.decision-row").evaluate_all("rows => rows.map(r => r.dataset.key)")
+        return keys
+
+    sign_in(page, route=f"#/decisions?subject={first}")
+    expected = listed(subject=first)
+    assert len(expected) == 4
+    assert shown_keys(4) == [d["idempotency_key"] for d in expected]
+
+    page.get_by_label("Outcome").select_option("rejected")
+    expected = listed(subject=first, outcome="rejected")
+    assert [d["idempotency_key"] for d in expected] == [f"{first}-2"]
+    assert shown_keys(1) == [f"{first}-2"]
+    assert "outcome=rejected" in page.url
+    row = page.locator("tr.decision-row")
+    quota = expected[0]["quota"]
+    assert shown_numbers(row) == {name: number(quota[name]) for name in
+                                  ("quantity", "current", "projected", "limit", "remaining", "overage")}
+    assert (quota["projected"], quota["overage"]) == (12, 2)
+    assert row.locator(".badge").text_content() == "exceeded"
+    row.get_by_role("button", name="Details").click()
+    record = page.locator("tr.decision-detail:not([hidden]) pre.record")
+    assert json.loads(record.text_content()) == expected[0]
+    page.screenshot(path=str(shots / "decisions.png"), full_page=True)
+
+    page.get_by_label("Outcome").select_option("accepted")
+    page.get_by_label("Meter").select_option(other)
+    expected = listed(subject=first, meter=other, outcome="accepted")
+    assert shown_keys(1) == [d["idempotency_key"] for d in expected] == [f"{first}-img"]
+
+    page.get_by_label("Subject").fill(second)
+    page.get_by_label("Meter").select_option(tokens)
+    page.get_by_label("Outcome").select_option("")
+    page.get_by_role("button", name="Show decisions").click()
+    assert shown_keys(1) == [f"{second}-0"]
+    assert page.locator("tr.decision-row .outcome-rejected").count() == 1
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_entitlement_states_list_with_filters(page: Any, server: ServerProcess) -> None:
+    tokens, near, far = unique("tokens"), unique("org"), unique("org")
+    create_meter(server, tokens)
+    plan = create_plan(server, unique("States"), [{"meter": tokens, "limit": 100, "warning_percent": 80}])
+    assign(server, near, plan["id"])
+    assign(server, far, plan["id"])
+    send_bulk(server, [
+        {"idempotency_key": "s1", "subject": near, "meter": tokens, "quantity": 90, "metadata": {"model": "gpt"}},
+        {"idempotency_key": "s2", "subject": far, "meter": tokens, "quantity": 10, "metadata": {"model": "gpt"}},
+    ])
+    # States follow the events as they commit; the page shows them once the API has both.
+    deadline = time.monotonic() + 30
+    while len(states := http(server, "GET", f"/v1/entitlements/states?meter={tokens}")[1]["items"]) < 2:
+        assert time.monotonic() < deadline, f"the states of {tokens} never came: {states}"
+        time.sleep(0.2)
+    sign_in(page, route="#/entitlements")
+    page.get_by_label("Meter").select_option(tokens)
+    rows = page.locator("tr.state-row")
+    page.wait_for_function("() => document.querySelectorAll('tr.state-row').length === 2")
+    assert sorted(rows.evaluate_all("rows => rows.map(r => [r.dataset.subject, r.dataset.state])")) == sorted(
+        [s["subject"], s["state"]] for s in states) == sorted([[near, "warning"], [far, "ok"]])
+
+    page.get_by_label("State").select_option("warning")
+    page.wait_for_function("() => document.querySelectorAll('tr.state-row').length === 1")
+    row = rows.first
+    assert row.get_attribute("data-subject") == near
+    state = next(s for s in states if s["subject"] == near)
+    assert shown_numbers(row) == {name: number(state[name]) for name in ("current", "limit", "remaining")}
+    assert "state=warning" in page.url
+    row.get_by_role("link", name=near).click()
+    page.locator(".quota-card.state-warning").wait_for()

@@ -15,12 +15,12 @@ export const PERIODS = [
   ["year", "year"],
 ];
 export const ENFORCEMENTS = [
-  ["advisory", "advisory: record, flag over quota"],
-  ["hard", "hard: refuse over quota (429)"],
+  ["advisory", "advisory"],
+  ["hard", "hard"],
 ];
 export const FAILURE_POLICIES = [
-  ["fail_open", "fail open: accept when unsure"],
-  ["fail_closed", "fail closed: refuse when unsure"],
+  ["fail_open", "fail open"],
+  ["fail_closed", "fail closed"],
 ];
 export const STATES = ["ok", "warning", "exceeded", "no_plan", "not_in_plan"];
 

@@ -211,7 +211,8 @@ export async function render(main, { params, session, navigate, setTitle }) {
         { class: "field-hint" },
         "Per meter and period: the most a subject may use in a window that starts when it was first assigned. " +
           "Warning % is when the state turns to warning (80 when empty). Hard limits refuse a consume over quota; " +
-          "advisory ones record it and flag it. When unsure says what a consume gets if the usage cannot be read.",
+          "advisory ones record it and flag it. When unsure: if the usage cannot be read, fail open accepts a consume " +
+          "and fail closed refuses it.",
       ),
       meterNames.length ? null : h("p", { class: "state state-empty" }, "There are no meters yet: create one first, then limit it here."),
       rows,
