@@ -91,7 +91,7 @@ dashboard-vendor: $(STAMP)
 # Rewrites docs/screenshots/ (docs/dashboard.md) from the browser tests, which
 # otherwise save their screenshots to a temporary dir.
 screenshots: $(STAMP)
-	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/system/test_dashboard.py
+	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/system/test_dashboard.py tests/system/test_dashboard_limits.py
 
 # ruff and mypy --strict (pyproject.toml); CI runs it before the tests.
 lint: $(STAMP)

@@ -1,5 +1,5 @@
 // One subject (#/subjects/<subject>): its plan's progress per limit
-// (pages/subject_plan.js), then its usage on each meter over time, one
+// (subject_plan.js), then its usage on each meter over time, one
 // POST /v1/usages/search with `subject` per meter. The usage works on any
 // server: it needs only the meters and the search.
 
@@ -7,7 +7,7 @@ import { allPages, api } from "../api.js";
 import { drawChart, seriesOf } from "../chart.js";
 import { empty, errorState, field, h, loading, replace } from "../dom.js";
 import { BUCKET_SECONDS, aggregateUnit, browserTimeZone, plural, withUnit } from "../format.js";
-import { planSection } from "./subject_plan.js";
+import { planSection } from "../subject_plan.js";
 import { PERIODS, periodRange } from "./subjects.js";
 
 // Searches at a time: a server with many meters is not asked everything at once.

@@ -2,10 +2,10 @@
 // one GET /v1/plans/subjects/{subject}/progress answers every limit at once
 // (a bar per limit, the warning threshold marked, the window and its reset).
 
-import { ApiError, api } from "../api.js";
-import { errorState, h, loading, replace } from "../dom.js";
-import { browserTimeZone } from "../format.js";
-import { isUnserved, planHref, planLabel, progressBar } from "../quota.js";
+import { ApiError, api } from "./api.js";
+import { errorState, h, loading, replace } from "./dom.js";
+import { browserTimeZone } from "./format.js";
+import { isUnserved, planHref, planLabel, progressBar } from "./quota.js";
 
 function decisionsHref(subject) {
   return `#/decisions?subject=${encodeURIComponent(subject)}`;
