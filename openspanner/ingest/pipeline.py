@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from openspanner.catalog import MeterCatalog
 from openspanner.domain.events import (
@@ -42,7 +42,7 @@ from openspanner.ingest.counting import IngestCounter
 from openspanner.ingest.stats import IngestStats
 from openspanner.ingest.streams import STREAM_TYPES, StreamAdapter, StreamSession
 from openspanner.ingest.validate import MAX_KEY_LENGTH, MetadataCache, validate_event
-from openspanner.ingest.write import EventWriter, WriteOutcome
+from openspanner.ingest.write import CommitListener, EventWriter, WriteOutcome
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.storage.bulk_requests import BulkRequestStore
@@ -50,6 +50,8 @@ from openspanner.storage.client import Storage
 from openspanner.storage.events import EventRow, EventStore
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class IngestPipeline:
@@ -89,6 +91,14 @@ class IngestPipeline:
 
     def start(self) -> None:
         self._batcher.start()
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Tell `listener` every row committed, by any write path (EventWriter.add_commit_listener)."""
+        self._writer.add_commit_listener(listener)
+
+    async def read_between_commits(self, read: Callable[[], T]) -> T:
+        """Run the blocking `read` in the storage pool with no write committing meanwhile."""
+        return await self._storage.run(self._writer.locked, read)
 
     async def stop_streams(self, deadline: float) -> int:
         """Stop reading streams and wait, until `deadline` (time.monotonic), for them to get

@@ -14,10 +14,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from operator import attrgetter
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from openspanner.storage.events import EventRow, EventStore, key_hashes
 from openspanner.storage.key_filter import Hashes
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
+# Told, inside the writer's lock, the rows a write has just committed.
+CommitListener = Callable[[Sequence[EventRow]], None]
 
 
 class WriteOutcome(Enum):
@@ -46,6 +51,18 @@ class EventWriter:
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._lock = threading.Lock()
+        self._listeners: list[CommitListener] = []
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call `listener` with the accepted rows of every write, inside the lock, once they
+        are committed: whoever also reads storage under `locked` sees each commit exactly once
+        (the limits ledger). It must be quick, and it must not raise (an error is logged)."""
+        self._listeners.append(listener)
+
+    def locked(self, read: Callable[[], T]) -> T:
+        """Run `read` (blocking) with no write committing meanwhile."""
+        with self._lock:
+            return read()
 
     def write(self, rows: Sequence[EventRow], batch_id: str) -> WrittenBlock:
         """Outcomes in the order of `rows`. Blocking: run it in the storage pool.
@@ -72,6 +89,8 @@ class EventWriter:
             inserted = time.perf_counter()
             for meter, positions in accepted_by_meter.items():
                 self._store.remember(meter, accepted_hashes if positions is None else accepted_hashes[positions])
+            if accepted and self._listeners:
+                self._tell_listeners(accepted, batch_id)
         log.debug(
             "batch written",
             batch_id=batch_id,
@@ -83,6 +102,13 @@ class EventWriter:
             insert_ms=round((inserted - classified) * 1000, 1),
         )
         return WrittenBlock(outcomes, classified - started, inserted - classified)
+
+    def _tell_listeners(self, accepted: Sequence[EventRow], batch_id: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(accepted)
+            except Exception as exc:  # the rows are committed: the write still succeeds
+                log.error("commit listener failed", batch_id=batch_id, error=repr(exc))
 
     def classify(self, rows: Sequence[EventRow]) -> list[WriteOutcome]:
         """What `write` would answer for `rows`, storing nothing.

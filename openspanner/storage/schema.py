@@ -25,6 +25,12 @@ METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
 MIGRATIONS_TABLE = "schema_migrations"
+PLANS_TABLE = "plans"
+PLAN_ASSIGNMENTS_TABLE = "plan_assignments"
+CONSUMPTION_DECISIONS_TABLE = "consumption_decisions"
+ENTITLEMENT_STATES_TABLE = "entitlement_states"
+ENTITLEMENT_EVENTS_TABLE = "entitlement_events"
+ENTITLEMENT_PERIODS_TABLE = "entitlement_periods"
 
 # Placeholders in the statements below, filled by `render`: on a cluster,
 # every table is created on all its replicas and replicated by ClickHouse.
@@ -262,6 +268,128 @@ MIGRATIONS: tuple[Migration, ...] = (
             for table in (EVENTS_TABLE, EVENT_IDENTITIES_TABLE, IDEMPOTENCY_KEYS_TABLE)
         ),
         optional_merge_tree_setting="min_bytes_for_full_part_storage",
+    ),
+    Migration(
+        7,
+        "plans (versions with their limits) and subjects' plan assignments",
+        (
+            # One row per plan version; a version is written once with its limits
+            # (one row, so a version never exists without them) and changed only to
+            # retire or delete it: the highest row_version wins, deleted = 1 hides it.
+            f"""
+            CREATE TABLE IF NOT EXISTS {PLANS_TABLE} {ON_CLUSTER} (
+                id String,
+                name String,
+                definition String,
+                row_version UInt64,
+                deleted UInt8
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(row_version, deleted)
+            ORDER BY id
+            """,
+            # Every assignment a subject had (history): ending one or moving it to a
+            # new plan version writes its row again with a higher row_version.
+            f"""
+            CREATE TABLE IF NOT EXISTS {PLAN_ASSIGNMENTS_TABLE} {ON_CLUSTER} (
+                subject String,
+                id String,
+                plan_id String,
+                assigned_at DateTime64(6, 'UTC'),
+                period_anchor_at DateTime64(6, 'UTC'),
+                unassigned_at Nullable(DateTime64(6, 'UTC')),
+                updated_at DateTime64(6, 'UTC'),
+                row_version UInt64
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(row_version)
+            ORDER BY (subject, id)
+            """,
+        ),
+    ),
+    Migration(
+        8,
+        "consumption decisions, by idempotency key",
+        (
+            # The first decision of each consume key, replayed on repeats; the
+            # filter columns of the decisions list are columns, the full answer JSON.
+            f"""
+            CREATE TABLE IF NOT EXISTS {CONSUMPTION_DECISIONS_TABLE} {ON_CLUSTER} (
+                idempotency_key String,
+                subject String,
+                meter LowCardinality(String),
+                accepted UInt8,
+                evaluation_failed UInt8,
+                enforcement LowCardinality(String),
+                state LowCardinality(String),
+                event_id String,
+                quota String,
+                created_at DateTime64(6, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY idempotency_key
+            """,
+        ),
+    ),
+    Migration(
+        9,
+        "entitlement states, their events and period snapshots",
+        (
+            f"""
+            CREATE TABLE IF NOT EXISTS {ENTITLEMENT_STATES_TABLE} {ON_CLUSTER} (
+                subject String,
+                meter LowCardinality(String),
+                plan_id String,
+                plan_name String,
+                period LowCardinality(String),
+                state LowCardinality(String),
+                current Float64,
+                limit_value Float64,
+                remaining Float64,
+                warning_percent Float64,
+                message String,
+                evaluated_at DateTime64(6, 'UTC'),
+                updated_at DateTime64(6, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(evaluated_at)
+            ORDER BY (subject, meter)
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS {ENTITLEMENT_EVENTS_TABLE} {ON_CLUSTER} (
+                id String,
+                subject String,
+                meter LowCardinality(String),
+                plan_id String,
+                plan_name String,
+                type LowCardinality(String),
+                previous_state LowCardinality(String),
+                state LowCardinality(String),
+                current Float64,
+                limit_value Float64,
+                message String,
+                created_at DateTime64(6, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (created_at, id)
+            """,
+            # One row per (subject, meter, period, window): rewritten while the window
+            # runs, its last row the closed window's snapshot.
+            f"""
+            CREATE TABLE IF NOT EXISTS {ENTITLEMENT_PERIODS_TABLE} {ON_CLUSTER} (
+                subject String,
+                meter LowCardinality(String),
+                period LowCardinality(String),
+                window_from DateTime64(6, 'UTC'),
+                window_to DateTime64(6, 'UTC'),
+                plan_id String,
+                plan_name String,
+                plan_version UInt32,
+                state LowCardinality(String),
+                current Float64,
+                limit_value Float64,
+                included Float64,
+                overage Float64,
+                remaining Float64,
+                warning_percent Float64,
+                event_count UInt64,
+                updated_at DateTime64(6, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(updated_at)
+            ORDER BY (subject, meter, period, window_from)
+            """,
+        ),
     ),
 )
 

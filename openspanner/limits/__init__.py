@@ -1,0 +1,1 @@
+"""Limits: plans, assignments, entitlement checks and consumes, answered from memory (docs/limits.md)."""

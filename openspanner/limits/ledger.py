@@ -1,0 +1,189 @@
+"""The usage ledger: each (subject, meter, window) a limit needs, in memory, exact.
+
+An entry is filled from storage once and then advanced by the event writer's
+commit listener, which runs inside the writer's lock with the rows it has
+just committed, whatever path they came by. A load runs under that same
+lock (EventWriter.locked), so no commit can fall between the read and the
+entry's installation: the entry equals storage from then on, without
+another query. Consumes in flight are held as reservations until their
+event commits (or fails), so racing consumes count each other.
+
+Bounded: at most `max_entries` entries, least recently used dropped first
+(never one with a reservation). A dropped entry costs one storage read the
+next time it is needed; nothing is lost, since storage is the truth.
+
+Thread safety: the listener runs in a storage thread, checks in the event
+loop; `_lock` guards the maps. Lock order is always writer lock, then ours.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from openspanner.domain.entitlements import UsageTotals
+from openspanner.logging import get_logger
+from openspanner.storage.events import EventRow
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+# (subject, meter, window start, window end), times in microseconds since the epoch: two
+# limits of one meter with different periods have windows starting together.
+EntryKey = tuple[str, str, int, int]
+
+
+@dataclass(slots=True)
+class WindowUsage:
+    subject: str
+    meter: str
+    start_us: int
+    end_us: int
+    committed: UsageTotals
+    # Consumes evaluated and allowed whose event is not committed yet: key -> (timestamp_us, quantity).
+    reserved: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # time.monotonic() of the last read from storage (for refreshes when other servers write).
+    loaded_at: float = 0.0
+
+    @property
+    def key(self) -> EntryKey:
+        return (self.subject, self.meter, self.start_us, self.end_us)
+
+    def with_reserved(self) -> UsageTotals:
+        totals = self.committed.copy()
+        for key, (timestamp_us, quantity) in self.reserved.items():
+            totals.add(timestamp_us, key, quantity)
+        return totals
+
+
+class UsageLedger:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[EntryKey, WindowUsage] = OrderedDict()
+        # subject -> meter -> its loaded windows: the listener's look-up, one dict probe per row
+        # for the subjects no limit tracks.
+        self._by_subject: dict[str, dict[str, list[WindowUsage]]] = {}
+        self._on_change: list[Callable[[set[tuple[str, str]]], None]] = []
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def on_change(self, callback: Callable[[set[tuple[str, str]]], None]) -> None:
+        """Call `callback` (from the writer's thread, inside its lock: it must be quick and never
+        block) with the (subject, meter) pairs whose committed usage a commit changed."""
+        self._on_change.append(callback)
+
+    def committed(self, rows: Sequence[EventRow]) -> None:
+        """The commit listener: `rows` were just committed (called inside the writer's lock)."""
+        changed: set[tuple[str, str]] = set()
+        with self._lock:
+            by_subject = self._by_subject
+            if not by_subject:
+                return
+            for row in rows:
+                meters = by_subject.get(row.subject)
+                if meters is None:
+                    continue
+                windows = meters.get(row.meter)
+                if not windows:
+                    continue
+                for window in windows:
+                    if window.start_us <= row.timestamp_us < window.end_us:
+                        window.committed.add(row.timestamp_us, row.idempotency_key, row.quantity)
+                        window.reserved.pop(row.idempotency_key, None)
+                        changed.add((row.subject, row.meter))
+        if changed:
+            for callback in self._on_change:
+                callback(changed)
+
+    def get(self, key: EntryKey) -> WindowUsage | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def install(self, entry: WindowUsage) -> WindowUsage:
+        """Add a freshly loaded entry, or refresh the committed usage of the one there (its
+        reservations kept). Call it only under the writer's lock, right after the read."""
+        key = entry.key
+        with self._lock:
+            present = self._entries.get(key)
+            if present is not None:
+                present.committed, present.loaded_at = entry.committed, entry.loaded_at
+                self._entries.move_to_end(key)
+                return present
+            self._entries[key] = entry
+            self._by_subject.setdefault(entry.subject, {}).setdefault(entry.meter, []).append(entry)
+            self._evict_over_bound()
+            return entry
+
+    @staticmethod
+    def reserve_locked(entry: WindowUsage, key: str, timestamp_us: int, quantity: float) -> None:
+        """Reserve, from inside a `decide` callback (which holds the lock)."""
+        entry.reserved[key] = (timestamp_us, quantity)
+
+    def release(self, entry: WindowUsage, key: str) -> None:
+        """Drop a reservation: its event was committed (already moved), a duplicate, or failed."""
+        with self._lock:
+            entry.reserved.pop(key, None)
+
+    def snapshot(self, entry: WindowUsage) -> UsageTotals:
+        """Committed plus reserved usage, copied under the lock."""
+        with self._lock:
+            return entry.with_reserved()
+
+    def decide(self, entry: WindowUsage, decision: Callable[[UsageTotals], T]) -> T:
+        """Run `decision` on the committed plus reserved usage with no commit or other decision
+        meanwhile: evaluate and reserve (see `reserve_locked`) as one step."""
+        with self._lock:
+            return decision(entry.with_reserved())
+
+    def committed_copy(self, entry: WindowUsage) -> UsageTotals:
+        with self._lock:
+            return entry.committed.copy()
+
+    def entries_of(self, pairs: Iterable[tuple[str, str]]) -> list[WindowUsage]:
+        with self._lock:
+            return [
+                window
+                for subject, meter in pairs
+                for window in self._by_subject.get(subject, {}).get(meter, ())
+            ]
+
+    def forget(self, subject: str) -> None:
+        """Drop a subject's entries (its plan changed: windows may start elsewhere)."""
+        with self._lock:
+            meters = self._by_subject.pop(subject, None)
+            for windows in (meters or {}).values():
+                for window in windows:
+                    self._entries.pop(window.key, None)
+
+    def _evict_over_bound(self) -> None:
+        """Drop least recently used entries past the bound, skipping any with a reservation."""
+        skipped: list[tuple[EntryKey, WindowUsage]] = []
+        while len(self._entries) + len(skipped) > self.max_entries and self._entries:
+            key, entry = self._entries.popitem(last=False)
+            if entry.reserved:
+                skipped.append((key, entry))
+                continue
+            windows = self._by_subject[entry.subject][entry.meter]
+            windows.remove(entry)
+            if not windows:
+                del self._by_subject[entry.subject][entry.meter]
+                if not self._by_subject[entry.subject]:
+                    del self._by_subject[entry.subject]
+            self.evictions += 1
+        for key, entry in skipped:
+            self._entries[key] = entry
+
+
+def fresh_entry(subject: str, meter: str, start_us: int, end_us: int, committed: UsageTotals) -> WindowUsage:
+    return WindowUsage(subject, meter, start_us, end_us, committed, loaded_at=time.monotonic())
