@@ -251,10 +251,28 @@ def test_assign_a_subject_then_edit_makes_a_version_that_takes_it_along(page: An
     _, assignments = http(server, "GET", f"/v1/plans/assignments?subject={subject}")
     assert [(a["plan_id"], a["status"]) for a in assignments["items"]] == [(first["id"], "active")]
 
+    send_bulk(server, [{"idempotency_key": "u1", "subject": subject, "meter": tokens, "quantity": 90,
+                        "metadata": {"model": "gpt"}}])
+
     page.get_by_role("link", name="Edit (new version)").click()
     limit = page.get_by_label("Limit 1", exact=True)
     assert limit.input_value() == "100"
     limit.fill("250")
+    # Before saving: 90 of 100 is a warning, 90 of 250 would be ok, as the API's preview says.
+    page.get_by_role("button", name="Preview impact").click()
+    summary = page.locator(".impact-summary")
+    summary.wait_for()
+    code, preview = http(server, "POST", f"/v1/plans/{first['id']}/preview",
+                         {"name": first["name"], "description": "", "limits": [
+                             {"meter": tokens, "period": "month", "limit": 250, "enforcement": "advisory",
+                              "failure_policy": "fail_open"}]})
+    assert code == 200, preview
+    assert (preview["summary"]["subjects"], preview["summary"]["ok"], preview["summary"]["warning"]) == (1, 1, 0)
+    assert summary.text_content().startswith("1 subject assigned: 1 ok, 0 warning, 0 exceeded")
+    change = page.locator(".plan-impact tbody tr")
+    assert change.count() == 1
+    assert [b.text_content() for b in change.locator(".badge").all()] == ["warning", "ok"]
+    assert http(server, "GET", f"/v1/plans/{first['id']}")[1]["is_current"] is True
     page.get_by_role("button", name="Save new version").click()
     page.locator(".version-list li").nth(1).wait_for()
     assert page.locator("h1").text_content() == f"{first['name']} v2"

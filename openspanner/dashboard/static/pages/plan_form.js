@@ -5,11 +5,14 @@
 // As for meters, the API is the one validator: the form sends what was typed
 // (novalidate, no rules copied here) and shows each refusal beside the field
 // the API names, e.g. `limits[1].warning_percent` is the second row's box.
-// Saving an edit makes a new version (the answer's id), so the page moves there.
+// Saving an edit makes a new version (the answer's id), so the page moves there;
+// before that, Preview shows the assigned subjects' states under the proposed
+// limits (POST /v1/plans/{id}/preview, which stores nothing).
 
 import { ApiError, allPages, api } from "../api.js";
-import { errorState, field, h, loading, notAvailable, notify, replace, setFieldError, uid } from "../dom.js";
-import { ENFORCEMENTS, FAILURE_POLICIES, PERIODS, isUnserved, planHref } from "../quota.js";
+import { errorState, field, h, loading, notAvailable, notify, replace, setFieldError, table, uid } from "../dom.js";
+import { formatNumber, plural } from "../format.js";
+import { ENFORCEMENTS, FAILURE_POLICIES, PERIODS, isUnserved, planHref, stateBadge } from "../quota.js";
 
 const LIMIT_FIELDS = ["meter", "period", "limit", "warning_percent", "enforcement", "failure_policy"];
 
@@ -170,11 +173,68 @@ export async function render(main, { params, session, navigate, setTitle }) {
   }
 
   const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save new version" : "Create plan");
+  const impact = h("div", { class: "plan-impact", "aria-live": "polite" });
+  const previewButton = editing
+    ? h("button", { type: "button", class: "secondary", on: { click: () => preview() } }, "Preview impact")
+    : null;
+
+  function bodyOf() {
+    return { name: nameInput.value.trim(), description: description.value, limits: limitsOf() };
+  }
+
+  async function preview() {
+    clearErrors();
+    replace(impact, loading("the impact"));
+    previewButton.disabled = true;
+    try {
+      showImpact(await api("POST", `/v1/plans/${encodeURIComponent(plan.id)}/preview`, { body: bodyOf() }));
+    } catch (error) {
+      replace(impact, isUnserved(error) ? notAvailable("A preview of a plan's impact") : null);
+      if (!isUnserved(error)) showError(error);
+    } finally {
+      previewButton.disabled = false;
+    }
+  }
+
+  // The counts, then only the limits whose state would change (or go away).
+  function showImpact(answer) {
+    const summary = answer.summary || {};
+    const changes = (answer.subjects || []).flatMap((subject) =>
+      (subject.items || [])
+        .filter((item) => item.removed || item.current_state !== item.proposed_state)
+        .map((item) => ({ subject: subject.subject, ...item })),
+    );
+    replace(
+      impact,
+      h("h2", {}, "Impact of these limits"),
+      h(
+        "p",
+        { class: "impact-summary" },
+        `${plural(summary.subjects ?? 0, "subject")} assigned: ${formatNumber(summary.ok ?? 0)} ok, ` +
+          `${formatNumber(summary.warning ?? 0)} warning, ${formatNumber(summary.exceeded ?? 0)} exceeded` +
+          (summary.removed_limits ? `; ${plural(summary.removed_limits, "limit")} removed` : "") +
+          ". Nothing is saved until you save.",
+      ),
+      changes.length
+        ? table(
+            [
+              { label: "Subject", cell: (c) => c.subject },
+              { label: "Limit", cell: (c) => `${c.meter} per ${c.period}` },
+              { label: "Current", cell: (c) => formatNumber(c.current), numeric: true },
+              { label: "Now", cell: (c) => [formatNumber(c.current_limit), " ", stateBadge(c.current_state)] },
+              { label: "Proposed", cell: (c) => (c.removed ? "removed" : [formatNumber(c.proposed_limit), " ", stateBadge(c.proposed_state)]) },
+            ],
+            changes.slice(0, 50),
+            { caption: changes.length > 50 ? `The first 50 of ${changes.length} changes` : "What changes" },
+          )
+        : h("p", { class: "muted" }, "No subject's state changes."),
+    );
+  }
 
   async function onSubmit(event) {
     event.preventDefault();
     clearErrors();
-    const body = { name: nameInput.value.trim(), description: description.value, limits: limitsOf() };
+    const body = bodyOf();
     submit.disabled = true;
     try {
       const saved = editing
@@ -219,10 +279,12 @@ export async function render(main, { params, session, navigate, setTitle }) {
       limitsError,
       addButton,
     ),
+    impact,
     h(
       "div",
       { class: "actions" },
       submit,
+      previewButton,
       h("a", { class: "button secondary", href: editing ? planHref(plan.id) : "#/plans" }, "Cancel"),
     ),
   );
