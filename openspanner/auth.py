@@ -61,6 +61,20 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/open_spanner.v1.UsageService/StreamUsage": _INGEST,
     "/openspanner.v1.QueryService/QueryUsage": _READ,
     "/openspanner.v1.QueryService/ListEvents": _READ,
+    # Plans: reading is read; creating, changing and assigning them is admin (not listed).
+    "/openspanner.v1.PlanService/GetPlan": _READ,
+    "/openspanner.v1.PlanService/ListPlans": _READ,
+    "/openspanner.v1.PlanService/PreviewPlan": _READ,
+    "/openspanner.v1.PlanService/ListAssignments": _READ,
+    "/openspanner.v1.PlanService/GetSubjectProgress": _READ,
+    # A service enforcing quotas checks and consumes with the key it records usage with.
+    "/openspanner.v1.EntitlementService/Check": frozenset({Scope.READ, Scope.INGEST}),
+    "/openspanner.v1.EntitlementService/Consume": _INGEST,
+    "/openspanner.v1.EntitlementService/GetDecision": frozenset({Scope.READ, Scope.INGEST}),
+    "/openspanner.v1.EntitlementService/ListDecisions": _READ,
+    "/openspanner.v1.EntitlementService/ListStates": _READ,
+    "/openspanner.v1.EntitlementService/ListEvents": _READ,
+    "/openspanner.v1.EntitlementService/ListPeriods": _READ,
 }
 _ADMIN_ONLY = frozenset({Scope.ADMIN})
 PUBLIC_SERVICES = (

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     max_connection_age_seconds: float = Field(1800.0, gt=0)
     max_connection_age_grace_seconds: float = Field(60.0, ge=0)
 
+    # Limits (docs/limits.md): the usage ledger holds at most this many
+    # (subject, meter, window) entries (~1 KB each), least recently used
+    # dropped first and read again from storage when next needed.
+    limits_ledger_max_entries: int = Field(200_000, ge=1)
+    # With a ClickHouse server, other servers' commits reach this server's
+    # ledger only when an entry is read again: at most this long after it
+    # was read. Bounds the overshoot of a hard limit across servers. Unused
+    # with the embedded engine, where this server is the only writer.
+    limits_refresh_seconds: float = Field(1.0, gt=0, le=3600)
+    # States, entitlement events and period snapshots follow usage within this.
+    limits_state_flush_ms: float = Field(500.0, ge=1, le=60_000)
+
     @field_validator("clickhouse_url")
     @classmethod
     def _url_is_http(cls, value: str | None) -> str | None:

@@ -58,6 +58,7 @@ from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.limits.service import LimitsService, LimitsSettings
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
@@ -217,12 +218,16 @@ async def _start(app: App) -> None:
     app.on_stop("grpc", lambda: server.stop(app.remaining()))
     pipeline.start()
     app.on_stop("batcher", lambda: pipeline.close(app.write_deadline))
+    limits = LimitsService(storage, catalog, pipeline, limits_settings(settings))
+    await limits.start()
+    # Before the batcher closes: its last states are written while storage still answers.
+    app.on_stop("limits", limits.stop)
     await server.start()
     app.on_stop("streams", lambda: _stop_streams(pipeline, app.write_deadline))
     select_one = functools.partial(storage.run, storage.client.command, "SELECT 1")
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
-        metrics=metrics, metrics_require_key=settings.metrics_require_key,
+        metrics=metrics, metrics_require_key=settings.metrics_require_key, limits=limits,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
@@ -335,6 +340,16 @@ def _add_servicers(
     usage_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)  # type: ignore[no-untyped-call]
     api_key_pb2_grpc.add_ApiKeyServiceServicer_to_server(api_keys, server)  # type: ignore[no-untyped-call]
     query_pb2_grpc.add_QueryServiceServicer_to_server(query, server)  # type: ignore[no-untyped-call]
+
+
+def limits_settings(settings: Settings) -> LimitsSettings:
+    return LimitsSettings(
+        max_ledger_entries=settings.limits_ledger_max_entries,
+        # The embedded engine has one writer, this server: its ledger never goes stale.
+        refresh_seconds=None if settings.uses_embedded_engine else settings.limits_refresh_seconds,
+        state_flush_seconds=settings.limits_state_flush_ms / 1000,
+        plan_refresh_seconds=settings.cache_refresh_seconds,
+    )
 
 
 def channel_options(settings: Settings) -> list[tuple[str, int]]:

@@ -321,3 +321,18 @@ def event_type_of(previous: EntitlementStateName | None, new: EntitlementStateNa
     if new is EntitlementStateName.EXCEEDED:
         return EntitlementEventType.EXCEEDED
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLine:
+    """One limit of a subject under a proposed plan version, beside the current version's.
+
+    `item` is the usage under the proposed limit (under the current one when `removed`)."""
+
+    item: ProgressItem
+    current_limit: float
+    proposed_limit: float
+    current_state: EntitlementStateName | None
+    proposed_state: EntitlementStateName | None
+    removed: bool
+    existing_limit_found: bool

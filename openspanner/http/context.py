@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
 from openspanner.ingest.pipeline import IngestPipeline
+from openspanner.limits.service import LimitsService
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
 
@@ -34,6 +35,8 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # GET /metrics needs a read key (Settings.metrics_require_key).
     metrics_require_key: bool = False
+    # Plans and entitlements; None in apps built without them (some unit tests).
+    limits: LimitsService | None = None
 
 
 def services_of(request: Request) -> Services:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -70,7 +70,13 @@ class UsageLedger:
         # for the subjects no limit tracks.
         self._by_subject: dict[str, dict[str, list[WindowUsage]]] = {}
         self._on_change: list[Callable[[set[tuple[str, str]]], None]] = []
+        # subject -> the meters a limit follows: commits of these are reported to on_change
+        # callbacks even when no entry of theirs is loaded.
+        self._followed: Callable[[], Mapping[str, frozenset[str]]] = dict
         self.evictions = 0
+
+    def follow(self, followed: Callable[[], Mapping[str, frozenset[str]]]) -> None:
+        self._followed = followed
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -83,23 +89,22 @@ class UsageLedger:
     def committed(self, rows: Sequence[EventRow]) -> None:
         """The commit listener: `rows` were just committed (called inside the writer's lock)."""
         changed: set[tuple[str, str]] = set()
+        followed = self._followed()
+        if not followed and not self._by_subject:
+            return
         with self._lock:
             by_subject = self._by_subject
-            if not by_subject:
-                return
             for row in rows:
+                if row.meter in followed.get(row.subject, ()):
+                    changed.add((row.subject, row.meter))
                 meters = by_subject.get(row.subject)
                 if meters is None:
                     continue
-                windows = meters.get(row.meter)
-                if not windows:
-                    continue
-                for window in windows:
+                for window in meters.get(row.meter, ()):
                     if window.start_us <= row.timestamp_us < window.end_us:
                         window.committed.add(row.timestamp_us, row.idempotency_key, row.quantity)
                         window.reserved.pop(row.idempotency_key, None)
-                        changed.add((row.subject, row.meter))
-        if changed:
+        if changed and self._on_change:
             for callback in self._on_change:
                 callback(changed)
 

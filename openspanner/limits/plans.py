@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -51,6 +51,9 @@ class PlanBook:
         )
         self._lock = asyncio.Lock()
         self._subject_listeners: list[SubjectListener] = []
+        # limited_meters(), and the assignments table it was computed from.
+        self._limited: Mapping[str, frozenset[str]] = {}
+        self._limited_from: object = None
 
     async def start(self) -> None:
         await self._plans.start()
@@ -80,6 +83,9 @@ class PlanBook:
         if plan is None:
             raise plan_not_found(plan_id)
         return plan
+
+    def find(self, plan_id: str) -> Plan | None:
+        return self._plans.items.get(plan_id)
 
     async def lookup(self, plan_id: str) -> Plan:
         """`get`, re-reading storage once on a miss (another server may have just created it)."""
@@ -155,6 +161,26 @@ class PlanBook:
         return validate_plan(draft, known.__contains__)
 
     # --- assignments ---
+
+    def limited_meters(self) -> Mapping[str, frozenset[str]]:
+        """subject -> the meters its plans limit, of every assignment not ended: the usage the
+        ledger and the states follow. Recomputed when the assignments change (a write of this
+        server, or a refresh), so it may be read from the writer's thread without a lock."""
+        items = self._assignments.items
+        if self._limited_from is not items:
+            now = datetime.now(UTC)
+            limited: dict[str, frozenset[str]] = {}
+            for subject, group in list(items.items()):  # copied at once: this may run in the writer's thread
+                meters = {
+                    limit.meter
+                    for a in group if a.status_at(now) is not AssignmentStatus.ENDED
+                    and (plan := self._plans.items.get(a.plan_id)) is not None
+                    for limit in plan.limits
+                }
+                if meters:
+                    limited[subject] = frozenset(meters)
+            self._limited, self._limited_from = limited, items
+        return self._limited
 
     def assignment_of(self, subject: str, now: datetime) -> Assignment | None:
         """The subject's assignment in effect at `now`: the latest one started and not ended."""
@@ -254,6 +280,7 @@ class PlanBook:
         by_id = {a.id: a for a in self._assignments.items.get(subject, ())}
         by_id.update((a.id, a) for a in changed)
         self._assignments.put(subject, tuple(sorted(by_id.values(), key=lambda a: (a.assigned_at, a.id))))
+        self._limited_from = None
 
     def _tell(self, subject: str) -> None:
         for listener in self._subject_listeners:

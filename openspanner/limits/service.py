@@ -30,6 +30,7 @@ from openspanner.domain.entitlements import (
     EntitlementState,
     EntitlementStateName,
     PeriodSnapshot,
+    PreviewLine,
     ProgressItem,
     UsageTotals,
     Window,
@@ -67,9 +68,9 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class PreviewItem:
-    subject: str
-    item: ProgressItem
+class SubjectPreview:
+    assignment: Assignment
+    lines: list[PreviewLine]
 
 
 class LimitsService:
@@ -85,6 +86,7 @@ class LimitsService:
         self._store = EntitlementStore(storage.client)
         self._key_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self.states = StateTracker(storage, self._store, self._current_usage, settings.state_flush_seconds)
+        self.ledger.follow(self.plans.limited_meters)
         pipeline.add_commit_listener(self.ledger.committed)
         self.plans.on_subject_change(self.ledger.forget)
 
@@ -113,19 +115,39 @@ class LimitsService:
     async def delete_plan(self, plan_id: str) -> None:
         await self.plans.delete(plan_id)
 
-    async def preview_plan(self, plan_id: str, draft: PlanDraft) -> tuple[Plan, list[PreviewItem]]:
-        """Each subject assigned to the plan, as the proposed limits would see its usage now; nothing is stored."""
+    async def preview_plan(self, plan_id: str, draft: PlanDraft) -> tuple[Plan, Plan, list[SubjectPreview]]:
+        """Each subject assigned to a current plan, its usage now under the proposed version's
+        limits beside the current ones; nothing is stored."""
         current = await self.plans.lookup(plan_id)
         name, description, limits = await self.plans.validated(draft)
-        proposed = Plan(current.id, name, limits, description, version=current.version + 1, parent_plan_id=current.id)
+        proposed = Plan("", name, limits, description, version=current.version + 1, parent_plan_id=current.id)
         now = datetime.now(UTC)
-        items = []
+        previews = []
         for assignment in self.plans.active_subjects_of(current.id):
-            for limit in proposed.limits:
-                item = await self._progress_item(assignment, limit, now)
-                if item is not None:
-                    items.append(PreviewItem(assignment.subject, item))
-        return proposed, items
+            lines = await self._preview_lines(assignment, current, proposed, now)
+            previews.append(SubjectPreview(assignment, lines))
+        return current, proposed, previews
+
+    async def _preview_lines(
+        self, assignment: Assignment, current: Plan, proposed: Plan, now: datetime
+    ) -> list[PreviewLine]:
+        old_limits = {(limit.meter, limit.period): limit for limit in current.limits}
+        new_keys = {(limit.meter, limit.period) for limit in proposed.limits}
+        lines = []
+        for limit in proposed.limits:
+            item = await self._progress_item(assignment, limit, now)
+            if item is None:
+                continue
+            old = old_limits.get((limit.meter, limit.period))
+            old_item = None if old is None else await self._progress_item(assignment, old, now)
+            lines.append(PreviewLine(
+                item, old.limit if old else 0.0, limit.limit, old_item.state if old_item else None, item.state,
+                removed=False, existing_limit_found=old is not None,
+            ))
+        for key, old in old_limits.items():
+            if key not in new_keys and (old_item := await self._progress_item(assignment, old, now)):
+                lines.append(PreviewLine(old_item, old.limit, 0.0, old_item.state, None, True, True))
+        return lines
 
     async def assign(self, subject: str, plan_id: str, effective_at: datetime | None) -> Assignment:
         return await self.plans.assign(subject, plan_id, effective_at)

@@ -334,10 +334,8 @@ def test_every_error_answers_the_products_error_body(server: ServerProcess, grpc
     assert error_of(http(server, "GET", "/v2/nothing")) == (404, "not_found", None)
     code, headers, content = request(server, "PUT", "/v1/meters", {})
     assert (code, headers["allow"], json.loads(content)["error"]["code"]) == (405, "GET, POST", "method_not_allowed")
-    for method, path in [("GET", "/v1/plans/subjects/org_1/progress"), ("POST", "/v1/entitlements/consume")]:
-        assert error_of(http(server, method, path, {} if method == "POST" else None)) == (
-            501, "not_implemented", None
-        )
+    assert error_of(http(server, "GET", "/v1/plans/subjects/org_1/progress")) == (404, "not_found", "subject")
+    assert error_of(http(server, "POST", "/v1/entitlements/consume", {})) == (400, "invalid_input", "idempotency_key")
 
 
 def test_health_and_readiness_answer_204(server: ServerProcess) -> None:

@@ -3,7 +3,7 @@
 - A query parameter the route does not declare is refused (400 invalid_input,
   naming it) on every route of the document, before the route does anything;
   declared parameters, repeated ones among them, still work, and so do the
-  dashboard's files and the routes not served yet (501 whatever is sent).
+  dashboard's files.
 - `POST /v1/usages/bulk` under a batch key: the same batch replays the first
   answer with `Idempotent-Replayed: true`; another batch is refused 422 naming
   the header and stores nothing. The rule of "the same batch" is bulk_keys.py's.
@@ -149,14 +149,12 @@ def test_every_route_of_the_document_refuses_an_unknown_parameter(server: Server
     assert http(server, "GET", f"/v1/meters/{meter}")[0] == 200
 
 
-def test_the_dashboard_and_the_routes_not_served_are_left_as_they_were(server: ServerProcess) -> None:
+def test_the_dashboard_and_the_decisions_list_take_their_parameters(server: ServerProcess) -> None:
     status, headers, _ = request(server, "GET", "/?from=bookmark", None, None, None, None)
     assert (status, headers["content-type"]) == (200, "text/html; charset=utf-8")
     assert request(server, "GET", "/dashboard/app.js?v=1", None, None, None, None)[0] == 200
-    # The product's client sends its parameters to routes this server does not serve yet.
-    assert error_of(http(server, "GET", "/v1/entitlements/decisions?subject=org_1&limit=5")) == (
-        501, "not_implemented", None
-    )
+    # The product's client sends these parameters to the decisions list.
+    assert http(server, "GET", "/v1/entitlements/decisions?subject=org_1&limit=5") == (200, {"items": []})
 
 
 
