@@ -84,7 +84,7 @@ def number(value: float) -> str:
 @pytest.mark.parametrize(
     ("route", "endpoint"),
     [
-        ("#/plans", "**/v1/plans?*"),
+        ("#/plans", "**/v1/plans"),
         ("#/decisions", "**/v1/entitlements/decisions?*"),
         ("#/entitlements", "**/v1/entitlements/states?*"),
     ],
@@ -157,7 +157,7 @@ def test_a_subject_without_a_plan_says_so(page: Any) -> None:
 def plans_served(server: ServerProcess) -> None:
     """The flows below need the server's plan routes; a server that answers them 501 does not
     serve plans yet, which the tests above cover."""
-    code, answer = http(server, "GET", "/v1/plans?limit=1")
+    code, answer = http(server, "GET", "/v1/plans")
     if code == 501:
         pytest.skip(f"this server does not serve plans yet: {answer['error']['message']}")
     assert code == 200, answer

@@ -80,7 +80,7 @@ export function progressBar(item, { timeZone } = {}) {
     h(
       "div",
       { class: "page-head" },
-      h("h3", {}, item.meter),
+      h("div", {}, h("h3", {}, item.meter), h("span", { class: "muted quota-period" }, `per ${item.period}`)),
       stateBadge(item.state),
     ),
     bar,

@@ -45,7 +45,7 @@ async function versionsOf(plan) {
     chain.push(cursor);
   }
   if (plan.is_current) return chain;
-  const current = (await api("GET", "/v1/plans", { query: { limit: 200 } })).items || [];
+  const current = (await api("GET", "/v1/plans")).items || [];
   for (const candidate of current.filter((p) => p.version > plan.version)) {
     const newer = [];
     let step = candidate;

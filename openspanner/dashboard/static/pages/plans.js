@@ -43,7 +43,7 @@ export async function render(main, { session, setTitle }) {
     replace(body, loading("plans"));
     let answer;
     try {
-      answer = await api("GET", "/v1/plans", { query: { limit: 200 } });
+      answer = await api("GET", "/v1/plans");
     } catch (error) {
       replace(body, isUnserved(error) ? notAvailable("Plans") : errorState(`Could not load the plans: ${error.message}`, load));
       return;
