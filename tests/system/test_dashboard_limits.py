@@ -23,6 +23,7 @@ import pytest
 from tests.harness import ServerProcess
 from tests.support.http_calls import http
 from tests.system.test_dashboard import (
+    NARROW,
     XSS,
     browser,
     create_meter,
@@ -139,6 +140,9 @@ def test_progress_bars_draw_the_documented_answer_with_warning_and_exceeded_mark
     assert "85 of 100 token (85%)" in page.locator(".quota-card[data-meter=requests]").text_content()
     assert "2026-12-01 00:00 to 2027-01-01 00:00" in exceeded.text_content()
     assert page.locator("main img").count() == 0
+    # In a narrow window the bars stack; nothing is wider than the window.
+    page.set_viewport_size(NARROW)
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 400")
 
 
 def test_a_subject_without_a_plan_says_so(page: Any) -> None:
@@ -305,15 +309,19 @@ def test_assign_a_subject_then_edit_makes_a_version_that_takes_it_along(page: An
 def test_a_read_key_sees_plans_but_no_way_to_change_them(page: Any, server: ServerProcess) -> None:
     tokens = unique("tokens")
     create_meter(server, tokens)
-    plan = create_plan(server, unique("Readable"), [{"meter": tokens, "limit": 5}])
+    plan = create_plan(server, f"{XSS} {unique('Readable')}", [{"meter": tokens, "limit": 5}], description=XSS)
     sign_in(page, read_key(server), "#/plans")
-    page.locator(f'tr[data-plan-id="{plan["id"]}"]').wait_for()
+    page.locator(f'tr[data-plan-id="{plan["id"]}"]', has_text=plan["name"]).wait_for()
     assert page.get_by_role("link", name="Create plan").count() == 0
     assert page.get_by_role("button", name=re.compile("Delete")).count() == 0
     page.goto(f"/#/plans/{plan['id']}")
     page.locator(".version-list").wait_for()
     assert page.locator("form.assign-form").count() == 0
     assert page.get_by_role("link", name="Edit (new version)").count() == 0
+    # The plan's name and description, markup in both, are text.
+    assert page.locator("h1").text_content() == f"{plan['name']} v1"
+    assert page.locator("main .lead").text_content() == XSS
+    assert page.locator("main img").count() == 0
 
 
 @pytest.mark.usefixtures("plans_served")
