@@ -470,3 +470,22 @@ def test_entitlement_states_list_with_filters(page: Any, server: ServerProcess) 
     assert "state=warning" in page.url
     row.get_by_role("link", name=near).click()
     page.locator(".quota-card.state-warning").wait_for()
+
+
+@pytest.mark.usefixtures("plans_served")
+def test_an_admin_puts_a_subject_without_a_plan_on_one_from_its_page(page: Any, server: ServerProcess) -> None:
+    tokens, subject = unique("tokens"), unique("org")
+    create_meter(server, tokens)
+    plan = create_plan(server, unique("Starter"), [{"meter": tokens, "limit": 50}])
+    send_bulk(server, [{"idempotency_key": "a1", "subject": subject, "meter": tokens, "quantity": 5,
+                        "metadata": {"model": "gpt"}}])
+    sign_in(page, route=f"#/subjects/{subject}")
+    page.locator(".subject-plan .no-plan").wait_for()
+    assert http(server, "GET", f"/v1/plans/subjects/{subject}/progress")[0] == 404
+    page.get_by_label("Assign a plan").select_option(plan["id"])
+    page.locator("form.subject-assign").get_by_role("button", name="Assign").click()
+    card = page.locator(f".quota-card[data-meter={tokens}]")
+    card.wait_for()
+    _, progress = http(server, "GET", f"/v1/plans/subjects/{subject}/progress")
+    assert progress["plan"]["id"] == plan["id"]
+    assert card.locator(".quota-current").text_content() == number(progress["items"][0]["current"])

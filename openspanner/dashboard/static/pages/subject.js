@@ -13,12 +13,12 @@ import { PERIODS, periodRange } from "./subjects.js";
 // Searches at a time: a server with many meters is not asked everything at once.
 const PARALLEL = 4;
 
-export async function render(main, { params, setTitle }) {
+export async function render(main, { params, session, setTitle }) {
   const subject = params[0];
   setTitle(`Subject ${subject}`);
   const period = h("select", { name: "period" }, PERIODS.map((p) => h("option", { value: p.id, selected: p.id === "7d" }, p.label)));
   const body = h("div", {}, loading("usage"));
-  const plan = planSection(subject);
+  const plan = planSection(subject, { canWrite: session.canWrite });
   replace(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Subject ", h("span", { class: "subject-name" }, subject)), h("a", { href: "#/subjects" }, "All subjects")),
