@@ -157,16 +157,6 @@ def test_a_subject_without_a_plan_says_so(page: Any) -> None:
 # --- against the server's own plans and entitlements ------------------------------------------
 
 
-@pytest.fixture
-def plans_served(server: ServerProcess) -> None:
-    """The flows below need the server's plan routes; a server that answers them 501 does not
-    serve plans yet, which the tests above cover."""
-    code, answer = http(server, "GET", "/v1/plans")
-    if code == 501:
-        pytest.skip(f"this server does not serve plans yet: {answer['error']['message']}")
-    assert code == 200, answer
-
-
 def api_refusal(server: ServerProcess, path: str, body: dict[str, Any]) -> tuple[str, str]:
     """The field the API names for `body`, and its message as shown beside that field."""
     code, answer = http(server, "POST", path, body)
@@ -180,7 +170,6 @@ def field_error(page: Any, control: Any) -> Any:
     return page.locator(f"#{control.get_attribute('id')}-error")
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_create_a_plan_with_the_limits_editor_showing_each_refusal_beside_its_field(
     page: Any, server: ServerProcess, shots: Path
 ) -> None:
@@ -242,7 +231,6 @@ def test_create_a_plan_with_the_limits_editor_showing_each_refusal_beside_its_fi
     assert tokens in row.text_content() and "1,000 per month, hard" in row.text_content()
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_assign_a_subject_then_edit_makes_a_version_that_takes_it_along(page: Any, server: ServerProcess) -> None:
     tokens, subject = unique("tokens"), unique("org")
     create_meter(server, tokens)
@@ -305,7 +293,6 @@ def test_assign_a_subject_then_edit_makes_a_version_that_takes_it_along(page: An
     assert http(server, "GET", f"/v1/plans/{second_id}")[0] == 200
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_a_read_key_sees_plans_but_no_way_to_change_them(page: Any, server: ServerProcess) -> None:
     tokens = unique("tokens")
     create_meter(server, tokens)
@@ -324,7 +311,6 @@ def test_a_read_key_sees_plans_but_no_way_to_change_them(page: Any, server: Serv
     assert page.locator("main img").count() == 0
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_a_subject_page_shows_a_bar_per_limit_after_usage_is_sent(
     page: Any, server: ServerProcess, shots: Path
 ) -> None:
@@ -371,7 +357,6 @@ def test_a_subject_page_shows_a_bar_per_limit_after_usage_is_sent(
     page.screenshot(path=str(shots / "subject-plan.png"), full_page=True)
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_decisions_filter_by_subject_meter_and_outcome_and_show_each_quota(
     page: Any, server: ServerProcess, shots: Path
 ) -> None:
@@ -438,7 +423,6 @@ def test_decisions_filter_by_subject_meter_and_outcome_and_show_each_quota(
     assert page.locator("tr.decision-row .outcome-rejected").count() == 1
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_entitlement_states_list_with_filters(page: Any, server: ServerProcess) -> None:
     tokens, near, far = unique("tokens"), unique("org"), unique("org")
     create_meter(server, tokens)
@@ -472,7 +456,6 @@ def test_entitlement_states_list_with_filters(page: Any, server: ServerProcess) 
     page.locator(".quota-card.state-warning").wait_for()
 
 
-@pytest.mark.usefixtures("plans_served")
 def test_an_admin_puts_a_subject_without_a_plan_on_one_from_its_page(page: Any, server: ServerProcess) -> None:
     tokens, subject = unique("tokens"), unique("org")
     create_meter(server, tokens)
