@@ -75,7 +75,7 @@ export async function render(main, { params, session, setTitle }) {
   setTitle(planLabel(plan));
   const versions = h("div", {}, loading("versions"));
   const assigned = h("div", {}, loading("assigned subjects"));
-  const history = h("input", { type: "checkbox", id: "assignment-history" });
+  const withEnded = h("input", { type: "checkbox", id: "assignment-history" });
   replace(
     main,
     h(
@@ -95,7 +95,7 @@ export async function render(main, { params, session, setTitle }) {
     limitsTable(plan),
     h("h2", {}, "Versions"),
     versions,
-    h("div", { class: "page-head" }, h("h2", {}, "Assigned subjects"), h("div", { class: "field-check" }, history, h("label", { for: history.id }, "Include ended assignments"))),
+    h("div", { class: "page-head" }, h("h2", {}, "Assigned subjects"), h("div", { class: "field-check" }, withEnded, h("label", { for: withEnded.id }, "Include ended assignments"))),
     session.canWrite && plan.is_current ? assignForm() : null,
     assigned,
   );
@@ -130,7 +130,7 @@ export async function render(main, { params, session, setTitle }) {
     replace(assigned, loading("assigned subjects"));
     let answer;
     try {
-      answer = await api("GET", "/v1/plans/assignments", { query: { plan_id: plan.id, include_history: history.checked, limit: 200 } });
+      answer = await api("GET", "/v1/plans/assignments", { query: { plan_id: plan.id, include_history: withEnded.checked, limit: 200 } });
     } catch (error) {
       replace(assigned, isUnserved(error) ? notAvailable("Assignments") : errorState(`Could not load the assignments: ${error.message}`, loadAssignments));
       return;
@@ -233,6 +233,6 @@ export async function render(main, { params, session, setTitle }) {
     );
   }
 
-  history.addEventListener("change", loadAssignments);
+  withEnded.addEventListener("change", loadAssignments);
   await Promise.all([loadVersions(), loadAssignments()]);
 }
