@@ -292,6 +292,15 @@ def test_assign_a_subject_then_edit_makes_a_version_that_takes_it_along(page: An
     page.locator(".notice-error", has_text="was not deleted").wait_for()
     assert http(server, "GET", f"/v1/plans/{second_id}")[0] == 200
 
+    # Ended from the plan's page: gone from the list, shown again with the ended ones.
+    page.goto(f"/#/plans/{second_id}")
+    page.get_by_role("button", name=f"End the assignment of {subject}").click()
+    page.locator("dialog").get_by_role("button", name="End assignment").click()
+    page.locator(f'tr.assignment-row[data-subject="{subject}"]').wait_for(state="detached")
+    assert http(server, "GET", f"/v1/plans/subjects/{subject}/progress")[0] == 404
+    page.get_by_label("Include ended assignments").check()
+    page.locator(f'tr.assignment-row[data-subject="{subject}"][data-status="ended"]').wait_for()
+
 
 def test_a_read_key_sees_plans_but_no_way_to_change_them(page: Any, server: ServerProcess) -> None:
     tokens = unique("tokens")
