@@ -44,12 +44,13 @@ from openspanner.domain.plans import Assignment, Enforcement, FailurePolicy, Lim
 from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.ingest.validate import MAX_KEY_LENGTH
-from openspanner.limits.ledger import UsageLedger, WindowUsage, fresh_entry
+from openspanner.limits.grouped import GroupedCall
+from openspanner.limits.ledger import EntryKey, UsageLedger, WindowUsage, fresh_entry
 from openspanner.limits.plans import PlanBook
 from openspanner.limits.states import StateTracker
 from openspanner.logging import get_logger
 from openspanner.storage.client import Storage
-from openspanner.storage.entitlements import DecisionFilter, EntitlementStore, usage_totals
+from openspanner.storage.entitlements import DecisionFilter, EntitlementStore, usage_totals_of_many
 
 log = get_logger(__name__)
 
@@ -84,6 +85,9 @@ class LimitsService:
         self._catalog = catalog
         self._pipeline = pipeline
         self._store = EntitlementStore(storage.client)
+        self._decision_reads = GroupedCall(self._read_decisions, "decision-reads")
+        self._decision_writes = GroupedCall(self._write_decisions, "decision-writes")
+        self._loads: GroupedCall[EntryKey, WindowUsage] = GroupedCall(self._load_many, "ledger-loads")
         self._key_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self.states = StateTracker(storage, self._store, self._current_usage, settings.state_flush_seconds)
         self.ledger.follow(self.plans.limited_meters)
@@ -187,7 +191,7 @@ class LimitsService:
         _require(event.meter, "meter")
         event.quantity = checked_quantity(event.quantity)
         async with self._key_lock(key):
-            stored = await self._storage.run(self._store.get_decision, key)
+            stored = await self._decision_reads.call(key)
             if stored is not None:
                 log.info("consume repeated, decision replayed", idempotency_key=key, subject=event.subject)
                 return ConsumeAnswer(stored, True, await self._stored_event(event) if stored.accepted else None)
@@ -222,7 +226,7 @@ class LimitsService:
         quota = self.ledger.decide(entry, evaluate)
         if not quota.allowed and limit.enforcement is Enforcement.HARD:
             decision = ConsumeDecision(event.idempotency_key, False, False, quota, now)
-            await self._storage.run(self._store.save_decision, decision)
+            await self._decision_writes.call(decision)
             log.info("consume refused", idempotency_key=event.idempotency_key, subject=event.subject,
                      meter=event.meter, projected=quota.projected, limit=limit.limit)
             return ConsumeAnswer(decision, False, None)
@@ -242,7 +246,7 @@ class LimitsService:
             event.idempotency_key, True, evaluation_failed, quota, now,
             event_id=stored.id if stored else event_id(event.meter, event.idempotency_key),
         )
-        await self._storage.run(self._store.save_decision, decision)
+        await self._decision_writes.call(decision)
         return ConsumeAnswer(decision, False, stored)
 
     async def _evaluation_failed(
@@ -261,7 +265,7 @@ class LimitsService:
                           retry_after_seconds=max(math.ceil((window.end - now).total_seconds()), 0))
         decision = ConsumeDecision(event.idempotency_key, False, True, refused, now)
         with contextlib.suppress(OpenSpannerError):  # storage is likely down: the refusal stands unstored
-            await self._storage.run(self._store.save_decision, decision)
+            await self._decision_writes.call(decision)
         return ConsumeAnswer(decision, False, None)
 
     async def _stored_event(self, event: UsageEvent) -> StoredEvent | None:
@@ -345,13 +349,30 @@ class LimitsService:
         refresh = self.settings.refresh_seconds
         if entry is not None and (refresh is None or time.monotonic() - entry.loaded_at < refresh):
             return entry
-        load = functools.partial(self._load, subject, meter, start_us, end_us)
-        return await self._pipeline.read_between_commits(load)
+        return await self._loads.call((subject, meter, start_us, end_us))
 
-    def _load(self, subject: str, meter: str, start_us: int, end_us: int) -> WindowUsage:
-        """Blocking, under the writer's lock: no commit falls between the read and the install."""
-        totals = usage_totals(self._storage.client, subject, meter, start_us, end_us)
-        return self.ledger.install(fresh_entry(subject, meter, start_us, end_us, totals))
+    async def _read_decisions(self, keys: list[str]) -> list[ConsumeDecision | None]:
+        return await self._storage.run(self._store.get_decisions, keys)
+
+    async def _write_decisions(self, decisions: list[ConsumeDecision]) -> list[None]:
+        return await self._storage.run(self._store.save_decisions, decisions)
+
+    async def _load_many(self, keys: list[EntryKey]) -> list[WindowUsage]:
+        """Entries of concurrent misses, read together, with no commit between read and install."""
+        return await self._pipeline.read_between_commits(functools.partial(self._read_and_install, keys))
+
+    def _read_and_install(self, keys: list[EntryKey]) -> list[WindowUsage]:
+        """Blocking, under the writer's lock: one query per meter."""
+        by_meter: dict[str, list[EntryKey]] = {}
+        for key in keys:
+            by_meter.setdefault(key[1], []).append(key)
+        installed: dict[EntryKey, WindowUsage] = {}
+        for meter, meter_keys in by_meter.items():
+            windows = [(subject, start, end) for subject, _, start, end in meter_keys]
+            totals = usage_totals_of_many(self._storage.client, meter, windows)
+            for key, usage in zip(meter_keys, totals, strict=True):
+                installed[key] = self.ledger.install(fresh_entry(key[0], meter, key[2], key[3], usage))
+        return [installed[key] for key in keys]
 
     @contextlib.asynccontextmanager
     async def _key_lock(self, key: str) -> AsyncIterator[None]:

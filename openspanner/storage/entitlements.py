@@ -62,7 +62,53 @@ def usage_totals(client: Client, subject: str, meter: str, start_us: int, end_us
         parameters={"events": EVENTS_TABLE, "meter": meter, "subject": subject, "start": start_us, "end": end_us},
         settings=READ_SETTINGS,
     ).result_rows
-    count, total, low, high, first, last = rows[0]
+    return _totals(rows[0])
+
+
+# (subject, window start, window end), times in microseconds since the epoch.
+SubjectWindow = tuple[str, int, int]
+
+# The same, for many subjects of one meter at once, each in its own window.
+_MANY_TOTALS_SQL = (
+    "SELECT subject, count(), sum(quantity), min(quantity), max(quantity),"
+    " argMin(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key)),"
+    " argMax(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key))"
+    " FROM {events:Identifier} FINAL"
+    " WHERE meter = {meter:String} AND has({subjects:Array(String)}, subject)"
+    " AND timestamp >= fromUnixTimestamp64Micro({low:Int64}, 'UTC')"
+    " AND timestamp < fromUnixTimestamp64Micro({high:Int64}, 'UTC')"
+    " AND toUnixTimestamp64Micro(timestamp) >= {starts:Array(Int64)}[indexOf({subjects:Array(String)}, subject)]"
+    " AND toUnixTimestamp64Micro(timestamp) < {ends:Array(Int64)}[indexOf({subjects:Array(String)}, subject)]"
+    " GROUP BY subject"
+)
+
+
+def usage_totals_of_many(client: Client, meter: str, windows: Sequence[SubjectWindow]) -> list[UsageTotals]:
+    """usage_totals of each (subject, start, end) of one meter, in one query per round of distinct
+    subjects (a subject asked for two windows, of two periods, takes two rounds)."""
+    found: dict[SubjectWindow, UsageTotals] = {}
+    remaining = list(dict.fromkeys(windows))
+    while remaining:
+        round_: list[SubjectWindow] = []
+        later: list[SubjectWindow] = []
+        seen: set[str] = set()
+        for window in remaining:
+            (later if window[0] in seen else round_).append(window)
+            seen.add(window[0])
+        rows = client.query(_MANY_TOTALS_SQL, parameters={
+            "events": EVENTS_TABLE, "meter": meter, "subjects": [w[0] for w in round_],
+            "starts": [w[1] for w in round_], "ends": [w[2] for w in round_],
+            "low": min(w[1] for w in round_), "high": max(w[2] for w in round_),
+        }, settings=READ_SETTINGS).result_rows
+        by_subject = {row[0]: _totals(row[1:]) for row in rows}
+        for window in round_:
+            found[window] = by_subject.get(window[0], UsageTotals())
+        remaining = later
+    return [found[window] for window in windows]
+
+
+def _totals(row: Sequence[Any]) -> UsageTotals:
+    count, total, low, high, first, last = row
     if not count:
         return UsageTotals()
     return UsageTotals(
@@ -88,14 +134,17 @@ class EntitlementStore:
     # --- decisions ---
 
     def save_decision(self, decision: ConsumeDecision) -> None:
-        quota = decision.quota
+        self.save_decisions([decision])
+
+    def save_decisions(self, decisions: Sequence[ConsumeDecision]) -> list[None]:
+        """One insert for many decisions (concurrent consumes share it); one None per decision."""
         self._client.insert(
             CONSUMPTION_DECISIONS_TABLE,
-            [[
-                decision.idempotency_key, quota.subject, quota.meter, int(decision.accepted),
-                int(decision.evaluation_failed), quota.enforcement.value, quota.state.value, decision.event_id,
-                quota_to_json(quota), decision.created_at,
-            ]],
+            [
+                [d.idempotency_key, d.quota.subject, d.quota.meter, int(d.accepted), int(d.evaluation_failed),
+                 d.quota.enforcement.value, d.quota.state.value, d.event_id, quota_to_json(d.quota), d.created_at]
+                for d in decisions
+            ],
             column_names=[
                 "idempotency_key", "subject", "meter", "accepted", "evaluation_failed", "enforcement", "state",
                 "event_id", "quota", "created_at",
@@ -105,6 +154,17 @@ class EntitlementStore:
                 "LowCardinality(String)", "String", "String", DATETIME,
             ],
         )
+        return [None] * len(decisions)
+
+    def get_decisions(self, keys: Sequence[str]) -> list[ConsumeDecision | None]:
+        """The stored decision of each key (None: none), in one query."""
+        rows = self._client.query(
+            "SELECT idempotency_key, accepted, evaluation_failed, event_id, quota, created_at"
+            " FROM {table:Identifier} FINAL WHERE idempotency_key IN {keys:Array(String)}",
+            parameters={"table": CONSUMPTION_DECISIONS_TABLE, "keys": list(set(keys))},
+        ).result_rows
+        found = {row[0]: _decision(row) for row in rows}
+        return [found.get(key) for key in keys]
 
     def get_decision(self, key: str) -> ConsumeDecision | None:
         rows = self._client.query(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from openspanner.domain.entitlements import AGGREGATE_VALUE, UsageTotals
 from openspanner.domain.meters import Aggregation
 from openspanner.limits.ledger import UsageLedger, fresh_entry
-from openspanner.storage.entitlements import usage_totals
+from openspanner.storage.entitlements import usage_totals, usage_totals_of_many
 from openspanner.storage.events import EventRow, EventStore
 from openspanner.storage.schema import migrate
 from tests.harness import storage_at
@@ -149,3 +149,17 @@ def test_what_storage_answers_for_a_window_is_the_reference(events_client: objec
     inside = [s for s in samples if start <= s[0] < end]
     assert totals.count == 4
     assert totals.value(aggregation, 1000.0) == pytest.approx(reference(inside, aggregation, 1000.0))
+
+
+def test_many_windows_are_read_in_one_go_each_exactly(events_client: object) -> None:
+    meter = "ledger_many"
+    start, end = RECENT, RECENT + 1000 * US
+    samples = [("org_1", start, 1.0), ("org_1", start + 10 * US, 2.0), ("org_2", start + 10 * US, 4.0),
+               ("org_2", end, 8.0)]
+    EventStore(events_client, sole_writer=True).insert(  # type: ignore[arg-type]
+        [row(f"k{i}", at, quantity, subject=who, meter=meter) for i, (who, at, quantity) in enumerate(samples)]
+    )
+    windows = [("org_1", start, end), ("org_1", start, start + 10 * US), ("org_2", start, end), ("org_3", start, end)]
+    totals = usage_totals_of_many(events_client, meter, windows)  # type: ignore[arg-type]
+    assert [(t.count, t.sum) for t in totals] == [(2, 3.0), (1, 1.0), (1, 4.0), (0, 0.0)]
+    assert totals == [usage_totals(events_client, who, meter, a, b) for who, a, b in windows]  # type: ignore[arg-type]
