@@ -53,12 +53,13 @@ proto: $(STAMP)
 # bulk calls as ratios to limits measured in the same run, query latency over
 # 10 million events, then the duplicate look-up per batch at 1 million and 100
 # million stored events (10-15 minutes, ~6 GB of disk in a temporary dir); see
-# docs/performance.md (streams, import, unary calls, queries and the duplicate
+# docs/performance.md (streams, import, unary calls, limits, queries and the duplicate
 # look-up).
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/unary.py
+	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/dedup.py
 

@@ -94,8 +94,9 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
         ],
     )
     app.state.services = services
+    # Entitlements early: routes are matched in order, and a check sits in its caller's request path.
     for module in (
-        health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, plans, entitlements
+        health, metrics, entitlements, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, plans
     ):
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]

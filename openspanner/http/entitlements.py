@@ -179,13 +179,22 @@ def check_fields(result: domain.CheckResult) -> dict[str, Any]:
     }
 
 
-def quota_json(result: domain.CheckResult) -> ConsumeQuota:
-    return ConsumeQuota.model_validate({
+def quota_fields(result: domain.CheckResult) -> dict[str, Any]:
+    return {
         **check_fields(result),
         "enforcement": result.enforcement.value,
         "failure_policy": result.failure_policy.value,
         "projected": result.projected,
-    })
+    }
+
+
+def quota_json(result: domain.CheckResult) -> ConsumeQuota:
+    return ConsumeQuota.model_validate(quota_fields(result))
+
+
+def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    """The product leaves out empty optional fields (omitempty)."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def decision_json(decision: domain.ConsumeDecision) -> Decision:
@@ -204,9 +213,11 @@ _JSON = {"response_model_exclude_none": True, "response_model_by_alias": True}
 
 @router.post("/check", response_model=CheckResponse, summary="Would this usage be within quota?", **_JSON,  # type: ignore[arg-type]
              dependencies=[Depends(authorized(f"{_SERVICE}/Check"))])
-async def check(body: CheckRequest, services: Deps) -> CheckResponse:
+async def check(body: CheckRequest, services: Deps) -> JSONResponse:
+    """Answered as a ready JSONResponse: a check sits in its caller's request path, and FastAPI
+    would validate the returned model once more before serializing it (the model documents it)."""
     result = await limits_of(services).check(body.subject.strip(), body.meter.strip(), body.quantity)
-    return CheckResponse.model_validate(check_fields(result))
+    return JSONResponse(_without_none(check_fields(result)))
 
 
 @router.post(
@@ -215,24 +226,25 @@ async def check(body: CheckRequest, services: Deps) -> CheckResponse:
     dependencies=[Depends(authorized(f"{_SERVICE}/Consume"))],
     responses={429: {"model": ConsumeResponse, "description": "Refused by a hard limit (Retry-After)."}},
 )
-async def consume(body: ConsumeRequest, services: Deps) -> ConsumeResponse | JSONResponse:
+async def consume(body: ConsumeRequest, services: Deps) -> JSONResponse:
     if not body.idempotency_key:
         raise InvalidArgument("is required: a consume is replayed by its key", field="idempotency_key")
     event: DomainUsageEvent = domain_event(body)
     answer = await limits_of(services).consume(event)
     decision = answer.decision
-    response = ConsumeResponse(
-        accepted=decision.accepted,
-        replayed=answer.replayed,
-        evaluation_failed=decision.evaluation_failed,
-        event=usage_event(answer.event) if answer.event else None,
-        quota=quota_json(decision.quota),
-    )
+    content: dict[str, Any] = {
+        "accepted": decision.accepted,
+        "replayed": answer.replayed,
+        "evaluation_failed": decision.evaluation_failed,
+        "quota": _without_none(quota_fields(decision.quota)),
+    }
+    if answer.event is not None:
+        content["event"] = usage_event(answer.event).model_dump(mode="json")
     if decision.accepted:
-        return response
+        return JSONResponse(content, 201)
     retry_after = decision.quota.retry_after_seconds
     headers = {"Retry-After": str(max(retry_after, 1))} if retry_after is not None else {}
-    return JSONResponse(response.model_dump(mode="json", by_alias=True, exclude_none=True), 429, headers)
+    return JSONResponse(content, 429, headers)
 
 
 @router.get("/decisions/{idempotency_key}", response_model=Decision, summary="A consume's stored decision",

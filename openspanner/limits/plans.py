@@ -51,17 +51,23 @@ class PlanBook:
         )
         self._lock = asyncio.Lock()
         self._subject_listeners: list[SubjectListener] = []
-        # limited_meters(), and the assignments table it was computed from.
-        self._limited: Mapping[str, frozenset[str]] = {}
-        self._limited_from: object = None
+        # limited_meters(), and the (assignments, plans) tables it was built from.
+        self._limited: dict[str, frozenset[str]] = {}
+        self._limited_from: tuple[object, object] = (None, None)
+        self._refresh_seconds = refresh_seconds
+        self._follow_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._plans.start()
         await self._assignments.start()
+        self._rebuild_limited()
+        self._follow_task = asyncio.create_task(self._follow_refreshes(self._refresh_seconds), name="plans-follow")
 
     def stop(self) -> None:
         self._plans.stop()
         self._assignments.stop()
+        if self._follow_task is not None:
+            self._follow_task.cancel()
 
     def on_subject_change(self, listener: SubjectListener) -> None:
         """Tell `listener` a subject whose plan this server changed (its windows may differ now)."""
@@ -164,23 +170,33 @@ class PlanBook:
 
     def limited_meters(self) -> Mapping[str, frozenset[str]]:
         """subject -> the meters its plans limit, of every assignment not ended: the usage the
-        ledger and the states follow. Recomputed when the assignments change (a write of this
-        server, or a refresh), so it may be read from the writer's thread without a lock."""
-        items = self._assignments.items
-        if self._limited_from is not items:
-            now = datetime.now(UTC)
-            limited: dict[str, frozenset[str]] = {}
-            for subject, group in list(items.items()):  # copied at once: this may run in the writer's thread
-                meters = {
-                    limit.meter
-                    for a in group if a.status_at(now) is not AssignmentStatus.ENDED
-                    and (plan := self._plans.items.get(a.plan_id)) is not None
-                    for limit in plan.limits
-                }
-                if meters:
-                    limited[subject] = frozenset(meters)
-            self._limited, self._limited_from = limited, items
+        ledger and the states follow. Read from the writer's thread, so never computed there:
+        this server's changes update it one subject at a time, and a re-read of the tables by
+        the refresh (other servers' changes) rebuilds it on the event loop."""
         return self._limited
+
+    async def _follow_refreshes(self, every_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            if (self._assignments.items, self._plans.items) != self._limited_from:
+                self._rebuild_limited()
+
+    def _rebuild_limited(self) -> None:
+        tables = (self._assignments.items, self._plans.items)
+        limited: dict[str, frozenset[str]] = {}
+        for subject, group in tables[0].items():
+            if meters := self._meters_limited(group):
+                limited[subject] = meters
+        self._limited, self._limited_from = limited, tables
+
+    def _meters_limited(self, group: tuple[Assignment, ...]) -> frozenset[str]:
+        now = datetime.now(UTC)
+        return frozenset(
+            limit.meter
+            for a in group if a.status_at(now) is not AssignmentStatus.ENDED
+            and (plan := self._plans.items.get(a.plan_id)) is not None
+            for limit in plan.limits
+        )
 
     def assignment_of(self, subject: str, now: datetime) -> Assignment | None:
         """The subject's assignment in effect at `now`: the latest one started and not ended."""
@@ -279,8 +295,13 @@ class PlanBook:
     def _replace_assignments(self, subject: str, changed: list[Assignment]) -> None:
         by_id = {a.id: a for a in self._assignments.items.get(subject, ())}
         by_id.update((a.id, a) for a in changed)
-        self._assignments.put(subject, tuple(sorted(by_id.values(), key=lambda a: (a.assigned_at, a.id))))
-        self._limited_from = None
+        group = tuple(sorted(by_id.values(), key=lambda a: (a.assigned_at, a.id)))
+        self._assignments.put(subject, group)
+        # One key set in place: atomic for the writer's thread reading it.
+        if meters := self._meters_limited(group):
+            self._limited[subject] = meters
+        else:
+            self._limited.pop(subject, None)
 
     def _tell(self, subject: str) -> None:
         for listener in self._subject_listeners:

@@ -3,6 +3,7 @@ exact under racing consumes, with usage from any write path counted at once."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import urllib.parse
 import uuid
@@ -14,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.harness import ServerProcess, running_server, start_server
+from openspanner.client import StreamClient
+from openspanner.v1 import usage_pb2
+from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, start_server
 from tests.support.http_calls import http, request
 
 WHEN = datetime.now(UTC)
@@ -285,3 +288,53 @@ def test_after_sigkill_a_check_sees_exactly_storage(tmp_path: Path) -> None:
         assert code == 429 and replayed["replayed"] is True
         assert consume(restarted, who, meter, 4, key="after")[0] == 201
         assert stored_total(restarted, meter, who) == (10, 2)
+
+
+def test_grpc_record_usage_and_a_late_event_count_in_their_window(server: ServerProcess) -> None:
+    meter = new_meter(server)
+    who = subject()
+    assign(server, who, new_plan(server, {"meter": meter, "limit": 100, "enforcement": "hard"})["id"])
+    now = datetime.now(UTC)
+    assert consume(server, who, meter, 10, timestamp=(now + timedelta(seconds=60)).isoformat())[0] == 201
+    client = Client(server.address)
+    try:
+        event = usage_pb2.UsageEvent(idempotency_key=uuid.uuid4().hex, subject=who, meter=meter, quantity=25)
+        event.timestamp.FromDatetime(now + timedelta(seconds=30))  # older than the consume: late
+        client.call(client.usage.RecordUsage, event)
+    finally:
+        client.close()
+    assert check(server, who, meter)["current"] == 35
+    assert stored_total(server, meter, who) == (35, 2)
+
+
+def test_a_stream_counts_as_soon_as_it_is_acknowledged(server: ServerProcess) -> None:
+    meter = new_meter(server)
+    who = subject()
+    assign(server, who, new_plan(server, {"meter": meter, "limit": 100, "enforcement": "hard"})["id"])
+    assert check(server, who, meter)["current"] == 0  # its window is in the ledger now
+    events = [usage_pb2.UsageEvent(idempotency_key=f"s{i}", subject=who, meter=meter, quantity=2) for i in range(40)]
+
+    async def send_all() -> None:
+        async with StreamClient(server.address, ADMIN_KEY, usage_pb2.StreamUsageStart(meters=[meter])) as stream:
+            for event in events:
+                await stream.send(event)
+
+    asyncio.run(send_all())  # returns once every event is acknowledged
+    assert check(server, who, meter)["current"] == 80
+    assert consume(server, who, meter, 21)[0] == 429
+
+
+def test_a_preview_shows_each_subject_under_the_proposed_limits(server: ServerProcess) -> None:
+    meter = new_meter(server)
+    who = subject()
+    plan = new_plan(server, {"meter": meter, "limit": 100})
+    assign(server, who, plan["id"])
+    assert consume(server, who, meter, 60)[0] == 201
+    body = {"name": "pro", "limits": [{"meter": meter, "limit": 50}]}
+    code, preview = http(server, "POST", f"/v1/plans/{plan['id']}/preview", body)
+    assert code == 200, preview
+    assert preview["summary"] == {"subjects": 1, "ok": 0, "warning": 0, "exceeded": 1, "removed_limits": 0}
+    (item,) = preview["subjects"][0]["items"]
+    assert (item["current"], item["current_limit"], item["proposed_limit"], item["current_state"],
+            item["proposed_state"]) == (60, 100, 50, "ok", "exceeded")
+    assert http(server, "GET", f"/v1/plans/{plan['id']}")[1]["version"] == 1  # nothing stored
