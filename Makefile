@@ -92,7 +92,8 @@ dashboard-vendor: $(STAMP)
 # Rewrites docs/screenshots/ (docs/dashboard.md) from the browser tests, which
 # otherwise save their screenshots to a temporary dir.
 screenshots: $(STAMP)
-	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/system/test_dashboard.py
+	OPENSPANNER_SCREENSHOTS=1 $(BIN)/python -m pytest tests/system/test_dashboard.py tests/system/test_dashboard_limits.py \
+		tests/system/test_dashboard_alerts.py
 
 # ruff and mypy --strict (pyproject.toml); CI runs it before the tests.
 lint: $(STAMP)

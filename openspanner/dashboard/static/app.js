@@ -14,11 +14,16 @@ import * as apiKeys from "./pages/api_keys.js";
 import * as deliveries from "./pages/deliveries.js";
 import * as delivery from "./pages/delivery.js";
 import * as destinations from "./pages/destinations.js";
+import * as decisions from "./pages/decisions.js";
+import * as entitlements from "./pages/entitlements.js";
 import * as events from "./pages/events.js";
 import * as ingest from "./pages/ingest.js";
 import * as meterForm from "./pages/meter_form.js";
 import * as meters from "./pages/meters.js";
 import * as overview from "./pages/overview.js";
+import * as plan from "./pages/plan.js";
+import * as planForm from "./pages/plan_form.js";
+import * as plans from "./pages/plans.js";
 import * as signin from "./pages/signin.js";
 import * as subject from "./pages/subject.js";
 import * as subjects from "./pages/subjects.js";
@@ -34,6 +39,12 @@ const ROUTES = [
   { pattern: /^\/meters\/([^/]+)\/events$/, page: events, nav: "meters" },
   { pattern: /^\/subjects$/, page: subjects, nav: "subjects" },
   { pattern: /^\/subjects\/(.+)$/, page: subject, nav: "subjects" },
+  { pattern: /^\/plans$/, page: plans, nav: "plans" },
+  { pattern: /^\/plans\/new$/, page: planForm, nav: "plans" },
+  { pattern: /^\/plans\/([^/]+)\/edit$/, page: planForm, nav: "plans" },
+  { pattern: /^\/plans\/([^/]+)$/, page: plan, nav: "plans" },
+  { pattern: /^\/entitlements$/, page: entitlements, nav: "entitlements" },
+  { pattern: /^\/decisions$/, page: decisions, nav: "decisions" },
   { pattern: /^\/api-keys$/, page: apiKeys, nav: "api-keys" },
   { pattern: /^\/ingest$/, page: ingest, nav: "ingest" },
   // Alerting: rules, destinations and deliveries light the one "Alerts" entry.
@@ -50,6 +61,9 @@ const NAV = [
   { id: "overview", label: "Overview", href: "#/overview" },
   { id: "meters", label: "Meters", href: "#/meters" },
   { id: "subjects", label: "Subjects", href: "#/subjects" },
+  { id: "plans", label: "Plans", href: "#/plans" },
+  { id: "entitlements", label: "Entitlements", href: "#/entitlements" },
+  { id: "decisions", label: "Decisions", href: "#/decisions" },
   { id: "ingest", label: "Ingest health", href: "#/ingest" },
   { id: "alerts", label: "Alerts", href: "#/alerts" },
   { id: "api-keys", label: "API keys", href: "#/api-keys", admin: true },

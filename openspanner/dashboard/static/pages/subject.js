@@ -1,24 +1,29 @@
-// One subject (#/subjects/<subject>): its usage on each meter over time, one
-// POST /v1/usages/search with `subject` per meter. Works on any server: it
-// needs only the meters and the search.
+// One subject (#/subjects/<subject>): its plan's progress per limit
+// (subject_plan.js), then its usage on each meter over time, one
+// POST /v1/usages/search with `subject` per meter. The usage works on any
+// server: it needs only the meters and the search.
 
 import { allPages, api } from "../api.js";
 import { drawChart, seriesOf } from "../chart.js";
 import { empty, errorState, field, h, loading, replace } from "../dom.js";
 import { BUCKET_SECONDS, aggregateUnit, browserTimeZone, plural, withUnit } from "../format.js";
+import { planSection } from "../subject_plan.js";
 import { PERIODS, periodRange } from "./subjects.js";
 
 // Searches at a time: a server with many meters is not asked everything at once.
 const PARALLEL = 4;
 
-export async function render(main, { params, setTitle }) {
+export async function render(main, { params, session, setTitle }) {
   const subject = params[0];
   setTitle(`Subject ${subject}`);
   const period = h("select", { name: "period" }, PERIODS.map((p) => h("option", { value: p.id, selected: p.id === "7d" }, p.label)));
   const body = h("div", {}, loading("usage"));
+  const plan = planSection(subject, { canWrite: session.canWrite });
   replace(
     main,
     h("div", { class: "page-head" }, h("h1", {}, "Subject ", h("span", { class: "subject-name" }, subject)), h("a", { href: "#/subjects" }, "All subjects")),
+    plan.section,
+    h("h2", {}, "Usage"),
     h("div", { class: "card controls-row" }, field("Period", period)),
     body,
   );
@@ -110,7 +115,7 @@ export async function render(main, { params, setTitle }) {
   }
 
   period.addEventListener("change", load);
-  await load();
+  await Promise.all([plan.load(), load()]);
   return () => {
     sequence += 1;
     clearCharts();
