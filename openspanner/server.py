@@ -58,7 +58,7 @@ from openspanner.http.app import start_http
 from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
-from openspanner.logging import get_logger
+from openspanner.logging import flush_logs, get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
 from openspanner.storage.client import Storage, open_client
@@ -390,6 +390,7 @@ class _StopSignals:
             log.info("repeated signal, same shutdown", signal=name)
         else:
             log.warning("second signal, exiting now", signal=name)
+            flush_logs()
             os._exit(1)
 
 
