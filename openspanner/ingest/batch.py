@@ -54,7 +54,7 @@ from openspanner.metrics import Metrics
 from openspanner.retry import RetryPolicy
 from openspanner.storage.client import Storage
 from openspanner.storage.errors import GIVE_UP_RETRY_AFTER_SECONDS, StorageFailure, classify, refusal, unavailable
-from openspanner.storage.events import EventRow
+from openspanner.storage.events import EventBlock, EventRow
 
 log = get_logger(__name__)
 
@@ -298,7 +298,7 @@ class Batcher:
         return taken
 
     async def _write(self, batch: list[_Submission]) -> None:
-        rows = [row for submission in batch for row in submission.rows]
+        rows = EventBlock.joined([submission.rows for submission in batch])
         batch_id = uuid.uuid4().hex[:16]
         self._last_write_started = started = time.monotonic()
         try:
@@ -328,7 +328,7 @@ class Batcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), remaining)
 
-    async def _write_block(self, rows: list[EventRow], batch_id: str) -> list[BatchOutcome]:
+    async def _write_block(self, rows: EventBlock, batch_id: str) -> list[BatchOutcome]:
         """The outcome of each row: written in one block, or in parts when storage refuses some rows.
 
         Parts are written first to last, each once it is known to hold no row
@@ -371,7 +371,7 @@ class Batcher:
         return refusal(failure)
 
     async def _write_with_retries(
-        self, rows: list[EventRow], batch_id: str, deadline: float
+        self, rows: EventBlock, batch_id: str, deadline: float
     ) -> list[WriteOutcome] | StorageFailure:
         """The writer's outcomes for `rows`, or the failure that ended the attempts.
 
