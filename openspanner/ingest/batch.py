@@ -82,6 +82,8 @@ STORAGE_RETRY = RetryPolicy(
 )
 # A block gathering the calls its previous write answered goes once none has come for this long.
 GATHER_QUIET_SECONDS = 0.002
+# ...judged after letting the event loop run this many turns (requests read meanwhile get submitted).
+GATHER_LOOP_TURNS = 3
 # After a failure no retry or split can mend, the next write waits this long
 # (the delay those clients are told): resent events do not spin on a broken storage.
 GIVE_UP_PAUSE_SECONDS = GIVE_UP_RETRY_AFTER_SECONDS
@@ -110,6 +112,8 @@ class BatchSettings:
 class _Submission:
     rows: Sequence[EventRow]
     future: asyncio.Future[list[BatchOutcome]]
+    # A call that sends again once answered (unary and bulk calls), not a stream's message.
+    comes_back: bool
 
 
 class Batcher:
@@ -126,9 +130,9 @@ class Batcher:
         self._closing = False
         self._flusher: asyncio.Task[None] | None = None
         self._last_write_started = -math.inf
-        # Submissions the latest write answered: how many calls may be on their way back.
+        # Calls (not stream messages) the latest write answered: how many may be on their way back.
         self._last_write_answered = 0
-        # Submissions so far, and how many when the latest write ended.
+        # Calls submitted so far, and how many when the latest write ended.
         self._arrivals = 0
         self._arrivals_at_last_write_end = 0
         # When a submission last arrived or was handed its answer (monotonic seconds).
@@ -161,9 +165,9 @@ class Batcher:
         else:
             self._take_room(len(rows))
         future: asyncio.Future[list[BatchOutcome]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Submission(rows, future))
+        self._queue.append(_Submission(rows, future, comes_back=not wait_for_room))
         self._queued_events += len(rows)
-        self._arrivals += 1
+        self._arrivals += not wait_for_room
         self._last_activity = time.monotonic()
         if len(self._queue) == 1 or self._queued_events >= self._settings.max_batch_events or self._closing:
             self._wake.set()
@@ -266,13 +270,14 @@ class Batcher:
         write for the next one, and an insert costs mostly per block: at 64
         callers, blocks settled into two groups of ~24 and ~40 events, each
         waiting a write out. So, when the previous write answered several
-        submissions, the next one waits until as many more have arrived since
+        calls, the next block waits until as many calls have arrived since
         it ended (what came during it is queued already) or the block is
         full, while submissions keep arriving or getting their answers (a
         pause of GATHER_QUIET_SECONDS without either ends it), for at most
-        `linger_seconds`. A single caller, callers that do not come back, and
-        a stream that has filled its window (it sends nothing until answered)
-        wait at most the quiet pause.
+        `linger_seconds`. Stream messages are not counted: a stream sends
+        as its window allows, not once per answer, so a block of streams
+        alone never waits here. A single caller, and callers that do not
+        come back, wait at most the quiet pause.
         """
         expected = self._last_write_answered
         until = time.monotonic() + self._settings.linger_seconds
@@ -284,8 +289,23 @@ class Batcher:
         ):
             quiet_at = self._last_activity + GATHER_QUIET_SECONDS
             if quiet_at <= now:
+                if await self._activity_pending():
+                    continue
                 return
             await asyncio.sleep(min(quiet_at, until) - now)
+
+    async def _activity_pending(self) -> bool:
+        """Whether a submission arrives within a few turns of the event loop.
+
+        A process the machine held back for a while wakes with requests
+        already read but not yet submitted: their tasks run after this one's
+        timer. They are not a pause of the callers."""
+        seen = self._last_activity
+        for _ in range(GATHER_LOOP_TURNS):
+            await asyncio.sleep(0)
+            if self._last_activity != seen:
+                return True
+        return False
 
     def _take_batch(self) -> list[_Submission]:
         taken: list[_Submission] = []
@@ -308,7 +328,7 @@ class Batcher:
             log.warning(SHUTDOWN_RETRY, batch_id=batch_id, events=len(rows))
             raise
         ended = self._last_activity = time.monotonic()  # its answers go out now
-        self._last_write_answered = len(batch)
+        self._last_write_answered = sum(submission.comes_back for submission in batch)
         self._arrivals_at_last_write_end = self._arrivals
         self._write_rate = len(rows) / max(ended - started, 1e-3)
         position = 0

@@ -149,8 +149,13 @@ def test_a_partial_block_waits_for_the_linger_delay_and_a_full_one_goes_at_once(
     assert started[2] - submitted[2] < linger / 2
 
 
-def test_the_block_after_a_write_gathers_the_callers_it_answered_as_they_come_back(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("calls", "blocks"), [
+    (True, [["a1", "b1", "c1"], ["a2", "b2", "c2"]]),
+    # Stream messages are sent as the window allows, not once per answer: none is waited for.
+    (False, [["a1", "b1", "c1"], ["a2"], ["b2", "c2"]]),
+], ids=["calls", "stream messages"])
+def test_the_block_after_a_write_gathers_the_calls_it_answered_as_they_come_back(
+    monkeypatch: pytest.MonkeyPatch, calls: bool, blocks: list[list[str]]
 ) -> None:
     """Three callers answered by one write send again one after another: their next block waits for
     all three (as unary callers under load do), instead of going with the first and leaving the others
@@ -162,19 +167,19 @@ def test_the_block_after_a_write_gathers_the_callers_it_answered_as_they_come_ba
         writer = RecordingWriter()
         async with batcher_with(writer, linger_seconds=linger) as batcher:
             writer.hold()
-            callers = [submit(batcher, f"{name}1") for name in "abc"]
+            callers = [submit(batcher, f"{name}1", wait_for_room=not calls) for name in "abc"]
             await writer.wait_for_writes(1)
             await asyncio.sleep(linger * 1.2)
             writer.release()
             await asyncio.wait_for(asyncio.gather(*callers), CALL_TIMEOUT)
             again = []
             for name in "abc":
-                again.append(submit(batcher, f"{name}2"))
+                again.append(submit(batcher, f"{name}2", wait_for_room=not calls))
                 await asyncio.sleep(linger / 10)
             await asyncio.wait_for(asyncio.gather(*again), CALL_TIMEOUT)
         return writer.blocks
 
-    assert asyncio.run(scenario()) == [["a1", "b1", "c1"], ["a2", "b2", "c2"]]
+    assert asyncio.run(scenario()) == blocks
 
 
 def test_a_full_batcher_refuses_a_unary_submission_and_makes_a_stream_wait_for_room() -> None:
