@@ -31,7 +31,7 @@ from openspanner.commands.usage import add_usage_command
 from openspanner.commands.webhooks import add_webhook_commands
 from openspanner.config import Settings, load_settings
 from openspanner.errors import ConfigError, OpenSpannerError
-from openspanner.logging import configure_logging
+from openspanner.logging import configure_logging, flush_logs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +141,10 @@ def _serve(args: argparse.Namespace) -> int:
     _require_server_install(settings)
     from openspanner.server import serve  # imports grpc server code only when serving
 
-    return asyncio.run(serve(settings))
+    try:
+        return asyncio.run(serve(settings))
+    finally:
+        flush_logs()  # the server's lines before any error printed about its end
 
 
 def _worker(args: argparse.Namespace) -> int:

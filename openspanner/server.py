@@ -66,7 +66,7 @@ from openspanner.http.context import Services
 from openspanner.ingest.batch import BatchSettings
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.limits.service import LimitsService, LimitsSettings
-from openspanner.logging import get_logger
+from openspanner.logging import flush_logs, get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
 from openspanner.storage.client import Storage, open_client
@@ -525,6 +525,7 @@ class _StopSignals:
             log.info("repeated signal, same shutdown", signal=name)
         else:
             log.warning("second signal, exiting now", signal=name)
+            flush_logs()
             os._exit(1)
 
 

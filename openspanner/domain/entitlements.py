@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -52,7 +52,9 @@ STATE_MESSAGES = {
 class UsageTotals:
     """A subject's events of one meter in one window, summarized for every aggregation.
 
-    first/last are by (timestamp, idempotency_key), the order the query API uses.
+    first/last are by (timestamp, idempotency_key), the order the query API uses. `distinct`
+    holds the counted values of a unique_count meter (domain/distinct.py), empty for the others:
+    a window's distinct count is the size of its own set, never a sum of smaller windows'.
     """
 
     count: int = 0
@@ -61,8 +63,12 @@ class UsageTotals:
     max: float = -math.inf
     first: tuple[int, str, float] | None = None
     last: tuple[int, str, float] | None = None
+    distinct: set[str] = field(default_factory=set)
 
-    def add(self, timestamp_us: int, key: str, quantity: float) -> None:
+    def add(self, timestamp_us: int, key: str, quantity: float, value: str | None = None) -> None:
+        """One event; `value` is what it adds to a distinct count (None: nothing)."""
+        if value is not None:
+            self.distinct.add(value)
         self.count += 1
         self.sum += quantity
         self.min = min(self.min, quantity)
@@ -74,7 +80,7 @@ class UsageTotals:
             self.last = entry
 
     def copy(self) -> UsageTotals:
-        return replace(self)
+        return replace(self, distinct=set(self.distinct))
 
     def value(self, aggregation: Aggregation, seconds: float) -> float:
         """The meter's `current`: 0 for a window without events, as the product answers."""
@@ -92,6 +98,7 @@ AGGREGATE_VALUE: dict[Aggregation, Callable[[UsageTotals, float], float]] = {
     Aggregation.FIRST: lambda t, _: t.first[2] if t.first else 0.0,
     Aggregation.LAST: lambda t, _: t.last[2] if t.last else 0.0,
     Aggregation.RATE: lambda t, seconds: t.count / seconds if seconds > 0 else 0.0,
+    Aggregation.UNIQUE_COUNT: lambda t, _: float(len(t.distinct)),
 }
 
 

@@ -49,6 +49,7 @@ from openspanner.http import (
 )
 from openspanner.http.access_log import AccessLog
 from openspanner.http.context import Services
+from openspanner.http.direct import DirectRoutes
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import error_response, install_error_handlers
 from openspanner.http.protocol import JsonErrorHttpToolsProtocol
@@ -111,6 +112,8 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
         # Every route refuses a query parameter it does not declare.
         app.include_router(module.router, dependencies=[Depends(refuse_unknown_query_parameters)])
     install_error_handlers(app)
+    # Innermost of the middleware: the access log, the body limit and the pages' own see its answers.
+    app.add_middleware(DirectRoutes, routes=usages.DIRECT_ROUTES, services=services)
     if pages is not None:
         # Inside the body limit and the access log, as the API's routes are (the dashboard: `/`, `/dashboard/...`).
         pages.mount(app)

@@ -11,21 +11,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
+from openspanner.auth import authorize
 from openspanner.domain import events as domain
 from openspanner.domain.events import MetadataValue, Outcome, key_or_generated
 from openspanner.domain.values import Unsupported
-from openspanner.errors import IdempotencyKeyReused, InvalidArgument
+from openspanner.errors import IdempotencyKeyReused, InvalidArgument, OpenSpannerError
 from openspanner.http import bulk_keys
-from openspanner.http.context import Deps, authorized
-from openspanner.http.json_body import JsonBodyRoute
+from openspanner.http.context import Deps, Services, authorized
+from openspanner.http.direct import DirectRequest, DirectRoute
+from openspanner.http.json_body import JsonBodyRoute, parse_body
 from openspanner.http.problems import ErrorResponse, error_response
 from openspanner.http.wire import Strict, UsageEvent, us_of, usage_event
 from openspanner.product_errors import rejection_code
 
 router = APIRouter(prefix="/v1/usages", tags=["usages"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.UsageService"
+_RECORD_USAGE = f"{_SERVICE}/RecordUsage"
 _OUTCOME_NAMES: dict[Outcome, Literal["accepted", "duplicate"]] = {
     Outcome.ACCEPTED: "accepted",
     Outcome.DUPLICATE: "duplicate",
@@ -97,7 +100,7 @@ def _metadata_value(value: Any) -> MetadataValue:
 
 @router.post(
     "", status_code=201, response_model=UsageCreateResponse, summary="Record one usage event",
-    dependencies=[Depends(authorized(f"{_SERVICE}/RecordUsage"))],
+    dependencies=[Depends(authorized(_RECORD_USAGE))],
     responses={404: {"model": ErrorResponse, "description": "No such meter."}},
 )
 async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateResponse:
@@ -109,6 +112,27 @@ async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateR
         outcome=_OUTCOME_NAMES[answer.outcome],
         conflicting_fields=list(answer.conflicting_fields),
     )
+
+
+async def create_usage_direct(request: DirectRequest, services: Services) -> Response | None:
+    """`create_usage` for a request its route would take as it is, without FastAPI's machinery
+    (http/direct.py): the same body check, key check, handler and answer, in the route's order
+    (a body that is no JSON is refused before the key is asked for). None: a body the
+    route refuses, whose answer stays FastAPI's."""
+    try:
+        body = UsageCreateRequest.model_validate(parse_body(request.body))
+    except (ValueError, ValidationError, OpenSpannerError):  # json's JSONDecodeError is a ValueError
+        return None
+    await authorize(services.keys, _RECORD_USAGE, request.authorization)
+    answer = await create_usage(body, services)
+    # As FastAPI answers a route's response model: pydantic's JSON of it, by alias.
+    return Response(answer.model_dump_json(by_alias=True), status_code=201, media_type="application/json")
+
+
+DIRECT_ROUTES = [
+    DirectRoute("POST", "/v1/usages", next(r for r in router.routes if getattr(r, "path", "") == "/v1/usages"),
+                create_usage_direct),
+]
 
 
 @router.post(

@@ -17,13 +17,12 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 
 from openspanner.domain.events import MetadataValue, UsageEvent
 from openspanner.domain.meters import DimensionType, Meter
 from openspanner.domain.values import Unsupported, stored_text
 from openspanner.errors import InvalidArgument, NotFound, OpenSpannerError
-from openspanner.storage.events import NO_CLIENT_TIME, EventRow
+from openspanner.storage.events import NO_CLIENT_TIME, EventBlock, EventRow
 
 MAX_KEY_LENGTH = 256
 MAX_SUBJECT_LENGTH = 256
@@ -120,7 +119,7 @@ class EventColumns:
         return len(self.idempotency_keys)
 
 
-def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) -> list[EventRow] | None:
+def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) -> EventBlock | None:
     """The rows `validate_event` would return for every event, or None if any event may break a rule.
 
     A message costs a few passes over its columns in C (all, max, min)
@@ -132,7 +131,7 @@ def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) ->
     """
     count = len(columns)
     if count == 0:
-        return []
+        return EventBlock([], [], [], [], [], [], [], [], [])
     if meter is None or not _only_string_dimensions(columns.dimensions, meter):
         return None
     times = columns.timestamps_us
@@ -152,19 +151,16 @@ def validate_columns(columns: EventColumns, meter: Meter | None, now_us: int) ->
     for name, values in columns.dimensions.items():
         for stored, value in zip(metadata, values, strict=True):
             stored[name] = value
-    return list(
-        map(
-            EventRow,
-            repeat(meter.name, count),
-            columns.idempotency_keys,
-            columns.subjects,
-            times,
-            columns.quantities,
-            metadata,
-            repeat(meter.event_retention_days, count),
-            times,
-            repeat(now_us, count),
-        )
+    return EventBlock(
+        [meter.name] * count,
+        columns.idempotency_keys,
+        columns.subjects,
+        times,
+        columns.quantities,
+        metadata,
+        [meter.event_retention_days] * count,
+        times,
+        [now_us] * count,
     )
 
 
@@ -183,8 +179,10 @@ _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _all_identifiers(values: list[str], limit: int) -> bool:
-    # One scan of the joined values: no Python step per value.
-    return all(values) and max(map(len, values)) <= limit and not _CONTROL_CHARACTER.search("".join(values))
+    """One scan of the joined values: no Python step per value. `isprintable` is false for
+    every control character (and for some other characters the rule allows, whose
+    events then take the per-event path); it scans ~2.5 times faster than the pattern."""
+    return all(values) and max(map(len, values)) <= limit and "".join(values).isprintable()
 
 
 def check_subject(subject: str) -> None:

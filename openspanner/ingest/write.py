@@ -17,13 +17,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from operator import attrgetter
 from typing import TypeVar
 
 import numpy as np
 
 from openspanner.logging import get_logger
-from openspanner.storage.events import EventRow, EventStore, key_hashes
+from openspanner.storage.events import EventBlock, EventRow, EventStore, key_hashes
 from openspanner.storage.key_filter import Hashes
 
 log = get_logger(__name__)
@@ -74,6 +73,7 @@ class EventWriter:
         failing midway) stored rows that the same rows written again copy
         exactly, sorting key included, so FINAL and merges collapse them.
         """
+        rows = EventBlock.of(rows)  # a stream's events come in columns already
         hashes = key_hashes(rows)
         by_meter = _positions_by_meter(rows)
         with self._lock:
@@ -83,7 +83,7 @@ class EventWriter:
             accepted, accepted_hashes, accepted_by_meter = rows, hashes, by_meter
             if outcomes.count(WriteOutcome.ACCEPTED) < len(rows):  # else no step per row
                 accepted_at = np.fromiter((o is WriteOutcome.ACCEPTED for o in outcomes), dtype=bool, count=len(rows))
-                accepted = [row for row, new in zip(rows, accepted_at, strict=True) if new]
+                accepted = rows.taken(accepted_at.tolist())
                 accepted_hashes, accepted_by_meter = hashes[accepted_at], _positions_by_meter(accepted)
             self._store.insert(accepted)
             inserted = time.perf_counter()
@@ -116,9 +116,10 @@ class EventWriter:
         Blocking. Validate-only calls use it without the lock: their answer is
         advice, and a write racing with it may change it, which a dry run accepts.
         """
-        return self._classify(rows, key_hashes(rows), _positions_by_meter(rows))
+        block = EventBlock.of(rows)
+        return self._classify(block, key_hashes(block), _positions_by_meter(block))
 
-    def _classify(self, rows: Sequence[EventRow], hashes: Hashes, by_meter: _ByMeter) -> list[WriteOutcome]:
+    def _classify(self, rows: EventBlock, hashes: Hashes, by_meter: _ByMeter) -> list[WriteOutcome]:
         """Most batches are all new, with each key once: that case is decided
         with set operations instead of a Python step per event (this runs
         with the GIL for every event of a stream, ~2 us each on our machine).
@@ -127,12 +128,12 @@ class EventWriter:
         stored = self._stored(rows, hashes, by_meter)
         if not stored:
             if len(by_meter) == 1:
-                distinct = len(set(map(_KEY, rows)))
+                distinct = len(set(rows.idempotency_keys))
             else:
-                distinct = len(set(zip(map(_METER, rows), map(_KEY, rows), strict=True)))
+                distinct = len(set(zip(rows.meters, rows.idempotency_keys, strict=True)))
             if distinct == len(rows):
                 return [WriteOutcome.ACCEPTED] * len(rows)
-        entries = [(row.meter, row.idempotency_key) for row in rows]
+        entries = list(zip(rows.meters, rows.idempotency_keys, strict=True))
         seen_in_batch: set[tuple[str, str]] = set()
         outcomes = []
         for entry in entries:
@@ -143,10 +144,11 @@ class EventWriter:
                 outcomes.append(WriteOutcome.ACCEPTED)
         return outcomes
 
-    def _stored(self, rows: Sequence[EventRow], hashes: Hashes, by_meter: _ByMeter) -> set[tuple[str, str]]:
+    def _stored(self, rows: EventBlock, hashes: Hashes, by_meter: _ByMeter) -> set[tuple[str, str]]:
         """The (meter, key) entries of `rows` already in storage, one look-up per meter."""
         stored: set[tuple[str, str]] = set()
         for meter, positions in by_meter.items():
+            meter_rows: Sequence[EventRow]
             if positions is None:
                 meter_rows, meter_hashes = rows, hashes
             else:
@@ -156,20 +158,18 @@ class EventWriter:
         return stored
 
 
-_KEY = attrgetter("idempotency_key")
-_METER = attrgetter("meter")
 # The positions of each meter's rows; None: every row (a block of one meter).
 _ByMeter = dict[str, list[int] | None]
 
 
-def _positions_by_meter(rows: Sequence[EventRow]) -> _ByMeter:
+def _positions_by_meter(rows: EventBlock) -> _ByMeter:
     """The positions of each meter's rows; the usual block, of one meter, is told in one C-level pass."""
     if not rows:
         return {}
-    meters = set(map(_METER, rows))
+    meters = set(rows.meters)
     if len(meters) == 1:
         return {meters.pop(): None}
     positions: dict[str, list[int]] = defaultdict(list)
-    for index, row in enumerate(rows):
-        positions[row.meter].append(index)
+    for index, meter in enumerate(rows.meters):
+        positions[meter].append(index)
     return dict(positions)

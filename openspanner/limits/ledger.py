@@ -23,17 +23,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import TypeVar
 
 from openspanner.domain.entitlements import UsageTotals
 from openspanner.logging import get_logger
-from openspanner.storage.events import EventRow
+from openspanner.storage.events import EventBlock, EventRow
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
-_SUBJECT = attrgetter("subject")
 
 # (subject, meter, window start, window end), times in microseconds since the epoch: two
 # limits of one meter with different periods have windows starting together.
@@ -47,10 +45,13 @@ class WindowUsage:
     start_us: int
     end_us: int
     committed: UsageTotals
-    # Consumes evaluated and allowed whose event is not committed yet: key -> (timestamp_us, quantity).
-    reserved: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # Consumes evaluated and allowed whose event is not committed yet:
+    # key -> (timestamp_us, quantity, the value it adds to a distinct count).
+    reserved: dict[str, tuple[int, float, str | None]] = field(default_factory=dict)
     # time.monotonic() of the last read from storage (for refreshes when other servers write).
     loaded_at: float = 0.0
+    # The dimension a unique_count meter counts the values of; empty for other meters.
+    unique_dimension: str = ""
 
     @property
     def key(self) -> EntryKey:
@@ -58,8 +59,8 @@ class WindowUsage:
 
     def with_reserved(self) -> UsageTotals:
         totals = self.committed.copy()
-        for key, (timestamp_us, quantity) in self.reserved.items():
-            totals.add(timestamp_us, key, quantity)
+        for key, (timestamp_us, quantity, value) in self.reserved.items():
+            totals.add(timestamp_us, key, quantity, value)
         return totals
 
 
@@ -89,29 +90,33 @@ class UsageLedger:
         self._on_change.append(callback)
 
     def committed(self, rows: Sequence[EventRow]) -> None:
-        """The commit listener: `rows` were just committed (called inside the writer's lock)."""
+        """The commit listener: `rows` were just committed (called inside the writer's lock).
+
+        Read a column at a time: the writer hands over a block of columns, and building a row
+        object per event would cost a stream more than the rest of this listener."""
         changed: set[tuple[str, str]] = set()
         followed = self._followed()
         if not followed and not self._by_subject:
             return
         by_subject = self._by_subject
+        block = EventBlock.of(rows)
         # Distinct subjects first (a C-level pass): most blocks hold none a limit follows.
-        hit = {s for s in set(map(_SUBJECT, rows)) if s in followed or s in by_subject}
+        hit = {s for s in set(block.subjects) if s in followed or s in by_subject}
         if not hit:
             return
         with self._lock:
-            for row in rows:
-                if row.subject not in hit:
+            for i, subject in enumerate(block.subjects):
+                if subject not in hit:
                     continue
-                if row.meter in followed.get(row.subject, ()):
-                    changed.add((row.subject, row.meter))
-                meters = by_subject.get(row.subject)
-                if meters is None:
-                    continue
-                for window in meters.get(row.meter, ()):
-                    if window.start_us <= row.timestamp_us < window.end_us:
-                        window.committed.add(row.timestamp_us, row.idempotency_key, row.quantity)
-                        window.reserved.pop(row.idempotency_key, None)
+                meter, timestamp_us = block.meters[i], block.timestamps_us[i]
+                if meter in followed.get(subject, ()):
+                    changed.add((subject, meter))
+                for window in by_subject.get(subject, {}).get(meter, ()):
+                    if window.start_us <= timestamp_us < window.end_us:
+                        key = block.idempotency_keys[i]
+                        value = block.metadata[i].get(window.unique_dimension) if window.unique_dimension else None
+                        window.committed.add(timestamp_us, key, block.quantities[i], value)
+                        window.reserved.pop(key, None)
         if changed and self._on_change:
             for callback in self._on_change:
                 callback(changed)
@@ -139,9 +144,11 @@ class UsageLedger:
             return entry
 
     @staticmethod
-    def reserve_locked(entry: WindowUsage, key: str, timestamp_us: int, quantity: float) -> None:
+    def reserve_locked(
+        entry: WindowUsage, key: str, timestamp_us: int, quantity: float, value: str | None = None
+    ) -> None:
         """Reserve, from inside a `decide` callback (which holds the lock)."""
-        entry.reserved[key] = (timestamp_us, quantity)
+        entry.reserved[key] = (timestamp_us, quantity, value)
 
     def release(self, entry: WindowUsage, key: str) -> None:
         """Drop a reservation: its event was committed (already moved), a duplicate, or failed."""
@@ -198,5 +205,9 @@ class UsageLedger:
             self._entries[key] = entry
 
 
-def fresh_entry(subject: str, meter: str, start_us: int, end_us: int, committed: UsageTotals) -> WindowUsage:
-    return WindowUsage(subject, meter, start_us, end_us, committed, loaded_at=time.monotonic())
+def fresh_entry(
+    subject: str, meter: str, start_us: int, end_us: int, committed: UsageTotals, unique_dimension: str = ""
+) -> WindowUsage:
+    return WindowUsage(
+        subject, meter, start_us, end_us, committed, loaded_at=time.monotonic(), unique_dimension=unique_dimension
+    )

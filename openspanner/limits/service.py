@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from openspanner.catalog import MeterCatalog
+from openspanner.domain.distinct import counted_value
 from openspanner.domain.entitlements import (
     MESSAGE_EVALUATION_FAILED,
     CheckResult,
@@ -231,7 +232,7 @@ class LimitsService:
             event.timestamp_us = int(now.timestamp() * 1_000_000)
         # Judged first, as ingest will judge it: an event it would refuse is refused before any
         # evaluation, so the decision written beside the event never accepts one that is not stored.
-        validate_event(event, await self._catalog.lookup(event.meter), event.timestamp_us)
+        row = validate_event(event, await self._catalog.lookup(event.meter), event.timestamp_us)
         limited = self._limited(event.subject, event.meter, now)
         if isinstance(limited, CheckResult):  # no plan, or the meter not in it: advisory
             return await self._record(event, replace(limited, quantity=event.quantity), None, False, now)
@@ -244,13 +245,15 @@ class LimitsService:
         except OpenSpannerError as failure:
             return await self._evaluation_failed(event, plan, limit, window, failure, now)
 
+        value = counted_value(definition, row.metadata)
+
         def evaluate(usage: UsageTotals) -> CheckResult:
             current = usage.value(definition.aggregation, window.seconds)
-            usage.add(event.timestamp_us or 0, event.idempotency_key, event.quantity)
+            usage.add(event.timestamp_us or 0, event.idempotency_key, event.quantity, value)
             projected = usage.value(definition.aggregation, window.seconds)
             quota = quota_result(event.subject, event.quantity, plan, limit, window, current, projected, now)
             if quota.allowed or limit.enforcement is Enforcement.ADVISORY:
-                UsageLedger.reserve_locked(entry, event.idempotency_key, event.timestamp_us or 0, event.quantity)
+                UsageLedger.reserve_locked(entry, event.idempotency_key, event.timestamp_us or 0, event.quantity, value)
             return quota
 
         quota = self.ledger.decide(entry, evaluate)
@@ -410,9 +413,13 @@ class LimitsService:
 
     async def _load_many(self, keys: list[EntryKey]) -> list[WindowUsage]:
         """Entries of concurrent misses, read together, with no commit between read and install."""
-        return await self._pipeline.read_between_commits(functools.partial(self._read_and_install, keys))
+        counted: dict[str, str] = {}
+        for meter in {key[1] for key in keys}:
+            definition = await self._catalog.lookup(meter)
+            counted[meter] = definition.unique_dimension if definition is not None else ""
+        return await self._pipeline.read_between_commits(functools.partial(self._read_and_install, keys, counted))
 
-    def _read_and_install(self, keys: list[EntryKey]) -> list[WindowUsage]:
+    def _read_and_install(self, keys: list[EntryKey], counted: dict[str, str]) -> list[WindowUsage]:
         """Blocking, under the writer's lock: one query per meter."""
         by_meter: dict[str, list[EntryKey]] = {}
         for key in keys:
@@ -420,9 +427,10 @@ class LimitsService:
         installed: dict[EntryKey, WindowUsage] = {}
         for meter, meter_keys in by_meter.items():
             windows = [(subject, start, end) for subject, _, start, end in meter_keys]
-            totals = usage_totals_of_many(self._storage.client, meter, windows)
+            totals = usage_totals_of_many(self._storage.client, meter, windows, counted[meter])
             for key, usage in zip(meter_keys, totals, strict=True):
-                installed[key] = self.ledger.install(fresh_entry(key[0], meter, key[2], key[3], usage))
+                entry = fresh_entry(key[0], meter, key[2], key[3], usage, counted[meter])
+                installed[key] = self.ledger.install(entry)
         return [installed[key] for key in keys]
 
     @contextlib.asynccontextmanager

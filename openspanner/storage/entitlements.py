@@ -49,7 +49,8 @@ DATETIME = "DateTime64(6, 'UTC')"
 _TOTALS_SQL = (
     "SELECT count(), sum(quantity), min(quantity), max(quantity),"
     " argMin(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key)),"
-    " argMax(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key))"
+    " argMax(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key)),"
+    " groupUniqArrayIf(metadata[{unique_dimension:String}], mapContains(metadata, {unique_dimension:String}))"
     " FROM {events:Identifier} FINAL"
     " WHERE meter = {meter:String} AND subject = {subject:String}"
     " AND timestamp >= fromUnixTimestamp64Micro({start:Int64}, 'UTC')"
@@ -57,11 +58,17 @@ _TOTALS_SQL = (
 )
 
 
-def usage_totals(client: Client, subject: str, meter: str, start_us: int, end_us: int) -> UsageTotals:
-    """The subject's stored events of `meter` with start_us <= timestamp < end_us."""
+def usage_totals(
+    client: Client, subject: str, meter: str, start_us: int, end_us: int, unique_dimension: str = ""
+) -> UsageTotals:
+    """The subject's stored events of `meter` with start_us <= timestamp < end_us; with a
+    `unique_dimension` (a unique_count meter's), the distinct values of that dimension too."""
     rows = client.query(
         _TOTALS_SQL,
-        parameters={"events": EVENTS_TABLE, "meter": meter, "subject": subject, "start": start_us, "end": end_us},
+        parameters={
+            "events": EVENTS_TABLE, "meter": meter, "subject": subject, "start": start_us, "end": end_us,
+            "unique_dimension": unique_dimension,
+        },
         settings=READ_SETTINGS,
     ).result_rows
     return _totals(rows[0])
@@ -74,7 +81,8 @@ SubjectWindow = tuple[str, int, int]
 _MANY_TOTALS_SQL = (
     "SELECT subject, count(), sum(quantity), min(quantity), max(quantity),"
     " argMin(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key)),"
-    " argMax(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key))"
+    " argMax(tuple(toUnixTimestamp64Micro(timestamp), idempotency_key, quantity), (timestamp, idempotency_key)),"
+    " groupUniqArrayIf(metadata[{unique_dimension:String}], mapContains(metadata, {unique_dimension:String}))"
     " FROM {events:Identifier} FINAL"
     " WHERE meter = {meter:String} AND has({subjects:Array(String)}, subject)"
     " AND timestamp >= fromUnixTimestamp64Micro({low:Int64}, 'UTC')"
@@ -85,7 +93,9 @@ _MANY_TOTALS_SQL = (
 )
 
 
-def usage_totals_of_many(client: Client, meter: str, windows: Sequence[SubjectWindow]) -> list[UsageTotals]:
+def usage_totals_of_many(
+    client: Client, meter: str, windows: Sequence[SubjectWindow], unique_dimension: str = ""
+) -> list[UsageTotals]:
     """usage_totals of each (subject, start, end) of one meter, in one query per round of distinct
     subjects (a subject asked for two windows, of two periods, takes two rounds)."""
     found: dict[SubjectWindow, UsageTotals] = {}
@@ -101,6 +111,7 @@ def usage_totals_of_many(client: Client, meter: str, windows: Sequence[SubjectWi
             "events": EVENTS_TABLE, "meter": meter, "subjects": [w[0] for w in round_],
             "starts": [w[1] for w in round_], "ends": [w[2] for w in round_],
             "low": min(w[1] for w in round_), "high": max(w[2] for w in round_),
+            "unique_dimension": unique_dimension,
         }, settings=READ_SETTINGS).result_rows
         by_subject = {row[0]: _totals(row[1:]) for row in rows}
         for window in round_:
@@ -110,12 +121,13 @@ def usage_totals_of_many(client: Client, meter: str, windows: Sequence[SubjectWi
 
 
 def _totals(row: Sequence[Any]) -> UsageTotals:
-    count, total, low, high, first, last = row
+    count, total, low, high, first, last, distinct = row
     if not count:
         return UsageTotals()
     return UsageTotals(
         count=int(count), sum=float(total), min=float(low), max=float(high),
         first=(int(first[0]), str(first[1]), float(first[2])), last=(int(last[0]), str(last[1]), float(last[2])),
+        distinct={str(value) for value in distinct},
     )
 
 

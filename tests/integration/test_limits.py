@@ -338,3 +338,30 @@ def test_a_preview_shows_each_subject_under_the_proposed_limits(server: ServerPr
     assert (item["current"], item["current_limit"], item["proposed_limit"], item["current_state"],
             item["proposed_state"]) == (60, 100, 50, "ok", "exceeded")
     assert http(server, "GET", f"/v1/plans/{plan['id']}")[1]["version"] == 1  # nothing stored
+
+
+def test_a_hard_limit_on_distinct_users_refuses_only_a_new_user_past_it(server: ServerProcess) -> None:
+    """A plan may cap distinct users per month (a unique_count meter): a user already counted in
+    the window is always within the cap, a new one past it is refused and stored nowhere. Usage
+    recorded before the first consume is read from storage; later usage from the ledger."""
+    meter = f"m_{uuid.uuid4().hex[:10]}"
+    code, body = http(server, "POST", "/v1/meters", {
+        "name": meter, "aggregation": "unique_count", "unique_dimension": "user",
+        "dimensions": [{"name": "user", "type": "string", "required": True}],
+    })
+    assert code == 201, body
+    plan = new_plan(server, {"meter": meter, "limit": 2, "enforcement": "hard"})
+    who = subject()
+    assign(server, who, plan["id"])
+    code, _ = http(server, "POST", "/v1/usages", {
+        "meter": meter, "subject": who, "idempotency_key": "before", "quantity": 1, "metadata": {"user": "u1"},
+    })
+    assert code in (200, 201)
+
+    answers = [consume(server, who, meter, key=f"k{i}", metadata={"user": user})
+               for i, user in enumerate(["u1", "u2", "u1", "u3", "u2"])]
+
+    assert [code for code, _ in answers] == [201, 201, 201, 429, 201]
+    assert [body["quota"]["current"] for _, body in answers] == [1, 1, 2, 2, 2]
+    assert stored_total(server, meter, who) == (2.0, 5)  # u1 and u2; the refused u3 is nowhere
+    assert check(server, who, meter)["current"] == 2

@@ -18,6 +18,7 @@ from typing import Any, cast
 import pytest
 
 from openspanner.errors import ResourceExhausted, Unavailable
+from openspanner.ingest import batch
 from openspanner.ingest.batch import RETRY, Batcher, BatchOutcome, BatchSettings
 from openspanner.ingest.write import EventWriter, WriteOutcome, WrittenBlock
 from openspanner.metrics import Metrics
@@ -146,6 +147,39 @@ def test_a_partial_block_waits_for_the_linger_delay_and_a_full_one_goes_at_once(
     assert started[0] - submitted[0] < linger / 2
     assert started[1] - submitted[0] >= linger
     assert started[2] - submitted[2] < linger / 2
+
+
+@pytest.mark.parametrize(("calls", "blocks"), [
+    (True, [["a1", "b1", "c1"], ["a2", "b2", "c2"]]),
+    # Stream messages are sent as the window allows, not once per answer: none is waited for.
+    (False, [["a1", "b1", "c1"], ["a2"], ["b2", "c2"]]),
+], ids=["calls", "stream messages"])
+def test_the_block_after_a_write_gathers_the_calls_it_answered_as_they_come_back(
+    monkeypatch: pytest.MonkeyPatch, calls: bool, blocks: list[list[str]]
+) -> None:
+    """Three callers answered by one write send again one after another: their next block waits for
+    all three (as unary callers under load do), instead of going with the first and leaving the others
+    a whole write to wait. The write is held past the linger delay, so only the gathering holds it."""
+    linger = 1.0
+    monkeypatch.setattr(batch, "GATHER_QUIET_SECONDS", linger)
+
+    async def scenario() -> list[list[str]]:
+        writer = RecordingWriter()
+        async with batcher_with(writer, linger_seconds=linger) as batcher:
+            writer.hold()
+            callers = [submit(batcher, f"{name}1", wait_for_room=not calls) for name in "abc"]
+            await writer.wait_for_writes(1)
+            await asyncio.sleep(linger * 1.2)
+            writer.release()
+            await asyncio.wait_for(asyncio.gather(*callers), CALL_TIMEOUT)
+            again = []
+            for name in "abc":
+                again.append(submit(batcher, f"{name}2", wait_for_room=not calls))
+                await asyncio.sleep(linger / 10)
+            await asyncio.wait_for(asyncio.gather(*again), CALL_TIMEOUT)
+        return writer.blocks
+
+    assert asyncio.run(scenario()) == blocks
 
 
 def test_a_full_batcher_refuses_a_unary_submission_and_makes_a_stream_wait_for_room() -> None:

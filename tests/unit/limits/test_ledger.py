@@ -26,7 +26,12 @@ RECENT = (time.time_ns() // 1000 // US - 86_400) * US
 
 
 def row(key: str, at_us: int, quantity: float, subject: str = "org_1", meter: str = "tokens") -> EventRow:
-    return EventRow(meter, key, subject, at_us, quantity, {}, 30, at_us, at_us)
+    return EventRow(meter, key, subject, at_us, quantity, {"user": user_of(key)}, 30, at_us, at_us)
+
+
+def user_of(key: str) -> str:
+    """The user an event's `user` dimension names: its key's first letter, so keys share users."""
+    return key[0]
 
 
 def reference(events: list[tuple[int, str, float]], aggregation: Aggregation, seconds: float) -> float:
@@ -44,6 +49,7 @@ def reference(events: list[tuple[int, str, float]], aggregation: Aggregation, se
         Aggregation.FIRST: ordered[0][2],
         Aggregation.LAST: ordered[-1][2],
         Aggregation.RATE: len(events) / seconds,
+        Aggregation.UNIQUE_COUNT: float(len({user_of(key) for _, key, _ in events})),
     }[aggregation]
 
 
@@ -67,7 +73,7 @@ def test_totals_do_not_depend_on_the_order_events_arrive_in(
     order.shuffle(shuffled)  # type: ignore[attr-defined]
     totals = UsageTotals()
     for at, key, quantity in shuffled:
-        totals.add(at, key, quantity)
+        totals.add(at, key, quantity, user_of(key))
     for aggregation in Aggregation:
         assert totals.value(aggregation, 60.0) == pytest.approx(reference(events, aggregation, 60.0), rel=1e-9)
 
@@ -85,9 +91,9 @@ def test_an_entry_loaded_midway_then_advanced_by_commits_equals_all_events(
     loaded = UsageTotals()
     for r in before:
         if WINDOW[0] <= r.timestamp_us < WINDOW[1]:
-            loaded.add(r.timestamp_us, r.idempotency_key, r.quantity)
+            loaded.add(r.timestamp_us, r.idempotency_key, r.quantity, r.metadata["user"])
     ledger = UsageLedger(10)
-    entry = ledger.install(fresh_entry("org_1", "tokens", *WINDOW, loaded))
+    entry = ledger.install(fresh_entry("org_1", "tokens", *WINDOW, loaded, unique_dimension="user"))
     for r in after:
         ledger.committed([r])
     inside = [(r.timestamp_us, r.idempotency_key, r.quantity) for r in rows if WINDOW[0] <= r.timestamp_us < WINDOW[1]]
@@ -145,7 +151,7 @@ def test_what_storage_answers_for_a_window_is_the_reference(events_client: objec
     EventStore(events_client, sole_writer=True).insert(  # type: ignore[arg-type]
         [row(key, at, quantity, meter=meter) for at, key, quantity in samples]
     )
-    totals = usage_totals(events_client, "org_1", meter, start, end)  # type: ignore[arg-type]
+    totals = usage_totals(events_client, "org_1", meter, start, end, "user")  # type: ignore[arg-type]
     inside = [s for s in samples if start <= s[0] < end]
     assert totals.count == 4
     assert totals.value(aggregation, 1000.0) == pytest.approx(reference(inside, aggregation, 1000.0))
