@@ -14,7 +14,8 @@ when the rule enters error, not at every failed evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -90,7 +91,6 @@ class Evaluation:
         return tuple(e for e in self.events if e.type is not EventType.EVALUATION_FAILED)
 
 
-NewId = Callable[[], str]
 
 
 def evaluate(
@@ -98,7 +98,6 @@ def evaluate(
     previous: Sequence[GroupState],
     observations: Sequence[Observation],
     now: datetime,
-    new_id: NewId,
 ) -> Evaluation:
     """The states after an evaluation that succeeded. An ungrouped rule has at most one
     observation, of group value ""."""
@@ -114,21 +113,21 @@ def evaluate(
     if not states:
         states = [_state(rule, "", "", Status.NO_DATA, 0.0, NO_DATA_MESSAGE, now)]
     events = [
-        _event(rule, state, EventType.TRIGGERED, now, new_id)
+        _event(rule, state, EventType.TRIGGERED, now, before.get(state.group))
         for state in states
         if state.status is Status.ALERTING and not _was_alerting(before.get(state.group))
     ]
     kept = {state.group for state in states}
     for state in states:
         if state.status is not Status.ALERTING and _was_alerting(before.get(state.group)):
-            events.append(_event(rule, state, EventType.RESOLVED, now, new_id))
+            events.append(_event(rule, state, EventType.RESOLVED, now, before.get(state.group)))
     for old in previous:  # states of a grouping the rule no longer has (its group_by changed)
         if old.group not in kept and old.settled is Status.ALERTING:
-            events.append(_event(rule, _vanished(old, now), EventType.RESOLVED, now, new_id))
+            events.append(_event(rule, _vanished(old, now), EventType.RESOLVED, now, old))
     return Evaluation(tuple(states), tuple(events))
 
 
-def failed(rule: AlertRule, previous: Sequence[GroupState], message: str, now: datetime, new_id: NewId) -> Evaluation:
+def failed(rule: AlertRule, previous: Sequence[GroupState], message: str, now: datetime) -> Evaluation:
     """The states after an evaluation that could not run: the rule's own state ("") is error,
     keeping what it had settled on; the groups keep theirs."""
     own = next((state for state in previous if state.group == ("", "")), None)
@@ -137,7 +136,7 @@ def failed(rule: AlertRule, previous: Sequence[GroupState], message: str, now: d
     states = (error, *(state for state in previous if state.group != ("", "")))
     events: tuple[AlertEvent, ...] = ()
     if own is None or own.status is not Status.ERROR:
-        events = (_event(rule, error, EventType.EVALUATION_FAILED, now, new_id),)
+        events = (_event(rule, error, EventType.EVALUATION_FAILED, now, own),)
     return Evaluation(states, events)
 
 
@@ -185,5 +184,23 @@ def _for_group(key: str, value: str, message: str) -> str:
     return f"{message} for {key} {value}" if key else message
 
 
-def _event(rule: AlertRule, state: GroupState, kind: EventType, now: datetime, new_id: NewId) -> AlertEvent:
-    return AlertEvent(new_id(), rule.id, state.group_key, state.group_value, kind, state.value, state.message, now)
+def _event(
+    rule: AlertRule, state: GroupState, kind: EventType, now: datetime, before: GroupState | None
+) -> AlertEvent:
+    event_id = _event_id(rule, state, kind, before)
+    return AlertEvent(event_id, rule.id, state.group_key, state.group_value, kind, state.value, state.message, now)
+
+
+def _event_id(rule: AlertRule, state: GroupState, kind: EventType, before: GroupState | None) -> str:
+    """The same for every evaluation that starts from the same stored state: two workers running
+    by mistake make one crossing into one event, so one delivery job and one webhook-id. A
+    group's first state is told apart by the rule's last change (a new grouping starts afresh)."""
+    since = before.evaluated_at if before is not None else rule.updated_at
+    basis = "\x1f".join(
+        (rule.id, state.group_key, state.group_value, kind.value, since.isoformat() if since else "")
+    )
+    return str(uuid.uuid5(_EVENT_IDS, basis))
+
+
+# The namespace of alert event ids (uuid5).
+_EVENT_IDS = uuid.UUID("6f1d5c0e-8a43-4f7e-9d2b-3c1e5a7b9d10")

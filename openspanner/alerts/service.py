@@ -200,9 +200,9 @@ class AlertService:
                 return EvaluationView(await self._view(rule), state, ())
             try:
                 observations = await self._observe(rule, now)
-                outcome = machine.evaluate(rule, previous, observations, now, _new_id)
+                outcome = machine.evaluate(rule, previous, observations, now)
             except OpenSpannerError as error:
-                outcome = machine.failed(rule, previous, str(error), now, _new_id)
+                outcome = machine.failed(rule, previous, str(error), now)
                 log.warning("alert evaluation failed", rule_id=rule.id, meter=rule.meter, error=str(error))
             await self._record(rule, previous, outcome)
             next_at = now + timedelta(seconds=rule.evaluation_interval_seconds)
@@ -290,6 +290,3 @@ def _us(moment: datetime) -> int:
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
 
-
-def _new_id() -> str:
-    return str(uuid.uuid4())

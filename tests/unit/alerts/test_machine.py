@@ -8,7 +8,6 @@ sequences of evaluations (hypothesis) must make the same events as it.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -34,21 +33,16 @@ def rule(group_by: str = "", comparator: Comparator = Comparator.GTE, threshold:
                      comparator=comparator, group_by=group_by)
 
 
-def ids() -> itertools.count[int]:
-    return itertools.count()
-
-
 def run(r: AlertRule, rounds: Sequence[Sequence[Observation] | None]) -> list[list[tuple[str, str]]]:
     """Evaluate round after round (None: a failed evaluation); the (type, group value) events of each."""
     states: tuple[GroupState, ...] = ()
-    counter = ids()
     made = []
     for n, observations in enumerate(rounds):
         now = T0 + timedelta(minutes=n)
         if observations is None:
-            outcome = failed(r, states, "storage is down", now, lambda: str(next(counter)))
+            outcome = failed(r, states, "storage is down", now)
         else:
-            outcome = evaluate(r, states, observations, now, lambda: str(next(counter)))
+            outcome = evaluate(r, states, observations, now)
         states = outcome.states
         made.append([(e.type.value, e.group_value) for e in outcome.events])
     return made
@@ -66,14 +60,14 @@ def test_each_comparator_decides_alerting() -> None:
         Comparator.LTE: (11.0, False), Comparator.EQ: (10.0, True), Comparator.NEQ: (10.0, False),
     }
     for comparator, (value, alerting) in cases.items():
-        outcome = evaluate(rule(comparator=comparator), (), [Observation("", value, 3)], T0, lambda: "e")
+        outcome = evaluate(rule(comparator=comparator), (), [Observation("", value, 3)], T0)
         assert (outcome.states[0].status is Status.ALERTING) is alerting, comparator
 
 
 def test_no_events_is_no_data_and_resolves_an_alert() -> None:
     made = run(rule(), [[Observation("", 20.0, 2)], [], [Observation("", 0.0, 0)]])
     assert made == [[("triggered", "")], [("resolved", "")], []]
-    outcome = evaluate(rule(), (), [], T0, lambda: "e")
+    outcome = evaluate(rule(), (), [], T0)
     assert [(s.status, s.message) for s in outcome.states] == [(Status.NO_DATA, "no usage data in alert window")]
 
 
@@ -95,8 +89,8 @@ def test_groups_alert_and_resolve_each_on_its_own() -> None:
 
 def test_a_group_that_vanishes_while_alerting_is_resolved_and_kept_as_no_data() -> None:
     r = rule(group_by="region")
-    states = evaluate(r, (), [Observation("eu", 50.0, 4)], T0, lambda: "1").states
-    outcome = evaluate(r, states, [], T0 + timedelta(minutes=1), lambda: "2")
+    states = evaluate(r, (), [Observation("eu", 50.0, 4)], T0).states
+    outcome = evaluate(r, states, [], T0 + timedelta(minutes=1))
     assert [(e.type, e.group_key, e.group_value, e.value) for e in outcome.events] == [
         (EventType.RESOLVED, "region", "eu", 0.0)
     ]
@@ -106,9 +100,9 @@ def test_a_group_that_vanishes_while_alerting_is_resolved_and_kept_as_no_data() 
 
 
 def test_messages_name_the_group_as_the_product_does() -> None:
-    outcome = evaluate(rule(group_by="subject"), (), [Observation("org_1", 12.5, 1)], T0, lambda: "1")
+    outcome = evaluate(rule(group_by="subject"), (), [Observation("org_1", 12.5, 1)], T0)
     assert outcome.events[0].message == "value 12.5000 gte threshold 10.0000 for subject org_1"
-    outcome = evaluate(rule(), (), [Observation("", 2.0, 1)], T0, lambda: "1")
+    outcome = evaluate(rule(), (), [Observation("", 2.0, 1)], T0)
     assert outcome.states[0].message == "value 2.0000 is within threshold 10.0000"
 
 
@@ -119,8 +113,8 @@ def test_a_failure_while_alerting_neither_resolves_nor_triggers_again() -> None:
 
 def test_a_failure_keeps_the_groups_and_says_error_for_the_rule() -> None:
     r = rule(group_by="subject")
-    states = evaluate(r, (), [Observation("a", 20.0, 1)], T0, lambda: "1").states
-    outcome = failed(r, states, "storage is down", T0, lambda: "2")
+    states = evaluate(r, (), [Observation("a", 20.0, 1)], T0).states
+    outcome = failed(r, states, "storage is down", T0)
     assert {(s.group_value, s.status) for s in outcome.states} == {("", Status.ERROR), ("a", Status.ALERTING)}
     assert [e.type for e in outcome.events] == [EventType.EVALUATION_FAILED]
     assert outcome.deliverable == ()
@@ -129,8 +123,8 @@ def test_a_failure_keeps_the_groups_and_says_error_for_the_rule() -> None:
 
 
 def test_changing_the_grouping_resolves_what_alerted_under_the_old_one() -> None:
-    states = evaluate(rule(), (), [Observation("", 20.0, 1)], T0, lambda: "1").states
-    outcome = evaluate(rule(group_by="subject"), states, [Observation("a", 1.0, 1)], T0, lambda: "2")
+    states = evaluate(rule(), (), [Observation("", 20.0, 1)], T0).states
+    outcome = evaluate(rule(group_by="subject"), states, [Observation("a", 1.0, 1)], T0)
     assert [(e.type, e.group_value) for e in outcome.events] == [(EventType.RESOLVED, "")]
     assert [s.group_value for s in outcome.states] == ["a"]
 
@@ -186,3 +180,18 @@ def test_grouped_rules_make_the_events_the_reference_makes(
 def test_ungrouped_rules_make_the_events_the_reference_makes(rounds: list[list[Observation] | None]) -> None:
     r = rule()
     assert run(r, rounds) == reference(r, rounds)
+
+
+def test_two_evaluations_from_one_stored_state_make_one_event_id() -> None:
+    """Two workers running by mistake read the same states: their crossing is one event (one
+    delivery job, one webhook-id); the next crossing, from a later state, is another."""
+    r = rule()
+    quiet = evaluate(r, (), [Observation("", 2.0, 1)], T0).states
+    later = T0 + timedelta(minutes=1)
+    first = evaluate(r, quiet, [Observation("", 50.0, 1)], later)
+    second = evaluate(r, quiet, [Observation("", 51.0, 1)], later + timedelta(milliseconds=3))
+    assert [e.id for e in first.events] == [e.id for e in second.events] and len(first.events) == 1
+    resolved = evaluate(r, first.states, [Observation("", 1.0, 1)], later + timedelta(minutes=1))
+    again = evaluate(r, resolved.states, [Observation("", 50.0, 1)], later + timedelta(minutes=2))
+    ids = {first.events[0].id, resolved.events[0].id, again.events[0].id}
+    assert len(ids) == 3
