@@ -113,7 +113,7 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
         app.include_router(module.router, dependencies=[Depends(refuse_unknown_query_parameters)])
     install_error_handlers(app)
     # Innermost of the middleware: the access log, the body limit and the pages' own see its answers.
-    app.add_middleware(DirectRoutes, routes=usages.DIRECT_ROUTES, services=services)
+    app.add_middleware(DirectRoutes, routes=[*usages.DIRECT_ROUTES, *entitlements.DIRECT_ROUTES], services=services)
     if pages is not None:
         # Inside the body limit and the access log, as the API's routes are (the dashboard: `/`, `/dashboard/...`).
         pages.mount(app)

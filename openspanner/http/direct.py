@@ -20,14 +20,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from fastapi import APIRouter
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openspanner.auth import authorize
 from openspanner.errors import OpenSpannerError
 from openspanner.http.context import Services
+from openspanner.http.json_body import parse_body
 from openspanner.http.problems import error_response
+
+Body = TypeVar("Body", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,27 @@ class DirectRoute:
     # The route FastAPI serves the same requests with: named in the scope, for the access log.
     route: BaseRoute
     handler: DirectHandler
+
+
+def direct_route(
+    router: APIRouter, path: str, model: type[Body], grpc_method: str,
+    handle: Callable[[Body, Services], Awaitable[Response]],
+) -> DirectRoute:
+    """The POST route `path` of `router` (its full path) answered directly for a body `model`
+    takes: the same body check, key check (under `grpc_method`) and handler as the route, in its
+    order (a body that is no JSON is refused before the key is asked for). A body the model
+    refuses goes on to FastAPI, whose answer it stays."""
+
+    async def direct(request: DirectRequest, services: Services) -> Response | None:
+        try:
+            body = model.model_validate(parse_body(request.body))
+        except (ValueError, ValidationError, OpenSpannerError):  # json's JSONDecodeError is a ValueError
+            return None
+        await authorize(services.keys, grpc_method, request.authorization)
+        return await handle(body, services)
+
+    route = next(r for r in router.routes if getattr(r, "path", "") == path)
+    return DirectRoute("POST", path, route, direct)
 
 
 class DirectRoutes:

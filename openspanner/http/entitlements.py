@@ -19,6 +19,7 @@ from openspanner.domain.events import UsageEvent as DomainUsageEvent
 from openspanner.domain.plans import Enforcement
 from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, authorized
+from openspanner.http.direct import direct_route
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.plans import limits_of
 from openspanner.http.usages import UsageCreateRequest, domain_event
@@ -245,6 +246,13 @@ async def consume(body: ConsumeRequest, services: Deps) -> JSONResponse:
     retry_after = decision.quota.retry_after_seconds
     headers = {"Retry-After": str(max(retry_after, 1))} if retry_after is not None else {}
     return JSONResponse(content, 429, headers)
+
+
+# A check sits in its caller's request path, and a consume is as busy as recording usage.
+DIRECT_ROUTES = [
+    direct_route(router, "/v1/entitlements/check", CheckRequest, f"{_SERVICE}/Check", check),
+    direct_route(router, "/v1/entitlements/consume", ConsumeRequest, f"{_SERVICE}/Consume", consume),
+]
 
 
 @router.get("/decisions/{idempotency_key}", response_model=Decision, summary="A consume's stored decision",

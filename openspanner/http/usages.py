@@ -11,17 +11,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field
 
-from openspanner.auth import authorize
 from openspanner.domain import events as domain
 from openspanner.domain.events import MetadataValue, Outcome, key_or_generated
 from openspanner.domain.values import Unsupported
-from openspanner.errors import IdempotencyKeyReused, InvalidArgument, OpenSpannerError
+from openspanner.errors import IdempotencyKeyReused, InvalidArgument
 from openspanner.http import bulk_keys
 from openspanner.http.context import Deps, Services, authorized
-from openspanner.http.direct import DirectRequest, DirectRoute
-from openspanner.http.json_body import JsonBodyRoute, parse_body
+from openspanner.http.direct import direct_route
+from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.problems import ErrorResponse, error_response
 from openspanner.http.wire import Strict, UsageEvent, us_of, usage_event
 from openspanner.product_errors import rejection_code
@@ -114,25 +113,13 @@ async def create_usage(body: UsageCreateRequest, services: Deps) -> UsageCreateR
     )
 
 
-async def create_usage_direct(request: DirectRequest, services: Services) -> Response | None:
-    """`create_usage` for a request its route would take as it is, without FastAPI's machinery
-    (http/direct.py): the same body check, key check, handler and answer, in the route's order
-    (a body that is no JSON is refused before the key is asked for). None: a body the
-    route refuses, whose answer stays FastAPI's."""
-    try:
-        body = UsageCreateRequest.model_validate(parse_body(request.body))
-    except (ValueError, ValidationError, OpenSpannerError):  # json's JSONDecodeError is a ValueError
-        return None
-    await authorize(services.keys, _RECORD_USAGE, request.authorization)
-    answer = await create_usage(body, services)
+async def _create_usage_response(body: UsageCreateRequest, services: Services) -> Response:
     # As FastAPI answers a route's response model: pydantic's JSON of it, by alias.
+    answer = await create_usage(body, services)
     return Response(answer.model_dump_json(by_alias=True), status_code=201, media_type="application/json")
 
 
-DIRECT_ROUTES = [
-    DirectRoute("POST", "/v1/usages", next(r for r in router.routes if getattr(r, "path", "") == "/v1/usages"),
-                create_usage_direct),
-]
+DIRECT_ROUTES = [direct_route(router, "/v1/usages", UsageCreateRequest, _RECORD_USAGE, _create_usage_response)]
 
 
 @router.post(

@@ -108,3 +108,53 @@ def test_a_chunked_body_over_the_limit_is_refused_413(server: ServerProcess) -> 
 def test_a_query_parameter_is_refused_by_the_route(server: ServerProcess) -> None:
     code, body = http(server, "POST", "/v1/usages?dry_run=1", event(uuid.uuid4().hex))
     assert code == 400 and body["error"]["field"] == "dry_run"
+
+
+def entitlement_both_ways(
+    server: ServerProcess, path: str, body: dict[str, Any], key: str | None = ADMIN_KEY
+) -> list[tuple[int, str, dict[str, Any]]]:
+    answers = []
+    for headers in (DIRECT, ROUTED):
+        code, answer_headers, raw = request(server, "POST", path, raw=json.dumps(body).encode(), key=key,
+                                            headers=headers)
+        answers.append((code, answer_headers.get("content-type", ""), json.loads(raw)))
+    return answers
+
+
+def test_checks_and_consumes_are_answered_directly_as_their_routes_do(server: ServerProcess) -> None:
+    """The same bodies through the direct path and through FastAPI: the same answers (a consume's
+    key differs per way, so only its status, decision and quota are compared; the times in a
+    check's window are the same instant either way)."""
+    code, plan = http(server, "POST", "/v1/plans", {
+        "name": "direct", "limits": [{"meter": "direct", "limit": 3, "enforcement": "hard"}],
+    })
+    assert code == 201, plan
+    assert http(server, "PUT", "/v1/plans/subjects/org_direct", {"plan_id": plan["id"]})[0] == 200
+    for body in (
+        {"subject": "org_direct", "meter": "direct", "quantity": 2},
+        {"subject": "nobody", "meter": "direct", "quantity": 1},
+        {"subject": "org_direct", "meter": "direct", "quantity": -1},
+        {"subject": "org_direct", "meter": "direct", "quantity": 1, "colour": "red"},
+    ):
+        direct, routed = entitlement_both_ways(server, "/v1/entitlements/check", body)
+        assert direct == routed, body
+    for key in (None, "not-a-key"):
+        direct, routed = entitlement_both_ways(server, "/v1/entitlements/check", {"subject": "s", "meter": "m"}, key)
+        assert direct == routed and direct[0] == 401
+
+    answers = []
+    for quantity in (2, 2):  # the second of each pair passes the hard limit of 3
+        for headers in (DIRECT, ROUTED):
+            who = "org_direct_" + ("a" if headers is DIRECT else "b")
+            assert http(server, "PUT", f"/v1/plans/subjects/{who}", {"plan_id": plan["id"]})[0] == 200
+            body = {"idempotency_key": uuid.uuid4().hex, "subject": who, "meter": "direct", "quantity": quantity,
+                    "metadata": {"region": "eu"}}
+            code, _, raw = request(server, "POST", "/v1/entitlements/consume", raw=json.dumps(body).encode(),
+                                   key=ADMIN_KEY, headers=headers)
+            answer = json.loads(raw)
+            answers.append((code, answer["accepted"], answer["quota"]["current"], answer["quota"]["state"]))
+    assert answers == [(201, True, 0, "ok"), (201, True, 0, "ok"), (429, False, 2, "exceeded"),
+                       (429, False, 2, "exceeded")]
+    missing_key = {"subject": "org_direct", "meter": "direct", "quantity": 1, "metadata": {"region": "eu"}}
+    direct, routed = entitlement_both_ways(server, "/v1/entitlements/consume", missing_key)
+    assert direct == routed and direct[0] == 400 and direct[2]["error"]["field"] == "idempotency_key"
