@@ -45,6 +45,8 @@ from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.dashboard.serving import DASHBOARD
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
+from openspanner.exports.jobs import Exports
+from openspanner.exports.worker import ExportSettings, ExportWorker
 from openspanner.grpc import reflection
 from openspanner.grpc.access_log import AccessLogInterceptor
 from openspanner.grpc.api_keys import ApiKeyService
@@ -63,7 +65,7 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
-from openspanner.storage.client import Storage, open_client
+from openspanner.storage.client import Storage, open_client, open_reader
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
 from openspanner.v1 import (
@@ -235,13 +237,13 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
-        destinations=destinations, outbox=outbox,
+        destinations=destinations, outbox=outbox, exports=exports_of(settings, storage, catalog),
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
-    _start_workers(app, storage, outbox)
+    _start_workers(app, storage, outbox, catalog, services.exports)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -270,14 +272,16 @@ async def _start_only_workers(app: App) -> None:
     app.on_stop("catalog", catalog.stop)
     if not settings.workers:
         log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
-    _start_workers(app, storage, Outbox(storage), force=True)
+    _start_workers(app, storage, Outbox(storage), catalog, exports_of(settings, storage, catalog), force=True)
     log.info(
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
     )
 
 
-def _start_workers(app: App, storage: Storage, outbox: Outbox, force: bool = False) -> None:
+def _start_workers(
+    app: App, storage: Storage, outbox: Outbox, catalog: MeterCatalog, exports: Exports | None, force: bool = False
+) -> None:
     """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
     background work is added here. Stopped first on shutdown: attempts in flight get the grace."""
     settings = app.settings
@@ -286,8 +290,18 @@ def _start_workers(app: App, storage: Storage, outbox: Outbox, force: bool = Fal
         return
     workers = Workers()
     workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
+    if exports is not None:
+        export_settings = ExportSettings(
+            settings.export_path, settings.export_retention_hours, settings.export_lease_seconds,
+            settings.export_poll_seconds,
+        )
+        workers.add(ExportWorker(storage, catalog, exports, export_settings, functools.partial(open_reader, settings)))
     workers.start()
     app.on_stop("workers", lambda: workers.stop(app.remaining()))
+
+
+def exports_of(settings: Settings, storage: Storage, catalog: MeterCatalog) -> Exports:
+    return Exports(storage, catalog, settings.export_path, settings.export_retention_hours)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:

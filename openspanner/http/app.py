@@ -35,6 +35,7 @@ from openspanner.http import (
     alert_destinations,
     api_keys,
     delivery_jobs,
+    exports,
     health,
     meter_usage,
     meters,
@@ -91,6 +92,7 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
             {"name": "health", "description": "Liveness and readiness, without a key."},
             {"name": "metrics", "description": "Prometheus metrics; without a key unless the server requires one."},
             {"name": "alerts", "description": "Webhook destinations and their durable, signed deliveries."},
+            {"name": "exports", "description": "Large CSV or JSON Lines exports written in the background."},
             {"name": "plans", "description": "Not served yet."},
         ],
     )
@@ -98,7 +100,7 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
     for module in (
         health, metrics, meters, usages, usage_search, meter_usage, subjects, api_keys, stats,
         # Before any /v1/alerts/{id} route, which would take `destinations` and `delivery-jobs` for ids.
-        alert_destinations, delivery_jobs, not_served,
+        alert_destinations, delivery_jobs, exports, not_served,
     ):
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
+from openspanner.exports.jobs import Exports
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
@@ -39,6 +40,8 @@ class Services:
     # Webhook destinations and the delivery outbox (docs/webhooks.md).
     destinations: Destinations | None = None
     outbox: Outbox | None = None
+    # Export jobs (docs/exports.md).
+    exports: Exports | None = None
 
 
 def services_of(request: Request) -> Services:
