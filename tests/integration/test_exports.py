@@ -128,7 +128,7 @@ def test_usage_buckets_export_is_the_products_csv_export_as_a_job(shared_server:
 
     done = export_when(shared_server, job["id"], "completed")
     headers, content = download(shared_server, job["id"])
-    code, direct_headers, direct = request(shared_server, "POST", "/v1/usages/export", query)
+    code, _, direct = request(shared_server, "POST", "/v1/usages/export", query)
 
     assert code == 200
     assert content == direct
@@ -146,7 +146,8 @@ def test_an_event_export_is_the_events_api_row_by_row(shared_server: ServerProce
     query = {"meter": meter, "subject": ["org_1", "org_2"], "start_time": (START + timedelta(hours=6)).isoformat(),
              "end_time": (NOW - timedelta(hours=3)).isoformat(), "filter": ["model:gpt-4.1", 'model:say "hi"']}
     params = ("&subject=org_1&subject=org_2&start_time=" + query["start_time"].replace("+", "%2B")
-              + "&end_time=" + query["end_time"].replace("+", "%2B") + "&filter=model:gpt-4.1&filter=model:say%20%22hi%22")
+              + "&end_time=" + query["end_time"].replace("+", "%2B")
+              + "&filter=model:gpt-4.1&filter=model:say%20%22hi%22")
     expected = by_time(events_api(shared_server, meter, params))
     jsonl = start_export(shared_server, {"kind": "events", "format": "jsonl", "query": query})
     csv_gz = start_export(shared_server, {"kind": "events", "format": "csv", "query": query, "gzip": True})
@@ -216,7 +217,7 @@ def test_a_running_export_is_canceled_and_a_killed_one_runs_again_after_restart(
         job = start_export(server, {"kind": "events", "format": "csv", "query": {"meter": "m"}})
         export_when(server, job["id"], "running")
         code, canceled = http(server, "POST", f"/v1/exports/{job['id']}/cancel")
-        assert code == 200
+        assert code == 200 and canceled["status"] == "canceled"
         time.sleep(3)  # longer than a progress interval: a worker that ignored the cancel would have written
         code, later = http(server, "GET", f"/v1/exports/{job['id']}")
         assert later["status"] == "canceled" and "download_url" not in later, later
