@@ -52,6 +52,7 @@ from openspanner.grpc.access_log import AccessLogInterceptor
 from openspanner.grpc.api_keys import ApiKeyService
 from openspanner.grpc.auth import AuthInterceptor
 from openspanner.grpc.decode_guard import DecodeGuard
+from openspanner.grpc.exports import ExportService
 from openspanner.grpc.meters import MeterService
 from openspanner.grpc.product.convert import bulk_limit
 from openspanner.grpc.product.usage import ProductUsageService
@@ -71,6 +72,8 @@ from openspanner.tls import TlsFiles, load_tls
 from openspanner.v1 import (
     api_key_pb2,
     api_key_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
     open_spanner_usage_pb2,
@@ -96,6 +99,7 @@ MESSAGE_SERVICES = (
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
     webhook_pb2.DESCRIPTOR.services_by_name["DestinationService"],
     webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
+    export_pb2.DESCRIPTOR.services_by_name["ExportService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -223,6 +227,8 @@ async def _start(app: App) -> None:
     reader = UsageReader(catalog, storage, metrics)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     _add_webhook_servicers(server, destinations, outbox)
+    exports = exports_of(settings, storage, catalog)
+    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportService(exports), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
@@ -237,7 +243,7 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key,
-        destinations=destinations, outbox=outbox, exports=exports_of(settings, storage, catalog),
+        destinations=destinations, outbox=outbox, exports=exports,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port

@@ -20,9 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
-from tests.harness import ServerProcess, running_server, start_server
+from openspanner.v1 import export_pb2, export_pb2_grpc
+from tests.harness import Client, ServerProcess, running_server, start_server
 from tests.support.http_calls import http, request
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -258,3 +260,27 @@ def test_a_million_event_export_streams_with_flat_memory(tmp_path: Path) -> None
     assert done["rows_written"] == count
     assert by_time([json.loads(line) for line in lines.splitlines()]) == by_time(expected)
     assert growth < done["artifact_size"] / 4, (growth, done["artifact_size"])
+
+
+def test_the_grpc_export_service_makes_the_same_jobs(shared_server: ServerProcess, meter: str) -> None:
+    client = Client(shared_server.address)
+    stub = export_pb2_grpc.ExportServiceStub(client.channel)
+    try:
+        query = {"meter": meter, "subject": "org_3"}
+        created = client.call(stub.CreateExport, export_pb2.CreateExportRequest(
+            kind="events", format="jsonl", query_json=json.dumps(query)))
+        assert created.export.status == "queued" and json.loads(created.export.query_json) == query
+        done = export_when(shared_server, created.export.id, "completed")
+        got = client.call(stub.GetExport, export_pb2.GetExportRequest(id=created.export.id)).export
+        chunks = list(stub.DownloadExport(export_pb2.DownloadExportRequest(id=got.id), metadata=client.metadata))
+        _, content = download(shared_server, got.id)
+        with pytest.raises(grpc.RpcError) as refused:
+            client.call(stub.CancelExport, export_pb2.CancelExportRequest(id=got.id))
+        listed = client.call(stub.ListExports, export_pb2.ListExportsRequest(limit=1000)).exports
+    finally:
+        client.close()
+    assert got.status == "completed" and got.rows_written == done["rows_written"] > 0
+    assert got.download_url == done["download_url"] and got.artifact_size == len(content)
+    assert b"".join(chunk.chunk for chunk in chunks) == content
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert got.id in {job.id for job in listed}
