@@ -256,7 +256,8 @@ def test_a_million_event_export_streams_with_flat_memory(tmp_path: Path) -> None
             " retention_days) SELECT 'm', concat('org_', toString(number % {subjects:UInt32})),"
             " fromUnixTimestamp64Micro({start_us:Int64} + toInt64((number * 86399999977) % {span_us:UInt64}), 'UTC'),"
             " concat('k', toString(number)), (number % 97) + 0.25,"
-            " map('model', ['gpt-4.1', 'claude, opus', 'say \"hi\"'][number % 3 + 1], 'tokens', toString(number % 1000)),"
+            " map('model', ['gpt-4.1', 'claude, opus', 'say \"hi\"'][number % 3 + 1],"
+            " 'tokens', toString(number % 1000)),"
             " now64(6), 30 FROM numbers({count:UInt64})",
             parameters={"subjects": subjects, "start_us": int(START.timestamp() * 1_000_000),
                         "span_us": int((NOW - START).total_seconds() * 1_000_000), "count": count},
