@@ -22,6 +22,7 @@ from openspanner.client import ApiError
 from openspanner.commands.common import client_flags as _client_flags
 from openspanner.commands.common import connect, join_relative_times
 from openspanner.commands.events import add_events_command
+from openspanner.commands.exports import add_export_commands
 from openspanner.commands.meters import add_meters_commands
 from openspanner.commands.output import table, time_text
 from openspanner.commands.usage import add_usage_command
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     add_usage_command(commands)
     add_events_command(commands)
     add_webhook_commands(commands)
+    add_export_commands(commands)
 
     from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
 

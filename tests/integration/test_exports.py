@@ -13,6 +13,8 @@ import gzip
 import io
 import json
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,8 +25,10 @@ from typing import Any
 import grpc
 import pytest
 
+from openspanner.client import Client as OurClient
+from openspanner.client import FailedPreconditionError
 from openspanner.v1 import export_pb2, export_pb2_grpc
-from tests.harness import Client, ServerProcess, running_server, start_server, storage_at
+from tests.harness import ADMIN_KEY, Client, ServerProcess, running_server, start_server, storage_at
 from tests.support.http_calls import http, request
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -307,3 +311,33 @@ def test_the_grpc_export_service_makes_the_same_jobs(shared_server: ServerProces
     assert b"".join(chunk.chunk for chunk in chunks) == content
     assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert got.id in {job.id for job in listed}
+
+
+def test_the_command_line_and_the_python_client_start_show_and_download(
+    shared_server: ServerProcess, meter: str, tmp_path: Path
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "OPENSPANNER_SERVER": shared_server.address, "OPENSPANNER_API_KEY": ADMIN_KEY}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "openspanner", "exports", *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    started = json.loads(cli("start", "events", json.dumps({"meter": meter, "subject": "org_4"}), "--format",
+                             "jsonl", "--gzip"))
+    assert started["status"] == "queued" and started["gzip"] is True
+    export_when(shared_server, started["id"], "completed")
+    shown = json.loads(cli("show", started["id"]))
+    cli("download", started["id"], str(tmp_path / "cli.jsonl.gz"))
+    listing = cli("list", "--limit", "1000")
+    with OurClient(shared_server.address, ADMIN_KEY) as client:
+        written = client.download_export(started["id"], tmp_path / "client.jsonl.gz")
+        with pytest.raises(FailedPreconditionError):
+            client.retry_export(started["id"])
+    _, content = download(shared_server, started["id"])
+
+    assert shown["status"] == "completed" and int(shown["rows_written"]) > 0
+    assert (tmp_path / "cli.jsonl.gz").read_bytes() == (tmp_path / "client.jsonl.gz").read_bytes() == content
+    assert written == len(content)
+    assert started["id"] in listing
