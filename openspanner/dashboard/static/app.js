@@ -9,6 +9,7 @@ import { setForbiddenWriteHandler, setUnauthorizedHandler } from "./api.js";
 import { errorState, h, notify, replace } from "./dom.js";
 import * as apiKeys from "./pages/api_keys.js";
 import * as events from "./pages/events.js";
+import * as exportsPage from "./pages/exports.js";
 import * as ingest from "./pages/ingest.js";
 import * as meterForm from "./pages/meter_form.js";
 import * as meters from "./pages/meters.js";
@@ -30,6 +31,7 @@ const ROUTES = [
   { pattern: /^\/subjects\/(.+)$/, page: subject, nav: "subjects" },
   { pattern: /^\/api-keys$/, page: apiKeys, nav: "api-keys" },
   { pattern: /^\/ingest$/, page: ingest, nav: "ingest" },
+  { pattern: /^\/exports$/, page: exportsPage, nav: "exports" },
 ];
 
 const NAV = [
@@ -37,6 +39,7 @@ const NAV = [
   { id: "meters", label: "Meters", href: "#/meters" },
   { id: "subjects", label: "Subjects", href: "#/subjects" },
   { id: "ingest", label: "Ingest health", href: "#/ingest" },
+  { id: "exports", label: "Exports", href: "#/exports" },
   { id: "api-keys", label: "API keys", href: "#/api-keys", admin: true },
 ];
 
