@@ -102,7 +102,8 @@ def events_api(server: ServerProcess, meter: str, params: str = "") -> list[dict
 
 
 def by_time(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(events, key=lambda e: (e["timestamp"], e["idempotency_key"]))
+    """In time order (parsed: RFC 3339 text with fractions of any length does not sort as text), then key."""
+    return sorted(events, key=lambda e: (datetime.fromisoformat(e["timestamp"]), e["idempotency_key"]))
 
 
 def csv_events(content: bytes) -> list[dict[str, Any]]:
