@@ -72,16 +72,20 @@ class Workers:
             self._running[task.name] = asyncio.create_task(self._supervised(task), name=f"worker-{task.name}")
         log.info("workers started", tasks=self.names)
 
-    async def stop(self, timeout: float) -> None:
-        """Cancel every task's `run`, then give each `close` what remains of `timeout`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+    async def stop_intake(self) -> None:
+        """Cancel every task's `run`: no new work starts; work in flight goes on until `stop`."""
         for running in self._running.values():
             running.cancel()
         for running in self._running.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         self._running.clear()
+
+    async def stop(self, timeout: float) -> None:
+        """Stop the intake (if not yet), then give each task's `close` what remains of `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await self.stop_intake()
         for task in reversed(self._tasks):
             try:
                 await task.close(max(deadline - loop.time(), 0.0))

@@ -201,6 +201,10 @@ async def _start(app: App) -> None:
     await keys.start()
     app.on_stop("keys", keys.stop)
     destinations, outbox = Destinations(storage, settings.webhook_allow_private), Outbox(storage)
+    workers = Workers()
+    # Closed after the ingest drain, before storage: work in flight (an attempt) runs on during the
+    # drain and gets what remains of the grace; its intake stops first (_start_workers).
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
     metrics = Metrics()
     pipeline = IngestPipeline(
         storage,
@@ -249,7 +253,7 @@ async def _start(app: App) -> None:
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
-    _start_workers(app, storage, outbox, catalog, services.exports)
+    _start_workers(app, workers, storage, outbox, catalog, services.exports)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -278,7 +282,9 @@ async def _start_only_workers(app: App) -> None:
     app.on_stop("catalog", catalog.stop)
     if not settings.workers:
         log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
-    _start_workers(app, storage, Outbox(storage), catalog, exports_of(settings, storage, catalog), force=True)
+    workers = Workers()
+    app.on_stop("workers", lambda: workers.stop(app.remaining()))
+    _start_workers(app, workers, storage, Outbox(storage), catalog, exports_of(settings, storage, catalog), force=True)
     log.info(
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
@@ -286,15 +292,16 @@ async def _start_only_workers(app: App) -> None:
 
 
 def _start_workers(
-    app: App, storage: Storage, outbox: Outbox, catalog: MeterCatalog, exports: Exports | None, force: bool = False
+    app: App, workers: Workers, storage: Storage, outbox: Outbox, catalog: MeterCatalog, exports: Exports | None,
+    force: bool = False,
 ) -> None:
     """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
-    background work is added here. Stopped first on shutdown: attempts in flight get the grace."""
+    background work is added here. Their intake stops first on shutdown (nothing new starts while
+    the server drains); `workers` was registered to close after the drain, before storage."""
     settings = app.settings
     if not (settings.workers or force):
         log.info("workers disabled (OPENSPANNER_WORKERS=false): another process runs them")
         return
-    workers = Workers()
     workers.add(DeliveryWorker(storage, outbox, delivery_settings(settings)))
     if exports is not None:
         export_settings = ExportSettings(
@@ -303,7 +310,7 @@ def _start_workers(
         )
         workers.add(ExportWorker(storage, catalog, exports, export_settings, functools.partial(open_reader, settings)))
     workers.start()
-    app.on_stop("workers", lambda: workers.stop(app.remaining()))
+    app.on_stop("workers intake", workers.stop_intake)
 
 
 def exports_of(settings: Settings, storage: Storage, catalog: MeterCatalog) -> Exports:

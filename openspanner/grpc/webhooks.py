@@ -3,20 +3,16 @@ core calls as REST /v1/alerts/destinations and /v1/alerts/delivery-jobs."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import grpc
 
 from openspanner.grpc.convert import timestamp
 from openspanner.grpc.rpc import rpc
 from openspanner.v1 import webhook_pb2, webhook_pb2_grpc
 from openspanner.webhooks.destinations import DestinationChanges, Destinations
+from openspanner.webhooks.fanout import Fanout
 from openspanner.webhooks.model import Attempt, DeliveryJob, Destination, JobStatus
 from openspanner.webhooks.outbox import Outbox
 from openspanner.webhooks.signing import standard_webhooks_secret
-
-TEST_EVENT_KIND = "destination.test"
 
 
 class DestinationService(webhook_pb2_grpc.DestinationServiceServicer):
@@ -29,7 +25,9 @@ class DestinationService(webhook_pb2_grpc.DestinationServiceServicer):
         self, request: webhook_pb2.CreateDestinationRequest, context: grpc.aio.ServicerContext
     ) -> webhook_pb2.CreateDestinationResponse:
         enabled = request.enabled if request.HasField("enabled") else True
-        created = await self._destinations.create(request.name, request.type, enabled, request.webhook_url)
+        created = await self._destinations.create(
+            request.name, request.type, enabled, request.webhook_url, list(request.event_types)
+        )
         return webhook_pb2.CreateDestinationResponse(
             destination=destination_to_proto(created), signing_secret=secret_to_proto(created)
         )
@@ -59,6 +57,7 @@ class DestinationService(webhook_pb2_grpc.DestinationServiceServicer):
             type=request.type if request.HasField("type") else None,
             enabled=request.enabled if request.HasField("enabled") else None,
             webhook_url=request.webhook_url if request.HasField("webhook_url") else None,
+            event_types=list(request.event_types.event_types) if request.HasField("event_types") else None,
         )
         updated = await self._destinations.update(request.id, changes)
         return webhook_pb2.UpdateDestinationResponse(destination=destination_to_proto(updated))
@@ -83,16 +82,7 @@ class DestinationService(webhook_pb2_grpc.DestinationServiceServicer):
     async def TestDestination(
         self, request: webhook_pb2.TestDestinationRequest, context: grpc.aio.ServicerContext
     ) -> webhook_pb2.TestDestinationResponse:
-        destination = await self._destinations.get(request.id)
-        event_id = str(uuid.uuid4())
-        payload = {
-            "event": {
-                "id": event_id, "type": "test", "message": "a test delivery from Open Spanner",
-                "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            },
-            "destination": {"id": destination.id, "name": destination.name},
-        }
-        job = await self._outbox.enqueue(TEST_EVENT_KIND, event_id, destination.id, payload)
+        job = await Fanout(self._destinations, self._outbox).send_test(request.id)
         return webhook_pb2.TestDestinationResponse(delivery_job=job_to_proto(job))
 
 
@@ -131,7 +121,7 @@ def destination_to_proto(destination: Destination) -> webhook_pb2.Destination:
     return webhook_pb2.Destination(
         id=destination.id, name=destination.name, type=destination.type, enabled=destination.enabled,
         webhook_url=destination.webhook_url, create_time=timestamp(destination.created_at),
-        update_time=timestamp(destination.updated_at),
+        update_time=timestamp(destination.updated_at), event_types=list(destination.event_types),
     )
 
 

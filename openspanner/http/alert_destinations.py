@@ -9,8 +9,6 @@ destination, and POST .../test, which enqueues a test event to it.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -22,6 +20,7 @@ from openspanner.http.delivery_jobs import DeliveryJobJson, delivery_job_json
 from openspanner.http.json_body import JsonBodyRoute
 from openspanner.http.wire import Strict, rfc3339
 from openspanner.webhooks.destinations import DestinationChanges, Destinations
+from openspanner.webhooks.fanout import Fanout
 from openspanner.webhooks.model import Destination
 from openspanner.webhooks.signing import (
     PRODUCT_SIGNATURE_ALGORITHM,
@@ -32,7 +31,6 @@ from openspanner.webhooks.signing import (
 
 router = APIRouter(prefix="/v1/alerts/destinations", tags=["alerts"], route_class=JsonBodyRoute)
 _SERVICE = "/openspanner.v1.DestinationService"
-TEST_EVENT_KIND = "destination.test"
 
 
 class DestinationCreateRequest(Strict):
@@ -43,6 +41,11 @@ class DestinationCreateRequest(Strict):
         description="Absolute http or https URL. Loopback, private, link-local and cloud-metadata addresses"
         " are refused unless the server allows them (OPENSPANNER_WEBHOOK_ALLOW_PRIVATE)."
     )
+    event_types: list[str] = Field(
+        default_factory=list,
+        description="Beyond the product: events sent here without an alert rule: entitlement.warning,"
+        " entitlement.exceeded, entitlement.recovered.",
+    )
 
 
 class DestinationUpdateRequest(Strict):
@@ -52,6 +55,7 @@ class DestinationUpdateRequest(Strict):
     type: str | None = None
     enabled: bool | None = None
     webhook_url: str | None = None
+    event_types: list[str] | None = None
 
 
 class WebhookSigning(BaseModel):
@@ -76,6 +80,7 @@ class DestinationJson(BaseModel):
     enabled: bool
     webhook_url: str
     webhook_signing: WebhookSigning
+    event_types: list[str]
     created_at: str
     updated_at: str
 
@@ -99,6 +104,7 @@ def destination_json(destination: Destination, with_secret: bool = False) -> Des
             secret=destination.secret if with_secret else None,
             standard_webhooks_secret=standard_webhooks_secret(destination.secret) if with_secret else None,
         ),
+        event_types=list(destination.event_types),
         created_at=rfc3339(destination.created_at),
         updated_at=rfc3339(destination.updated_at),
     )
@@ -130,7 +136,9 @@ async def list_destinations(
     dependencies=[Depends(authorized(f"{_SERVICE}/CreateDestination"))],
 )
 async def create_destination(body: DestinationCreateRequest, services: Deps) -> DestinationJson:
-    created = await destinations_of(services).create(body.name, body.type, body.enabled, body.webhook_url)
+    created = await destinations_of(services).create(
+        body.name, body.type, body.enabled, body.webhook_url, body.event_types
+    )
     return destination_json(created, with_secret=True)
 
 
@@ -148,7 +156,10 @@ async def get_destination(id: str, services: Deps) -> DestinationJson:
     dependencies=[Depends(authorized(f"{_SERVICE}/UpdateDestination"))],
 )
 async def update_destination(id: str, body: DestinationUpdateRequest, services: Deps) -> DestinationJson:
-    changes = DestinationChanges(name=body.name, type=body.type, enabled=body.enabled, webhook_url=body.webhook_url)
+    changes = DestinationChanges(
+        name=body.name, type=body.type, enabled=body.enabled, webhook_url=body.webhook_url,
+        event_types=body.event_types,
+    )
     return destination_json(await destinations_of(services).update(id, changes))
 
 
@@ -177,16 +188,6 @@ async def rotate_destination_secret(id: str, services: Deps) -> DestinationJson:
     dependencies=[Depends(authorized(f"{_SERVICE}/TestDestination"))],
 )
 async def test_destination(id: str, services: Deps) -> DeliveryJobJson:
-    destination = await destinations_of(services).get(id)
     if services.outbox is None:
         raise Unavailable("webhook deliveries are not available on this server")
-    event_id = str(uuid.uuid4())
-    payload = {
-        "event": {
-            "id": event_id, "type": "test", "message": "a test delivery from Open Spanner",
-            "created_at": rfc3339(datetime.now(UTC)),
-        },
-        "destination": {"id": destination.id, "name": destination.name},
-    }
-    job = await services.outbox.enqueue(TEST_EVENT_KIND, event_id, destination.id, payload)
-    return delivery_job_json(job)
+    return delivery_job_json(await Fanout(destinations_of(services), services.outbox).send_test(id))

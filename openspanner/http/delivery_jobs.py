@@ -23,8 +23,10 @@ _SERVICE = "/openspanner.v1.DeliveryService"
 
 
 class DeliveryAttemptJson(BaseModel):
-    """One row of the delivery log."""
+    """One row of the delivery log, in the product's delivery shape (and its attempt number)."""
 
+    id: str = Field(description="The job id and the attempt number: `<job id>-<attempt>`.")
+    job_id: str
     attempt: int
     event_id: str
     trigger_type: str = "webhook"
@@ -33,6 +35,7 @@ class DeliveryAttemptJson(BaseModel):
     error: str | None = None
     duration_ms: int
     attempted_at: str
+    created_at: str
 
 
 class DeliveryJobJson(BaseModel):
@@ -74,7 +77,10 @@ def delivery_job_json(job: DeliveryJob, log: list[Attempt] | None = None) -> Del
 
 
 def attempt_json(attempt: Attempt) -> DeliveryAttemptJson:
+    """Also for an alert event's latest delivery (Outbox.latest_attempts)."""
     return DeliveryAttemptJson(
+        id=f"{attempt.job_id}-{attempt.attempt}",
+        job_id=attempt.job_id,
         attempt=attempt.attempt,
         event_id=attempt.event_id,
         status=attempt.status.value,
@@ -82,6 +88,7 @@ def attempt_json(attempt: Attempt) -> DeliveryAttemptJson:
         error=attempt.error or None,
         duration_ms=attempt.duration_ms,
         attempted_at=rfc3339(attempt.attempted_at),
+        created_at=rfc3339(attempt.attempted_at),
     )
 
 

@@ -283,6 +283,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 enabled UInt8,
                 webhook_url String,
                 secret String,
+                event_types Array(LowCardinality(String)),
                 created_at DateTime64(3, 'UTC'),
                 updated_at DateTime64(3, 'UTC'),
                 version UInt64,

@@ -20,7 +20,7 @@ _TIME = "DateTime64(3, 'UTC')"
 _DESTINATION_COLUMNS = {
     "id": "String", "name": "String", "type": "LowCardinality(String)", "enabled": "UInt8",
     "webhook_url": "String", "secret": "String", "created_at": _TIME, "updated_at": _TIME,
-    "version": "UInt64", "deleted": "UInt8",
+    "event_types": "Array(LowCardinality(String))", "version": "UInt64", "deleted": "UInt8",
 }
 _JOB_COLUMNS = {
     "id": "String", "event_kind": "LowCardinality(String)", "event_id": "String", "destination_id": "String",
@@ -72,7 +72,7 @@ class DestinationStore:
 
     def _write(self, d: Destination, version: int, deleted: int) -> None:
         row = [d.id, d.name, d.type, int(d.enabled), d.webhook_url, d.secret, d.created_at, d.updated_at,
-               version, deleted]
+               list(d.event_types), version, deleted]
         self._client.insert(
             WEBHOOK_DESTINATIONS_TABLE, [row],
             column_names=list(_DESTINATION_COLUMNS), column_type_names=list(_DESTINATION_COLUMNS.values()),
@@ -162,7 +162,9 @@ def _destination_select() -> str:
 
 
 def _destination(row: Sequence[Any]) -> Destination:
-    return Destination(row[0], row[1], row[2], bool(row[3]), row[4], row[5], _utc(row[6]), _utc(row[7]))
+    return Destination(
+        row[0], row[1], row[2], bool(row[3]), row[4], row[5], _utc(row[6]), _utc(row[7]), tuple(row[8])
+    )
 
 
 def _job_row(job: DeliveryJob) -> list[Any]:

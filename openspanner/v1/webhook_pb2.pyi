@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Destination(_message.Message):
-    __slots__ = ("id", "name", "type", "enabled", "webhook_url", "create_time", "update_time")
+    __slots__ = ("id", "name", "type", "enabled", "webhook_url", "create_time", "update_time", "event_types")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class Destination(_message.Message):
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     type: str
@@ -25,7 +26,14 @@ class Destination(_message.Message):
     webhook_url: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., enabled: _Optional[bool] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., enabled: _Optional[bool] = ..., webhook_url: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EventTypes(_message.Message):
+    __slots__ = ("event_types",)
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SigningSecret(_message.Message):
     __slots__ = ("secret", "standard_webhooks_secret")
@@ -36,16 +44,18 @@ class SigningSecret(_message.Message):
     def __init__(self, secret: _Optional[str] = ..., standard_webhooks_secret: _Optional[str] = ...) -> None: ...
 
 class CreateDestinationRequest(_message.Message):
-    __slots__ = ("name", "type", "enabled", "webhook_url")
+    __slots__ = ("name", "type", "enabled", "webhook_url", "event_types")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     enabled: bool
     webhook_url: str
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., enabled: _Optional[bool] = ..., webhook_url: _Optional[str] = ...) -> None: ...
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., enabled: _Optional[bool] = ..., webhook_url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateDestinationResponse(_message.Message):
     __slots__ = ("destination", "signing_secret")
@@ -84,18 +94,20 @@ class GetDestinationResponse(_message.Message):
     def __init__(self, destination: _Optional[_Union[Destination, _Mapping]] = ...) -> None: ...
 
 class UpdateDestinationRequest(_message.Message):
-    __slots__ = ("id", "name", "type", "enabled", "webhook_url")
+    __slots__ = ("id", "name", "type", "enabled", "webhook_url", "event_types")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_URL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     type: str
     enabled: bool
     webhook_url: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., enabled: _Optional[bool] = ..., webhook_url: _Optional[str] = ...) -> None: ...
+    event_types: EventTypes
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., enabled: _Optional[bool] = ..., webhook_url: _Optional[str] = ..., event_types: _Optional[_Union[EventTypes, _Mapping]] = ...) -> None: ...
 
 class UpdateDestinationResponse(_message.Message):
     __slots__ = ("destination",)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -30,6 +30,11 @@ WEBHOOK = "webhook"
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
 
+# The events a destination may subscribe to (fanout.py); alert events go to the destination their rule names.
+EVENT_TYPES = ("entitlement.warning", "entitlement.exceeded", "entitlement.recovered")
+# Destinations read to find the subscribers of an event type.
+MAX_SUBSCRIBERS = 1000
+
 # Given a destination id, what uses it (e.g. "alert rule 'x'"), or None.
 InUseCheck = Callable[[str], Awaitable[str | None]]
 
@@ -42,6 +47,7 @@ class DestinationChanges:
     type: str | None = None
     enabled: bool | None = None
     webhook_url: str | None = None
+    event_types: Sequence[str] | None = None
 
 
 class Destinations:
@@ -59,7 +65,9 @@ class Destinations:
         """Refuse deleting a destination while `check` names a user of it (alert rules register one)."""
         self._in_use_checks.append(check)
 
-    async def create(self, name: str, type: str, enabled: bool, webhook_url: str) -> Destination:
+    async def create(
+        self, name: str, type: str, enabled: bool, webhook_url: str, event_types: Sequence[str] = ()
+    ) -> Destination:
         now = _now()
         destination = Destination(
             id=str(uuid.uuid4()),
@@ -70,6 +78,7 @@ class Destinations:
             secret=new_secret(),
             created_at=now,
             updated_at=now,
+            event_types=checked_event_types(event_types),
         )
         await self._storage.run(self._store.save, destination, time.time_ns())
         log.info("webhook destination created", destination=destination.id)
@@ -96,6 +105,8 @@ class Destinations:
             enabled=existing.enabled if changes.enabled is None else changes.enabled,
             webhook_url=existing.webhook_url if changes.webhook_url is None
             else await self._checked_url(changes.webhook_url),
+            event_types=existing.event_types if changes.event_types is None
+            else checked_event_types(changes.event_types),
             updated_at=_now(),
         )
         await self._storage.run(self._store.save, updated, time.time_ns())
@@ -118,10 +129,24 @@ class Destinations:
         await self._storage.run(self._store.delete, existing.id, time.time_ns())
         log.info("webhook destination deleted", destination=existing.id)
 
+    async def subscribed(self, event_type: str) -> list[Destination]:
+        """The enabled destinations that take events of this type."""
+        every = await self._storage.run(self._store.list, None, True, MAX_SUBSCRIBERS)
+        return [d for d in every if event_type in d.event_types]
+
     async def _checked_url(self, url: str) -> str:
         checked = check_url(url, self._allow_private)
         await check_resolved_url(checked, self._allow_private)
         return checked
+
+
+def checked_event_types(event_types: Sequence[str]) -> tuple[str, ...]:
+    unknown = sorted(set(event_types) - set(EVENT_TYPES))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}", field="event_types"
+        )
+    return tuple(t for t in EVENT_TYPES if t in event_types)
 
 
 def _checked_name(name: str) -> str:

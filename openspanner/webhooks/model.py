@@ -32,6 +32,9 @@ class Destination:
     secret: str
     created_at: datetime
     updated_at: datetime
+    # Kinds of events sent here beyond the alert rules that name it (fanout.py), e.g.
+    # "entitlement.exceeded".
+    event_types: tuple[str, ...] = ()
 
 
 class JobStatus(StrEnum):

@@ -252,6 +252,13 @@ def test_destination_routes_answer_the_products_shapes(
     code, refused = http(shared_server, "PUT", path, {"webhook_url": "http://192.168.0.1/"})
     assert code == 400 and refused["error"]["field"] == "webhook_url"
 
+    assert updated["event_types"] == []
+    types = ["entitlement.recovered", "entitlement.exceeded"]
+    code, subscribed = http(shared_server, "PUT", path, {"event_types": types})
+    assert code == 200 and subscribed["event_types"] == ["entitlement.exceeded", "entitlement.recovered"]
+    code, refused = http(shared_server, "PUT", path, {"event_types": ["alert.triggered"]})
+    assert code == 400 and refused["error"]["field"] == "event_types"
+
     code, rotated = http(shared_server, "POST", f"{path}/webhook-secret/rotate")
     assert code == 200
     assert rotated["webhook_signing"]["secret"] not in (None, signing["secret"])
