@@ -267,8 +267,11 @@ def test_a_million_event_export_streams_with_flat_memory(tmp_path: Path) -> None
             parameters={"subjects": subjects, "start_us": int(START.timestamp() * 1_000_000),
                         "span_us": int((NOW - START).total_seconds() * 1_000_000), "count": count},
         )
-    # A fresh process: the peak measured is the export's.
+    # A fresh process, warmed by a small export (its code paths, clients and the engine's caches):
+    # the growth measured after it is what the number of events costs.
     with running_server(tmp_path, database=server.database) as server:
+        warm = start_export(server, {"kind": "events", "format": "jsonl", "query": {"meter": "m", "subject": "org_0"}})
+        export_when(server, warm["id"], "completed", timeout=3000)
         before = vm_hwm_bytes(server.process.pid)
         job = start_export(server, {"kind": "events", "format": "jsonl", "query": {"meter": "m"}})
         done = export_when(server, job["id"], "completed", timeout=3000)
@@ -287,7 +290,7 @@ def test_a_million_event_export_streams_with_flat_memory(tmp_path: Path) -> None
                 seen += len(expected)
             assert next(exported, None) is None
     assert done["rows_written"] == seen == count
-    assert growth < done["artifact_size"] / 4, (growth, done["artifact_size"])
+    assert growth < done["artifact_size"] / 8, (growth, done["artifact_size"])
 
 
 def test_the_grpc_export_service_makes_the_same_jobs(shared_server: ServerProcess, meter: str) -> None:
