@@ -17,7 +17,7 @@ from openspanner.domain.buckets import bucket_window_size, check_bucket_range
 from openspanner.domain.filters import parse_filter
 from openspanner.domain.meters import Meter
 from openspanner.domain.paging import clamped_limit, group_by_names
-from openspanner.domain.queries import EventListing, RawFilter, UsageQuery, plan_event_listing, plan_usage_query
+from openspanner.domain.queries import EventListing, UsageQuery, plan_event_listing, plan_usage_query, raw_filters
 from openspanner.domain.times import parse_rfc3339_us
 from openspanner.errors import InvalidArgument
 
@@ -105,18 +105,6 @@ def plan_event_export(meter: Meter, query: Mapping[str, Any], as_of_us: int) -> 
         page_token="",
         now_us=as_of_us,
     )
-
-
-def raw_filters(params: list[str], field: str = "filter") -> list[RawFilter]:
-    """`model:gpt-4.1`, `model:claude` -> one filter on model with both values, in first-seen order;
-    `null` matches events without the dimension (as the events API reads its `filter` parameter)."""
-    values: dict[str, list[str | None]] = {}
-    for param in params:
-        dimension, colon, value = param.partition(":")
-        if not colon or not dimension:
-            raise InvalidArgument(f"{param!r} must be dimension:value", field=field)
-        values.setdefault(dimension, []).append(None if value == "null" else value)
-    return [RawFilter(dimension, tuple(v)) for dimension, v in values.items()]
 
 
 def _text(query: Mapping[str, Any], name: str, default: str) -> str:
