@@ -85,6 +85,13 @@ METHOD_SCOPES: dict[str, frozenset[Scope]] = {
     "/openspanner.v1.EntitlementService/ListStates": _READ,
     "/openspanner.v1.EntitlementService/ListEvents": _READ,
     "/openspanner.v1.EntitlementService/ListPeriods": _READ,
+    # Export jobs (REST /v1/exports): whoever may read usage may export it.
+    "/openspanner.v1.ExportService/CreateExport": _READ,
+    "/openspanner.v1.ExportService/ListExports": _READ,
+    "/openspanner.v1.ExportService/GetExport": _READ,
+    "/openspanner.v1.ExportService/CancelExport": _READ,
+    "/openspanner.v1.ExportService/RetryExport": _READ,
+    "/openspanner.v1.ExportService/DownloadExport": _READ,
 }
 _ADMIN_ONLY = frozenset({Scope.ADMIN})
 PUBLIC_SERVICES = (

@@ -24,6 +24,7 @@ from openspanner.commands.common import client_flags as _client_flags
 from openspanner.commands.common import connect, join_relative_times
 from openspanner.commands.entitlements import add_entitlement_commands
 from openspanner.commands.events import add_events_command
+from openspanner.commands.exports import add_export_commands
 from openspanner.commands.meters import add_meters_commands
 from openspanner.commands.output import table, time_text
 from openspanner.commands.plans import add_plans_commands
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     add_webhook_commands(commands)
     add_plans_commands(commands)
     add_entitlement_commands(commands)
+    add_export_commands(commands)
 
     from openspanner.importer.cli import add_import_command  # keeps the importer's flags beside its code
 

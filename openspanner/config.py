@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     limits_refresh_seconds: float = Field(1.0, gt=0, le=3600)
     # States, entitlement events and period snapshots follow usage within this.
     limits_state_flush_ms: float = Field(500.0, ge=1, le=60_000)
+    # Export jobs (docs/exports.md): artifacts are written here (data_dir/exports when unset)
+    # and deleted this long after their job completed.
+    export_dir: Path | None = None
+    export_retention_hours: float = Field(24.0, gt=0, le=24 * 365)
+    # A running export renews its lease as it goes; one whose worker died is started again after this long.
+    export_lease_seconds: float = Field(60.0, ge=1, le=3600)
+    # How often queued exports are looked for (a job created in this process wakes the worker at once).
+    export_poll_seconds: float = Field(1.0, gt=0, le=60)
 
     @field_validator("clickhouse_url")
     @classmethod
@@ -206,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def embedded_path(self) -> Path:
         return self.data_dir / "clickhouse"
+
+    @property
+    def export_path(self) -> Path:
+        return self.export_dir if self.export_dir is not None else self.data_dir / "exports"
 
 
 def load_settings(**overrides: Any) -> Settings:

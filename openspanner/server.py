@@ -47,6 +47,8 @@ from openspanner.catalog import MeterCatalog
 from openspanner.config import Settings
 from openspanner.dashboard.serving import DASHBOARD
 from openspanner.errors import ConfigError, OpenSpannerError, Unavailable
+from openspanner.exports.jobs import Exports
+from openspanner.exports.worker import ExportSettings, ExportWorker
 from openspanner.grpc import reflection
 from openspanner.grpc.access_log import AccessLogInterceptor
 from openspanner.grpc.alerts import AlertService
@@ -54,6 +56,7 @@ from openspanner.grpc.api_keys import ApiKeyService
 from openspanner.grpc.auth import AuthInterceptor
 from openspanner.grpc.decode_guard import DecodeGuard
 from openspanner.grpc.entitlements import EntitlementService
+from openspanner.grpc.exports import ExportService
 from openspanner.grpc.meters import MeterService
 from openspanner.grpc.plans import PlanService
 from openspanner.grpc.product.convert import bulk_limit
@@ -69,7 +72,7 @@ from openspanner.limits.service import LimitsService, LimitsSettings
 from openspanner.logging import flush_logs, get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
-from openspanner.storage.client import Storage, open_client
+from openspanner.storage.client import Storage, open_client, open_reader
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
 from openspanner.v1 import (
@@ -79,6 +82,8 @@ from openspanner.v1 import (
     api_key_pb2_grpc,
     entitlement_pb2,
     entitlement_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
     meter_pb2,
     meter_pb2_grpc,
     open_spanner_usage_pb2,
@@ -110,6 +115,7 @@ MESSAGE_SERVICES = (
     webhook_pb2.DESCRIPTOR.services_by_name["DeliveryService"],
     plan_pb2.DESCRIPTOR.services_by_name["PlanService"],
     entitlement_pb2.DESCRIPTOR.services_by_name["EntitlementService"],
+    export_pb2.DESCRIPTOR.services_by_name["ExportService"],
 )
 # The product's gRPC API (open_spanner.v1.UsageService), for its official client.
 PRODUCT_SERVICE = open_spanner_usage_pb2.DESCRIPTOR.services_by_name["UsageService"]
@@ -243,6 +249,8 @@ async def _start(app: App) -> None:
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     alert_pb2_grpc.add_AlertServiceServicer_to_server(AlertService(alerts), server)  # type: ignore[no-untyped-call]
     _add_webhook_servicers(server, destinations, outbox)
+    exports = exports_of(settings, storage, catalog)
+    export_pb2_grpc.add_ExportServiceServicer_to_server(ExportService(exports), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
@@ -264,13 +272,13 @@ async def _start(app: App) -> None:
     services = Services(
         catalog, pipeline, reader, keys, functools.partial(storage_ready, select_one),
         metrics=metrics, metrics_require_key=settings.metrics_require_key, limits=limits,
-        destinations=destinations, outbox=outbox, alerts=alerts,
+        destinations=destinations, outbox=outbox, alerts=alerts, exports=exports,
     )
     http = await start_http(settings, services, pages=DASHBOARD)
     app.http_port = http.port
     # Before the streams stop: HTTP requests in flight still record through the pipeline.
     app.on_stop("http", lambda: http.stop(app.remaining_for_writes()))
-    _start_workers(app, workers, storage, outbox, alerts, pipeline)
+    _start_workers(app, workers, storage, outbox, catalog, alerts, exports, pipeline)
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     # First of all: load balancers stop sending.
@@ -304,7 +312,8 @@ async def _start_only_workers(app: App) -> None:
     outbox = Outbox(storage)
     destinations = Destinations(storage, settings.webhook_allow_private)
     alerts = await _start_alerts(app, storage, catalog, UsageReader(catalog, storage, Metrics()), destinations, outbox)
-    _start_workers(app, workers, storage, outbox, alerts, force=True)
+    exports = exports_of(settings, storage, catalog)
+    _start_workers(app, workers, storage, outbox, catalog, alerts, exports, force=True)
     log.info(
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
@@ -323,8 +332,8 @@ async def _start_alerts(
 
 
 def _start_workers(
-    app: App, workers: Workers, storage: Storage, outbox: Outbox, alerts: Alerts,
-    pipeline: IngestPipeline | None = None, force: bool = False,
+    app: App, workers: Workers, storage: Storage, outbox: Outbox, catalog: MeterCatalog, alerts: Alerts,
+    exports: Exports, pipeline: IngestPipeline | None = None, force: bool = False,
 ) -> None:
     """The background workers (background.py), unless OPENSPANNER_WORKERS=false; each new kind of
     background work is added here. Their intake stops first on shutdown (nothing new starts while
@@ -338,8 +347,17 @@ def _start_workers(
     if pipeline is not None:  # events committed here bring the rules they match forward
         pipeline.on_commit(scheduler.note_committed)
     workers.add(scheduler)
+    export_settings = ExportSettings(
+        settings.export_path, settings.export_retention_hours, settings.export_lease_seconds,
+        settings.export_poll_seconds,
+    )
+    workers.add(ExportWorker(storage, catalog, exports, export_settings, functools.partial(open_reader, settings)))
     workers.start()
     app.on_stop("workers intake", workers.stop_intake)
+
+
+def exports_of(settings: Settings, storage: Storage, catalog: MeterCatalog) -> Exports:
+    return Exports(storage, catalog, settings.export_path, settings.export_retention_hours)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:

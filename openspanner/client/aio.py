@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
-from openspanner.client import calls, limits_calls, webhooks
+from openspanner.client import calls, exports, limits_calls, webhooks
 from openspanner.client.calls import DEFAULT_TIMEOUT_SECONDS, Call, CallSettings, PagedCall, Rpc, channel_arguments
 from openspanner.client.convert import (
     ApiKey,
@@ -373,6 +374,45 @@ class AsyncClient:
     ) -> list[PeriodSnapshot]:
         """One snapshot per subject, meter and window."""
         return await self._run(limits_calls.list_periods(subject, meter, limit), timeout)
+
+    # Export jobs (docs/exports.md); answers in the proto's JSON form.
+
+    async def create_export(
+        self, query: Mapping[str, Any], *, kind: str = "usage_buckets", format: str = "csv", gzip: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Queue an export: `query` is a search body (usage_buckets) or the events API's parameters (events)."""
+        return await self._run(exports.create_export(kind, format, query, gzip), timeout)
+
+    async def list_exports(self, *, limit: int = 0, cursor: str = "", timeout: float | None = None) -> dict[str, Any]:
+        """`{exports, next_cursor}`, newest first."""
+        return await self._run(exports.list_exports(limit, cursor), timeout)
+
+    async def get_export(self, export_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return await self._run(exports.get_export(export_id), timeout)
+
+    async def cancel_export(self, export_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return await self._run(exports.cancel_export(export_id), timeout)
+
+    async def retry_export(self, export_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return await self._run(exports.retry_export(export_id), timeout)
+
+    async def download_export(self, export_id: str, path: str | Path, *, timeout: float | None = None) -> int:
+        """Write a completed export's artifact to `path` as its chunks come; returns the bytes written.
+        Not retried: a download cut short raises, and is started again by calling again."""
+        written = 0
+        call = exports.download_stub(self._channel)(
+            exports.download_request(export_id), metadata=self._settings.metadata,
+            timeout=timeout or DEFAULT_TIMEOUT_SECONDS * 60,
+        )
+        try:
+            with open(path, "wb") as file:
+                async for response in call:
+                    file.write(response.chunk)
+                    written += len(response.chunk)
+        except grpc.RpcError as failure:
+            raise api_error(failure) from failure
+        return written
 
     # Calling.
 

@@ -122,7 +122,7 @@ def bucket_csv(rows: Iterable[BucketCsvRow], group_by: Sequence[str]) -> str:
     readers, hence the few lines below.
     """
     columns = [name for name in group_by if name != SUBJECT]
-    lines = [_csv_line([*CSV_HEADER, *columns])]
+    lines = [csv_line([*CSV_HEADER, *columns])]
     for row in rows:
         cells = [
             format_rfc3339(row.bucket_start_us),
@@ -134,7 +134,7 @@ def bucket_csv(rows: Iterable[BucketCsvRow], group_by: Sequence[str]) -> str:
             format_quantity(row.quantity),
         ]
         cells.extend(group_value_text(row.group.get(name)) for name in columns)
-        lines.append(_csv_line(cells))
+        lines.append(csv_line(cells))
     return "".join(lines)
 
 
@@ -144,7 +144,8 @@ _GO_SPACES = frozenset("\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
 )
 
 
-def _csv_line(cells: Sequence[str]) -> str:
+def csv_line(cells: Sequence[str]) -> str:
+    """One CSV line as Go's encoding/csv writes it (see bucket_csv); raw event exports use it too."""
     return ",".join(_csv_cell(cell) for cell in cells) + "\n"
 
 

@@ -357,3 +357,15 @@ def _is_text(value: object) -> TypeGuard[str]:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def raw_filters(params: list[str], field: str = "filter") -> list[RawFilter]:
+    """`model:gpt-4.1`, `model:claude` -> one filter on model with both values, in first-seen order;
+    `null` matches events without the dimension (as the events API reads its `filter` parameter)."""
+    values: dict[str, list[str | None]] = {}
+    for param in params:
+        dimension, colon, value = param.partition(":")
+        if not colon or not dimension:
+            raise InvalidArgument(f"{param!r} must be dimension:value", field=field)
+        values.setdefault(dimension, []).append(None if value == "null" else value)
+    return [RawFilter(dimension, tuple(v)) for dimension, v in values.items()]

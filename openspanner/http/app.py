@@ -37,6 +37,7 @@ from openspanner.http import (
     api_keys,
     delivery_jobs,
     entitlements,
+    exports,
     health,
     meter_usage,
     meters,
@@ -95,6 +96,7 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
             {"name": "metrics", "description": "Prometheus metrics; without a key unless the server requires one."},
             {"name": "alerts", "description": "Alert rules over a meter's usage; webhook destinations and their"
              " durable, signed deliveries."},
+            {"name": "exports", "description": "Large CSV or JSON Lines exports written in the background."},
             {"name": "plans", "description": "Plans, their versions, subjects' assignments and progress."},
             {"name": "entitlements", "description": "Check and consume quota; decisions, states, events, periods."},
         ],
@@ -104,7 +106,7 @@ def build_app(services: Services, max_body_bytes: int, pages: Pages | None = Non
     for module in (
         health, metrics, entitlements, meters, usages, usage_search, meter_usage, subjects, api_keys, stats, plans,
         # Before any /v1/alerts/{id} route, which would take `destinations` and `delivery-jobs` for ids.
-        alert_destinations, delivery_jobs, alerts,
+        alert_destinations, delivery_jobs, alerts, exports,
     ):
         unchecked = [r.path for r in module.router.routes if isinstance(r, APIRoute) and r.body_field
                      and not isinstance(r, JsonBodyRoute)]

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from openspanner.alerts.service import AlertService
 from openspanner.auth import ApiKeys, authorize
 from openspanner.catalog import MeterCatalog
+from openspanner.exports.jobs import Exports
 from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.limits.service import LimitsService
 from openspanner.metrics import Metrics
@@ -45,6 +46,8 @@ class Services:
     alerts: AlertService | None = None
     # Plans and entitlements; None in apps built without them (some unit tests).
     limits: LimitsService | None = None
+    # Export jobs (docs/exports.md).
+    exports: Exports | None = None
 
 
 def services_of(request: Request) -> Services:

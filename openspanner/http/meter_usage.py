@@ -15,10 +15,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from openspanner.domain.events import stored_event
 from openspanner.domain.paging import group_by_names
-from openspanner.domain.queries import RawFilter, plan_event_listing, plan_usage_query
+from openspanner.domain.queries import plan_event_listing, plan_usage_query, raw_filters
 from openspanner.domain.times import format_rfc3339
 from openspanner.domain.windows import WindowSize
-from openspanner.errors import InvalidArgument
 from openspanner.http.context import Deps, authorized
 from openspanner.http.wire import UsageEvent, query_limit, us_of, usage_event
 
@@ -53,17 +52,6 @@ class UsageResponse(BaseModel):
 class EventPage(BaseModel):
     items: list[UsageEvent]
     next_cursor: str | None = Field(None, description="Cursor of the next page; absent on the last page.")
-
-
-def raw_filters(params: list[str]) -> list[RawFilter]:
-    """`model:gpt-4.1`, `model:claude` -> one filter on model with both values, in first-seen order."""
-    values: dict[str, list[str | None]] = {}
-    for param in params:
-        dimension, colon, value = param.partition(":")
-        if not colon or not dimension:
-            raise InvalidArgument(f"{param!r} must be dimension:value", field="filter")
-        values.setdefault(dimension, []).append(None if value == "null" else value)
-    return [RawFilter(dimension, tuple(v)) for dimension, v in values.items()]
 
 
 def optional_us(moment: AwareDatetime | None) -> int | None:

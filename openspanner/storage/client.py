@@ -55,6 +55,20 @@ def open_client(settings: Settings) -> Client:
         raise
 
 
+def open_reader(settings: Settings) -> Client:
+    """One more client on the storage `open_client` opened (database in place), for a long read
+    that streams: with the embedded engine a client streaming a result answers nothing else."""
+    if settings.uses_embedded_engine:
+        path = settings.embedded_path.resolve()
+        return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=settings.clickhouse_database)
+    assert settings.clickhouse_url is not None
+    database = urlsplit(settings.clickhouse_url).path.strip("/") or settings.clickhouse_database
+    return clickhouse_connect.get_client(
+        dsn=settings.clickhouse_url, database=database, connect_timeout=10, send_receive_timeout=300,
+        autogenerate_session_id=False, settings=SERVER_SETTINGS,
+    )
+
+
 def _open_embedded(settings: Settings) -> Client:
     path = settings.embedded_path.resolve()
     path.mkdir(parents=True, exist_ok=True)

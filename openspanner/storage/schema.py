@@ -38,6 +38,7 @@ ALERT_RULES_TABLE = "alert_rules"
 ALERT_STATES_TABLE = "alert_states"
 ALERT_EVENTS_TABLE = "alert_events"
 ALERT_SCHEDULE_TABLE = "alert_schedule"
+EXPORT_JOBS_TABLE = "export_jobs"
 
 # Placeholders in the statements below, filled by `render`: on a cluster,
 # every table is created on all its replicas and replicated by ClickHouse.
@@ -536,6 +537,42 @@ MIGRATIONS: tuple[Migration, ...] = (
                 version UInt64
             ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
             ORDER BY rule_id
+            """,
+        ),
+    ),
+    Migration(
+        19,
+        "export jobs",
+        (
+            # One row per state change of a job, as the delivery outbox:
+            # FINAL reads the highest version, which packs the job's run,
+            # the rank of its state and the time (exports/model.py), so a
+            # user's cancel is never undone by a worker's late progress row.
+            # The artifact lives in the export directory, not here. Rows
+            # expire 30 days after their last change.
+            f"""
+            CREATE TABLE IF NOT EXISTS {EXPORT_JOBS_TABLE} {ON_CLUSTER} (
+                id String,
+                kind LowCardinality(String),
+                format LowCardinality(String),
+                gzip UInt8,
+                query String,
+                status LowCardinality(String),
+                run UInt32,
+                attempts UInt32,
+                lease_until DateTime64(3, 'UTC'),
+                rows_written UInt64,
+                artifact String,
+                artifact_size UInt64,
+                error String,
+                created_at DateTime64(3, 'UTC'),
+                updated_at DateTime64(3, 'UTC'),
+                completed_at Nullable(DateTime64(3, 'UTC')),
+                as_of_us Int64,
+                version UInt64
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(version)
+            ORDER BY id
+            TTL toDateTime(updated_at) + toIntervalDay(30)
             """,
         ),
     ),

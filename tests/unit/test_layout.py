@@ -18,7 +18,7 @@ PACKAGE = Path(openspanner.__file__).parent
 CORE = (
     "domain", "ingest", "storage", "query", "alerts", "errors.py", "product_errors.py", "auth.py", "access_log.py",
     "catalog.py", "refresh.py", "config.py", "logging.py", "metrics.py", "retry.py",
-    "webhooks", "background.py",
+    "webhooks", "exports", "background.py",
 )
 TRANSPORTS = (
     "openspanner.grpc", "openspanner.http", "openspanner.dashboard", "openspanner.v1",

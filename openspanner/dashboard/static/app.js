@@ -17,6 +17,7 @@ import * as destinations from "./pages/destinations.js";
 import * as decisions from "./pages/decisions.js";
 import * as entitlements from "./pages/entitlements.js";
 import * as events from "./pages/events.js";
+import * as exportsPage from "./pages/exports.js";
 import * as ingest from "./pages/ingest.js";
 import * as meterForm from "./pages/meter_form.js";
 import * as meters from "./pages/meters.js";
@@ -55,6 +56,7 @@ const ROUTES = [
   { pattern: /^\/destinations$/, page: destinations, nav: "alerts" },
   { pattern: /^\/deliveries$/, page: deliveries, nav: "alerts" },
   { pattern: /^\/deliveries\/([^/]+)$/, page: delivery, nav: "alerts" },
+  { pattern: /^\/exports$/, page: exportsPage, nav: "exports" },
 ];
 
 const NAV = [
@@ -66,6 +68,7 @@ const NAV = [
   { id: "decisions", label: "Decisions", href: "#/decisions" },
   { id: "ingest", label: "Ingest health", href: "#/ingest" },
   { id: "alerts", label: "Alerts", href: "#/alerts" },
+  { id: "exports", label: "Exports", href: "#/exports" },
   { id: "api-keys", label: "API keys", href: "#/api-keys", admin: true },
 ];
 

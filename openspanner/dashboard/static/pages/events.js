@@ -8,6 +8,7 @@
 // in the tail (it is in the listing, where its time puts it).
 
 import { api, meterPath } from "../api.js";
+import { startExport } from "./exports.js";
 import { empty, errorState, field, h, loading, replace, uid } from "../dom.js";
 import { browserTimeZone, formatNumber, formatTime, plural } from "../format.js";
 
@@ -24,7 +25,7 @@ function metadataChips(metadata) {
   );
 }
 
-export async function render(main, { params, query, setTitle }) {
+export async function render(main, { params, query, setTitle, navigate }) {
   const name = params[0];
   setTitle(`${name} events`);
   replace(main, h("h1", {}, `Events of ${name}`), loading("the meter"));
@@ -219,6 +220,18 @@ export async function render(main, { params, query, setTitle }) {
   }
   tailButton.addEventListener("click", () => setTail(!timer));
 
+  // Every event of this filter, as a background export (#/exports).
+  const exportFormat = h("select", { name: "export-format", "aria-label": "Export format" },
+    h("option", { value: "csv" }, "CSV"), h("option", { value: "jsonl" }, "JSON Lines"));
+  const exportButton = h("button", { type: "button", class: "secondary" }, "Export these events");
+  exportButton.addEventListener("click", () => {
+    const listing = listingQuery();
+    const exportQuery = { meter: meter.name };
+    if (listing.subject) exportQuery.subject = listing.subject;
+    if (listing.filter) exportQuery.filter = [listing.filter];
+    startExport({ kind: "events", format: exportFormat.value, query: exportQuery }, navigate);
+  });
+
   const form = h(
     "form",
     { class: "card explorer-controls", novalidate: true, on: { submit: (e) => { e.preventDefault(); loadPage(true); } } },
@@ -231,7 +244,7 @@ export async function render(main, { params, query, setTitle }) {
       field("Value", value, { hint: "Events whose dimension has this value; null: events without it." }),
       valueList,
     ),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Show events"), tailButton),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Show events"), tailButton, exportFormat, exportButton),
   );
 
   replace(

@@ -7,6 +7,7 @@
 // arrived in between: the file then would not be what the table shows.
 
 import { ApiError, api, meterPath } from "../api.js";
+import { startExport } from "./exports.js";
 import { drawChart, groupLabel, seriesOf } from "../chart.js";
 import { download, empty, errorState, field, h, loading, replace, setFieldError, table, uid } from "../dom.js";
 import {
@@ -74,7 +75,7 @@ async function suggest(datalist, meter, fieldName) {
   }
 }
 
-export async function render(main, { params, query, setTitle }) {
+export async function render(main, { params, query, setTitle, navigate }) {
   const name = params[0];
   setTitle(`${name} usage`);
   replace(main, h("h1", {}, `Usage of ${name}`), loading("the meter"));
@@ -198,6 +199,12 @@ export async function render(main, { params, query, setTitle }) {
   const csvButton = h("button", { type: "button", class: "secondary", disabled: true }, "Download CSV");
   let shown = null; // {rows, groupNames, body}: what the table shows, for the CSV
 
+  // The search shown, as the product's export job (#/exports).
+  const exportButton = h("button", { type: "button", class: "secondary", disabled: true }, "Export as a job");
+  exportButton.addEventListener("click", () => {
+    if (shown) startExport({ kind: "usage_buckets", format: "csv", query: shown.body }, navigate);
+  });
+
   csvButton.addEventListener("click", () => {
     if (!shown) return;
     download(`${meter.name}-usage.csv`, csvOf(shown.rows, shown.groupNames));
@@ -251,6 +258,7 @@ export async function render(main, { params, query, setTitle }) {
     rows.sort((a, b) => a.bucket_start.localeCompare(b.bucket_start) || groupLabel(a.group, "").localeCompare(groupLabel(b.group, "")));
     shown = { rows, groupNames, body };
     csvButton.disabled = rows.length === 0;
+    exportButton.disabled = false;
     status.dataset.state = "shown";
     if (!rows.length) {
       status.textContent = "";
@@ -312,7 +320,7 @@ export async function render(main, { params, query, setTitle }) {
     ),
     h("fieldset", {}, h("legend", {}, "Group by"), h("div", { class: "group-by" }, groupBoxes.map((g) => g.node))),
     h("fieldset", { class: "filters" }, h("legend", {}, "Filters"), filterRows, addFilter),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Show usage"), csvButton),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Show usage"), csvButton, exportButton),
   );
   // Any committed change runs the query again; text boxes commit on Enter or leaving them.
   form.addEventListener("change", (event) => {
