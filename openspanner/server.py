@@ -61,6 +61,7 @@ from openspanner.ingest.pipeline import IngestPipeline
 from openspanner.logging import get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
+from openspanner.query.rollup_builder import RollupBuilder
 from openspanner.storage.client import Storage, open_client
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
@@ -208,6 +209,9 @@ async def _start(app: App) -> None:
     ]
     server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings))
     reader = UsageReader(catalog, storage, metrics)
+    rollups = RollupBuilder(storage, catalog, settings.rollup_settle_seconds, settings.rollup_interval_seconds)
+    rollups.start()
+    app.on_stop("rollups", rollups.stop)
     _add_servicers(server, catalog, keys, pipeline, reader, bulk_limit(settings.max_bulk_events))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

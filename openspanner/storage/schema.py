@@ -25,6 +25,12 @@ METERS_TABLE = "meters"
 API_KEYS_TABLE = "api_keys"
 BULK_REQUESTS_TABLE = "bulk_requests"
 MIGRATIONS_TABLE = "schema_migrations"
+# Hourly pre-aggregates of usage_events (docs/storage.md, "Rollups"), and the
+# hours they cover.
+ROLLUP_HOURS_TABLE = "usage_rollup_hours"
+ROLLUP_TOTALS_TABLE = "usage_rollup_totals"
+ROLLUP_SUBJECTS_TABLE = "usage_rollup_subjects"
+ROLLUP_DIMENSIONS_TABLE = "usage_rollup_dimensions"
 
 # Placeholders in the statements below, filled by `render`: on a cluster,
 # every table is created on all its replicas and replicated by ClickHouse.
@@ -35,6 +41,24 @@ REPLICATED = "<replicated>"
 MERGE_SELECTOR_BASE = 20
 # See migration 6: parts smaller than this (uncompressed) are written as one file.
 PACKED_PART_MAX_BYTES = 10 * 1024 * 1024
+# Rollup rows outlive any meter's retention (at most 3,650 days): queries read
+# raw events for hours past the meter's retention, so the rollup's own TTL is
+# only housekeeping.
+ROLLUP_TTL_DAYS = 3660
+# The aggregates of one group of events, as every rollup table stores them:
+# enough to answer each aggregation, and to combine with raw events.
+_ROLLUP_VALUES = """
+                events UInt64,
+                total Float64,
+                low Float64,
+                high Float64,
+                first_quantity Float64,
+                first_at DateTime64(6, 'UTC'),
+                first_key String,
+                last_quantity Float64,
+                last_at DateTime64(6, 'UTC'),
+                last_key String,
+                built_as_of DateTime64(3, 'UTC')"""
 # The key table of migrations 1 and 2, replaced by EVENT_IDENTITIES_TABLE in 3 and dropped in 4.
 _EVENT_KEYS_TABLE = "event_keys"
 
@@ -262,6 +286,70 @@ MIGRATIONS: tuple[Migration, ...] = (
             for table in (EVENTS_TABLE, EVENT_IDENTITIES_TABLE, IDEMPOTENCY_KEYS_TABLE)
         ),
         optional_merge_tree_setting="min_bytes_for_full_part_storage",
+    ),
+    Migration(
+        10,
+        "hourly rollups of usage events, built from settled hours",
+        (
+            # Per meter and UTC hour: marks (marked_at, when events arrived for
+            # the hour after it had ended) and builds (built_as_of, up to when
+            # a build of the hour's rollups saw every insert), one row each,
+            # 0 in the other column. An hour is read from the rollups only
+            # when its newest build is not older than its newest mark.
+            f"""
+            CREATE TABLE IF NOT EXISTS {ROLLUP_HOURS_TABLE} {ON_CLUSTER} (
+                meter LowCardinality(String),
+                hour DateTime('UTC'),
+                marked_at DateTime64(3, 'UTC'),
+                built_as_of DateTime64(3, 'UTC')
+            ) ENGINE = {REPLICATED}ReplacingMergeTree
+            ORDER BY (meter, hour, marked_at, built_as_of)
+            TTL hour + toIntervalDay({ROLLUP_TTL_DAYS})
+            """,
+            # Marks only events of an hour that had ended when they were
+            # inserted (late events, imports): events of the current hour
+            # produce no row, so live inserts write no extra part.
+            f"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {ROLLUP_HOURS_TABLE}_mv {ON_CLUSTER} TO {ROLLUP_HOURS_TABLE}
+            AS SELECT meter, toStartOfHour(timestamp) AS hour, max(now64(3)) AS marked_at,
+                toDateTime64(0, 3, 'UTC') AS built_as_of
+            FROM {EVENTS_TABLE}
+            WHERE less(toStartOfHour(timestamp), toStartOfHour(now64(3)))
+            GROUP BY meter, hour
+            """,
+            # Each build of an hour writes every group of the hour again with
+            # a higher built_as_of; a query reads only the rows of the hour's
+            # latest build (docs/storage.md, "Rollups").
+            f"""
+            CREATE TABLE IF NOT EXISTS {ROLLUP_TOTALS_TABLE} {ON_CLUSTER} (
+                meter LowCardinality(String),
+                hour DateTime('UTC'),{_ROLLUP_VALUES}
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(built_as_of)
+            PARTITION BY toYYYYMM(hour)
+            ORDER BY (meter, hour)
+            TTL hour + toIntervalDay({ROLLUP_TTL_DAYS})
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS {ROLLUP_SUBJECTS_TABLE} {ON_CLUSTER} (
+                meter LowCardinality(String),
+                hour DateTime('UTC'),
+                subject String,{_ROLLUP_VALUES}
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(built_as_of)
+            PARTITION BY toYYYYMM(hour)
+            ORDER BY (meter, subject, hour)
+            TTL hour + toIntervalDay({ROLLUP_TTL_DAYS})
+            """,
+            f"""
+            CREATE TABLE IF NOT EXISTS {ROLLUP_DIMENSIONS_TABLE} {ON_CLUSTER} (
+                meter LowCardinality(String),
+                hour DateTime('UTC'),
+                metadata Map(LowCardinality(String), String),{_ROLLUP_VALUES}
+            ) ENGINE = {REPLICATED}ReplacingMergeTree(built_as_of)
+            PARTITION BY toYYYYMM(hour)
+            ORDER BY (meter, hour, mapKeys(metadata), mapValues(metadata))
+            TTL hour + toIntervalDay({ROLLUP_TTL_DAYS})
+            """,
+        ),
     ),
 )
 
