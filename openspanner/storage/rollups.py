@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from clickhouse_connect.driver.client import Client
 
@@ -208,20 +208,6 @@ class RollupStore:
             )
 
 
-def hour_spans(meter: str, hours: Sequence[int], most: int) -> list[HourSpan]:
-    """Changed hours of one meter grouped into spans of at most `most` hours, for one build each."""
-    spans = []
-    ordered = sorted(hours)
-    for i in range(0, len(ordered), most):
-        chunk = tuple(ordered[i : i + most])
-        spans.append(HourSpan(meter, chunk[0], chunk[-1] + HOUR_US, chunk))
-    return spans
-
-
-# One build reads at most this many hours of a meter's events: each build is
-# one statement, and on the embedded engine writes wait behind it, so a first
-# build over years of history proceeds a day at a time.
-MAX_HOURS_PER_BUILD = 24
 # Changed hours taken per round; the rest wait for the next round.
 MAX_CHANGED_HOURS = 10_000
 
@@ -233,28 +219,42 @@ def settled_spans(store: RollupStore, meters: Sequence[Meter], settle_ms: int) -
     committed within `settle_ms` of the instant its late events were marked,
     so a build that starts after `version + settle_ms` sees every event marked
     up to `version`, and every unmarked event of an hour that had ended by
-    then (docs/storage.md, "Rollups").
+    then (docs/storage.md, "Rollups"). Hours never built are built in order,
+    a UTC month at most per build (one month is one partition of events:
+    a build of a whole month reads it once); hours built before and marked
+    since are built again.
     """
     version_ms = store.now_ms() - settle_ms
-    by_name = {meter.name: meter for meter in meters}
-    spans: list[HourSpan] = []
-    changed: dict[str, list[int]] = {}
-    for meter_name, hour in store.changed_hours(version_ms, MAX_CHANGED_HOURS):
-        changed.setdefault(meter_name, []).append(hour)
-    for meter_name, hours in changed.items():
-        if meter_name in by_name:  # a deleted meter's marks wait for its rollups' removal
-            spans.extend(hour_spans(meter_name, hours, MAX_HOURS_PER_BUILD))
     settled_end = version_ms * 1000 // HOUR_US * HOUR_US
+    spans: list[HourSpan] = []
+    never_built: dict[str, int] = {}
     for meter in meters:
         created_ms = int(meter.create_time.timestamp() * 1000) if meter.create_time else 0
         if created_ms > version_ms:
             continue  # its builds would not count yet (RollupStore.builds)
         first = store.next_hour_to_build(meter.name, meter.create_time)
-        while first is not None and first < settled_end:
-            end = min(settled_end, first + MAX_HOURS_PER_BUILD * HOUR_US)
+        if first is None:
+            continue
+        never_built[meter.name] = first
+        while first < settled_end:
+            end = min(settled_end, _next_month_us(first))
             spans.append(HourSpan(meter.name, first, end))
             first = end
+    changed: dict[tuple[str, int], list[int]] = {}
+    for meter_name, hour in store.changed_hours(version_ms, MAX_CHANGED_HOURS):
+        # A deleted meter's marks wait for its rollups' removal; hours not built yet are built above.
+        if meter_name in never_built and hour < never_built[meter_name]:
+            changed.setdefault((meter_name, _next_month_us(hour)), []).append(hour)
+    for (meter_name, _), hours in changed.items():
+        spans.append(HourSpan(meter_name, hours[0], hours[-1] + HOUR_US, tuple(hours)))
     return version_ms, spans
+
+
+def _next_month_us(us: int) -> int:
+    """The start of the UTC month after the one holding `us`."""
+    at = datetime.fromtimestamp(us / US, UTC)
+    following = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+    return int(following.timestamp()) * US
 
 
 def build_settled(store: RollupStore, meters: Sequence[Meter], settle_ms: int) -> int:
