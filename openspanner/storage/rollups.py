@@ -4,15 +4,15 @@ How they stay exact is written down in docs/storage.md ("Rollups"). In short:
 a build reads `usage_events FINAL` (so copies of an event count once, as in
 every query) for hours that have ended, and records the instant up to which
 it saw every insert (`built_as_of`, ClickHouse's clock minus the settle
-time). An event inserted later into a built hour is marked by the view
-`usage_rollup_hours_mv` with the instant it arrived, and the hour is read
-from raw events again until a newer build covers it. A query reads, per
+time). The writer marks the hour of an event it is about to insert after
+the hour has ended (EventStore.insert), stamped with ClickHouse's clock, and
+the hour is read from raw events again until a newer build covers it. A query reads, per
 hour, only the rows of that hour's newest build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -184,6 +184,19 @@ class RollupStore:
             parameters={"meter": span.meter, "version": version_ms, "built": [hour // US for hour in hours]},
         )
 
+    # ---- what the writer does ---------------------------------------------------
+
+    def mark(self, hours: set[tuple[str, int]]) -> None:
+        """Mark (meter, hour in us) as changed at ClickHouse's now: done before the events are inserted,
+        so a build that sees the mark as settled sees the events too (docs/storage.md, "Rollups")."""
+        self._client.command(
+            f"INSERT INTO {ROLLUP_HOURS_TABLE} (meter, hour, marked_at, built_as_of)"
+            " SELECT tupleElement(changed, 1), toDateTime(tupleElement(changed, 2), 'UTC'), now64(3),"
+            " toDateTime64(0, 3, 'UTC')"
+            " FROM (SELECT arrayJoin({hours:Array(Tuple(String, UInt32))}) AS changed)",
+            parameters={"hours": [(meter, hour // US) for meter, hour in sorted(hours)]},
+        )
+
     # ---- meters that change -------------------------------------------------------
 
     def mark_hours_before(self, meter: str, before_us: int) -> None:
@@ -206,6 +219,18 @@ class RollupStore:
                 "DELETE FROM {table:Identifier} WHERE meter = {meter:String}",
                 parameters={"table": table, "meter": meter},
             )
+
+
+def late_hours(events: Iterable[tuple[str, int]], now_us: int) -> set[tuple[str, int]]:
+    """(meter, hour) of the (meter, timestamp) pairs whose hour had ended by `now_us`.
+
+    The writer's clock decides; its skew from ClickHouse's clock only eats
+    into the settle time (an event of the hour just ended, inserted unmarked
+    a moment after it ended by ClickHouse's clock, commits well before the
+    hour is built, settle seconds later).
+    """
+    current = now_us // HOUR_US * HOUR_US
+    return {(meter, at // HOUR_US * HOUR_US) for meter, at in events if at < current}
 
 
 # Changed hours taken per round; the rest wait for the next round.
