@@ -73,25 +73,38 @@ GENERATE_SQL = f"""
 
 
 def load(data_dir: Path, events: int) -> tuple[float, float]:
-    """Generate `events` events and build their rollups; seconds taken by each (0, 0 if already loaded)."""
+    """Generate `events` events (unless already there) and build their rollups (unless already
+    built: a stopped build resumes); seconds taken by each."""
     marker = data_dir / LOADED_MARKER
-    if marker.exists() and marker.read_text() == str(events):
-        return 0.0, 0.0
     path = (data_dir / "clickhouse").resolve()
     path.mkdir(parents=True, exist_ok=True)
     admin = clickhouse_connect.get_client(dsn=f"chdb://{path}")
     admin.command("CREATE DATABASE IF NOT EXISTS {db:Identifier}", parameters={"db": DATABASE})
     client = clickhouse_connect.get_client(dsn=f"chdb://{path}", database=DATABASE)
     migrate(client)
-    meter = Meter(
+    loaded = 0.0
+    if not (marker.exists() and marker.read_text() == str(events)):
+        loaded = generate(client, events)
+        marker.write_text(str(events))
+    started = time.perf_counter()
+    hours = build_settled(RollupStore(client), MeterStore(client).load_all(), settle_ms=0)
+    built = time.perf_counter() - started
+    print(f"  built the rollups of {hours:,} hours in {built:.0f} s", flush=True)
+    client.close()
+    admin.close()
+    return loaded, built
+
+
+def generate(client: Any, events: int) -> float:
+    """The meter and its events; returns the seconds the events took."""
+    MeterStore(client).save(Meter(
         name=METER, aggregation=Aggregation.SUM, unit="token", event_retention_days=365,
         dimensions=(
             Dimension("model", DimensionType.STRING), Dimension("provider", DimensionType.STRING),
             Dimension("region", DimensionType.STRING), Dimension("cached", DimensionType.BOOLEAN),
         ),
         create_time=datetime.now(UTC) - timedelta(minutes=1), update_time=datetime.now(UTC),
-    )
-    MeterStore(client).save(meter)
+    ))
     now_us = time.time_ns() // 1000
     first_us = now_us - DAYS * 86_400 * 1_000_000
     started = time.perf_counter()
@@ -102,15 +115,7 @@ def load(data_dir: Path, events: int) -> tuple[float, float]:
             "count": min(BATCH, events - offset),
         }, settings={"max_partitions_per_insert_block": 1000, "optimize_on_insert": 0})
         print(f"  loaded {min(offset + BATCH, events):,} events, {time.perf_counter() - started:.0f} s", flush=True)
-    loaded = time.perf_counter() - started
-    started = time.perf_counter()
-    hours = build_settled(RollupStore(client), [meter], settle_ms=0)
-    built = time.perf_counter() - started
-    print(f"  built the rollups of {hours:,} hours in {built:.0f} s", flush=True)
-    client.close()
-    admin.close()
-    marker.write_text(str(events))
-    return loaded, built
+    return time.perf_counter() - started
 
 
 def timed(runs: int, call: Callable[[int], Any]) -> tuple[float, float]:
@@ -145,7 +150,7 @@ def main() -> None:
                 print(f"load: {events:,} events generated in {loaded:.0f} s ({events / loaded:,.0f} events/s),"
                       f" rollups built in {built:.0f} s")
             else:
-                print(f"load: reused {events:,} events already in {data_dir}")
+                print(f"load: reused {events:,} events already in {data_dir}; rollups built in {built:.0f} s")
             server = start_server(data_dir, DATABASE, OPENSPANNER_LOG_LEVEL="info")
             try:
                 wait_for_rollups(server)

@@ -35,7 +35,17 @@ ROLLUP_TABLES = {
 }
 # Rollups built from raw events, with the columns that key their groups;
 # the totals are summed from the dimensions rollup of the same build.
-_FROM_EVENTS = ((ROLLUP_DIMENSIONS_TABLE, "metadata"), (ROLLUP_SUBJECTS_TABLE, "subject"))
+# Grouping by the map's keys and values (two arrays) took two thirds of the
+# time grouping by the Map column itself took.
+_FROM_EVENTS = (
+    (
+        ROLLUP_DIMENSIONS_TABLE,
+        "metadata",
+        "mapFromArrays(mapKeys(metadata), mapValues(metadata))",
+        "mapKeys(metadata), mapValues(metadata)",
+    ),
+    (ROLLUP_SUBJECTS_TABLE, "subject", "subject", "subject"),
+)
 _VALUE_COLUMNS = (
     "events, total, low, high, first_quantity, first_at, first_key, last_quantity, last_at, last_key, built_as_of"
 )
@@ -152,15 +162,15 @@ class RollupStore:
         if span.only:
             only = " AND toUnixTimestamp(toStartOfHour(timestamp)) IN {hours:Array(UInt32)}"
             parameters["hours"] = [hour // US for hour in span.only]
-        for table, key in _FROM_EVENTS:
+        for table, column, value, group in _FROM_EVENTS:
             self._client.command(
-                f"INSERT INTO {table} (meter, hour, {key}, {_VALUE_COLUMNS})"
-                f" SELECT meter, toStartOfHour(timestamp) AS hour, {key}, {_FROM_EVENTS_VALUES}"
+                f"INSERT INTO {table} (meter, hour, {column}, {_VALUE_COLUMNS})"
+                f" SELECT meter, toStartOfHour(timestamp) AS hour, {value}, {_FROM_EVENTS_VALUES}"
                 f" FROM {EVENTS_TABLE} FINAL"
                 " WHERE meter = {meter:String}"
                 " AND timestamp >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')"
                 f" AND timestamp < fromUnixTimestamp64Micro({{to_us:Int64}}, 'UTC'){only}"
-                f" GROUP BY meter, hour, {key}",
+                f" GROUP BY meter, hour, {group}",
                 parameters=parameters,
                 settings=_SETTINGS,
             )
