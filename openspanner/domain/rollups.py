@@ -103,6 +103,17 @@ def raw_ranges(query: UsageQuery, builds: list[Build]) -> list[tuple[int, int]]:
     return ranges
 
 
+def covered_ranges(builds: list[Build]) -> list[tuple[int, int]]:
+    """The hours the builds cover as merged ranges [start, end), in order."""
+    ranges: list[tuple[int, int]] = []
+    for hour in sorted(b.hour_us for b in builds):
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + HOUR_US)
+        else:
+            ranges.append((hour, hour + HOUR_US))
+    return ranges
+
+
 def _ceil_hour(us: int) -> int:
     return -(-us // HOUR_US) * HOUR_US
 

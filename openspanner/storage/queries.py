@@ -35,7 +35,7 @@ from openspanner.domain.queries import (
     UsageQuery,
     too_many_rows,
 )
-from openspanner.domain.rollups import US, Build, RollupLevel, plan_rollup, raw_ranges
+from openspanner.domain.rollups import US, Build, RollupLevel, covered_ranges, plan_rollup, raw_ranges
 from openspanner.domain.values import SUBJECT
 from openspanner.domain.windows import WindowSize
 from openspanner.storage.rollups import ROLLUP_TABLES, RollupStore
@@ -263,8 +263,8 @@ COMBINED_SQL: dict[Aggregation, tuple[str, tuple[str, ...]]] = {
     Aggregation.LAST: ("argMax(q_last, q_last_at)", ("q_last", "q_last_at")),
     Aggregation.RATE: ("sum(q_total)", ("q_total",)),
 }
-# Beyond this many separate stretches of raw events (hours not built, scattered
-# through the range) the query reads raw events only.
+# Beyond this many separate stretches of rollups and raw events (hours not
+# built, scattered through the range) the query reads raw events only.
 MAX_RAW_RANGES = 64
 
 
@@ -291,14 +291,22 @@ def rollup_usage_sql(query: UsageQuery, level: RollupLevel, builds: list[Build])
             _side_sql(_group_columns(query, params), keys, "1", [_RAW_PARTS[p] for p in parts], parts)
             + f" FROM {EVENTS_TABLE} FINAL WHERE {' AND '.join([*where, '(' + ' OR '.join(spans) + ')'])}"
         )
-    hours = [b.hour_us for b in builds]
-    params["rollup_first"], params["rollup_end"] = min(hours) // US, max(hours) // US + 3600
-    params["builds"] = [(b.hour_us // US, b.built_as_of_ms) for b in builds]
+    hours = []
+    for i, (start_us, end_us) in enumerate(covered_ranges(builds)):
+        params[f"built{i}_from"], params[f"built{i}_to"] = start_us // US, end_us // US
+        hours.append(
+            f"(hour >= toDateTime({{built{i}_from:Int64}}, 'UTC') AND hour < toDateTime({{built{i}_to:Int64}}, 'UTC'))"
+        )
+    # FINAL keeps each group's row of its hour's newest build; a group an
+    # older build had and a newer one lacks exists only after its events were
+    # deleted, and deletions remove the rollup rows they concern
+    # (storage/rollups.py), or belong to a meter deleted before this one was
+    # created, whose builds are older than it.
+    params["created_ms"] = int(query.meter.create_time.timestamp() * 1000) if query.meter.create_time else 0
     rollup_where = [
         *where,
-        "hour >= toDateTime({rollup_first:Int64}, 'UTC')",
-        "hour < toDateTime({rollup_end:Int64}, 'UTC')",
-        "(toUnixTimestamp(hour), toUnixTimestamp64Milli(built_as_of)) IN {builds:Array(Tuple(UInt32, Int64))}",
+        "(" + " OR ".join(hours) + ")",
+        "built_as_of >= fromUnixTimestamp64Milli({created_ms:Int64}, 'UTC')",
     ]
     sides.append(
         _side_sql(_group_columns(query, params, "hour"), keys, "events", [_ROLLUP_PARTS[p] for p in parts], parts)
@@ -443,7 +451,7 @@ class QueryStore:
         plan = plan_rollup(query, time.time_ns() // 1000) if self._rollups else None
         if plan is not None and self._rollups is not None:
             builds = self._rollups.builds(query.meter.name, query.meter.create_time, plan)
-            if builds and len(raw_ranges(query, builds)) <= MAX_RAW_RANGES:
+            if builds and len(raw_ranges(query, builds)) + len(covered_ranges(builds)) <= MAX_RAW_RANGES:
                 return rollup_usage_sql(query, plan.level, builds)
         return usage_sql(query)
 

@@ -210,16 +210,24 @@ class RollupStore:
     # ---- meters that change -------------------------------------------------------
 
     def mark_hours_before(self, meter: str, before_us: int) -> None:
-        """Send the meter's hours before `before_us` back to raw events until they are built again
-        (a longer retention: TTL may already have dropped events the rollups still count)."""
+        """Send the meter's hours before `before_us` back to raw events and drop their rollup rows, to be
+        built again (a longer retention: TTL may already have dropped events the rollups still count, and
+        a rebuild without them must not leave their groups behind)."""
+        parameters = {"meter": meter, "before_us": before_us}
+        before = "hour < toDateTime(intDiv({before_us:Int64}, 1000000), 'UTC')"
         self._client.command(
             f"INSERT INTO {ROLLUP_HOURS_TABLE} (meter, hour, marked_at, built_as_of)"
             " SELECT meter, hour, now64(3), toDateTime64(0, 3, 'UTC')"
             f" FROM {ROLLUP_HOURS_TABLE}"
-            " WHERE meter = {meter:String} AND hour < toDateTime(intDiv({before_us:Int64}, 1000000), 'UTC')"
+            f" WHERE meter = {{meter:String}} AND {before}"
             " GROUP BY meter, hour",
-            parameters={"meter": meter, "before_us": before_us},
+            parameters=parameters,
         )
+        for table in ROLLUP_TABLES.values():
+            self._client.command(
+                f"DELETE FROM {{table:Identifier}} WHERE meter = {{meter:String}} AND {before}",
+                parameters={**parameters, "table": table},
+            )
 
     def delete_meter(self, meter: str) -> None:
         """Remove a deleted meter's rollups; the hours' records first, so no hour is read from
