@@ -7,18 +7,21 @@ server reads them from a RefreshingTable (see refresh.py).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from openspanner.domain.meters import UPDATABLE_FIELDS, Meter, apply_update, validate_meter
 from openspanner.domain.paging import checked_limit
+from openspanner.domain.rollups import DAY_US, HOUR_US
 from openspanner.errors import AlreadyExists, FailedPrecondition, NotFound
 from openspanner.logging import get_logger
 from openspanner.refresh import RefreshingTable
 from openspanner.storage.client import Storage
 from openspanner.storage.events import EventStore
 from openspanner.storage.meters import MeterStore
+from openspanner.storage.rollups import RollupStore
 
 log = get_logger(__name__)
 
@@ -28,6 +31,7 @@ class MeterCatalog:
         self._storage = storage
         self._store = MeterStore(storage.client)
         self._events = EventStore(storage.client)
+        self._rollups = RollupStore(storage.client)
         self._table = RefreshingTable("meters", self._load, refresh_seconds)
         # Serializes changes made through this server (create-if-absent,
         # read-modify-write updates).
@@ -115,6 +119,11 @@ class MeterCatalog:
                 await self._storage.run(
                     self._events.set_retention, updated.name, updated.event_retention_days
                 )
+            if updated.event_retention_days > current.event_retention_days:
+                # TTL may have dropped events past the old retention that the
+                # rollups still count: those hours are built again from events.
+                expired_before = (time.time_ns() // 1000) - current.event_retention_days * DAY_US + 2 * HOUR_US
+                await self._storage.run(self._rollups.mark_hours_before, updated.name, expired_before)
             self._table.put(updated.name, updated)
         log.info("meter updated", meter=updated.name, fields=list(fields) or "all")
         return updated
@@ -129,6 +138,8 @@ class MeterCatalog:
                     f"meter {name!r} has {events} stored events; set force to delete them too",
                     field="force",
                 )
+            # Rollups first: no hour is then read from rollup rows of events already deleted.
+            await self._storage.run(self._rollups.delete_meter, name)
             if events:
                 await self._storage.run(self._events.delete_meter_events, name)
             await self._storage.run(self._store.delete, name)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # How long a repeated bulk call with the same idempotency key is answered
     # from the stored first answer.
     bulk_key_retention_days: int = Field(30, ge=1, le=3650)
+    # Hourly rollups (docs/storage.md, "Rollups"): an hour is built once it has
+    # ended and this long has passed, the longest an insert may take to commit
+    # (on replicas: to reach the replica read from); builds are looked for this often.
+    rollup_settle_seconds: float = Field(30.0, ge=0, le=3600)
+    rollup_interval_seconds: float = Field(10.0, gt=0, le=3600)
     # Worker threads for storage calls (the client library is blocking).
     storage_threads: int = Field(4, ge=1, le=64)
     # On SIGTERM (or SIGINT), the whole drain (HTTP requests, streams, the

@@ -72,6 +72,7 @@ from openspanner.limits.service import LimitsService, LimitsSettings
 from openspanner.logging import flush_logs, get_logger
 from openspanner.metrics import Metrics
 from openspanner.query.reader import UsageReader
+from openspanner.query.rollup_builder import RollupBuilder
 from openspanner.storage.client import Storage, open_client, open_reader
 from openspanner.storage.schema import migrate
 from openspanner.tls import TlsFiles, load_tls
@@ -352,6 +353,7 @@ def _start_workers(
         settings.export_poll_seconds,
     )
     workers.add(ExportWorker(storage, catalog, exports, export_settings, functools.partial(open_reader, settings)))
+    workers.add(RollupBuilder(storage, catalog, settings.rollup_settle_seconds, settings.rollup_interval_seconds))
     workers.start()
     app.on_stop("workers intake", workers.stop_intake)
 

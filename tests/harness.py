@@ -80,6 +80,10 @@ def server_env(data_dir: Path, database: str, extra: dict[str, str] | None = Non
         "OPENSPANNER_LOG_FORMAT": "json",
         "OPENSPANNER_LOG_LEVEL": "debug",
         "OPENSPANNER_CACHE_REFRESH_SECONDS": "1",
+        # Rollups built seconds after events arrive, so that queries in tests
+        # read them too, beside raw events (docs/storage.md, "Rollups").
+        "OPENSPANNER_ROLLUP_SETTLE_SECONDS": "2",
+        "OPENSPANNER_ROLLUP_INTERVAL_SECONDS": "0.2",
         # Many servers run at once: each takes a free HTTP port, on loopback only.
         "OPENSPANNER_HTTP_HOST": "127.0.0.1",
         "OPENSPANNER_HTTP_PORT": "0",

@@ -18,6 +18,7 @@ from openspanner.domain.meters import Aggregation, Dimension, DimensionType, Met
 from openspanner.domain.values import stored_text
 from openspanner.storage.events import EventRow, EventStore
 from openspanner.storage.queries import QueryStore
+from openspanner.storage.rollups import RollupStore, build_settled
 from openspanner.storage.schema import migrate
 from tests.harness import storage_at
 
@@ -111,8 +112,10 @@ def event_row(m: Meter, sample: Sample) -> EventRow:
 
 @contextmanager
 def stored(data_dir: Path, meters: Sequence[Meter], samples: Sequence[Sample] = SAMPLES) -> Iterator[QueryStore]:
-    """A QueryStore over a fresh database holding `samples` in each of `meters`."""
+    """A QueryStore over a fresh database holding `samples` in each of `meters`, its hourly
+    rollups built: usage queries read them for whole hours, raw events for the rest."""
     with storage_at(data_dir, "queries") as client:
         migrate(client)
         EventStore(client).insert([event_row(m, s) for m in meters for s in samples])
+        build_settled(RollupStore(client), meters, settle_ms=0)
         yield QueryStore(client)

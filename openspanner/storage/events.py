@@ -22,8 +22,10 @@ import xxhash
 from clickhouse_connect.driver.client import Client
 
 from openspanner.domain.events import EventRecord
+from openspanner.domain.rollups import HOUR_US
 from openspanner.logging import get_logger
 from openspanner.storage.key_filter import CoveredBlocks, Hashes, KeyFilter
+from openspanner.storage.rollups import RollupStore, late_hours
 from openspanner.storage.schema import EVENT_IDENTITIES_TABLE, EVENTS_TABLE, IDEMPOTENCY_KEYS_TABLE
 
 log = get_logger(__name__)
@@ -242,6 +244,7 @@ class EventStore:
         self, client: Client, range_read_min_rows: int = RANGE_READ_MIN_ROWS, *, sole_writer: bool = False
     ) -> None:
         self._client = client
+        self._rollups = RollupStore(client)
         self._range_read_min_rows = range_read_min_rows
         self._sole_writer = sole_writer
         # Meters whose recent look-up ranges held too many rows to read whole,
@@ -453,12 +456,23 @@ class EventStore:
         return wanted.intersection(rows)
 
     def insert(self, rows: Sequence[EventRow]) -> None:
-        """Insert in one block; returns once ClickHouse has written it."""
+        """Insert in one block; returns once ClickHouse has written it.
+
+        Events of hours that have ended first mark their hours, so that
+        queries read those hours from events until their rollups are built
+        again (storage/rollups.py); a block of current events writes no mark.
+        """
         if not rows:
             return
+        block = EventBlock.of(rows)
+        now_us = time.time_ns() // 1000
+        if min(block.timestamps_us) < now_us // HOUR_US * HOUR_US:  # one C-level pass: most blocks are current
+            late = late_hours(zip(block.meters, block.timestamps_us, strict=True), now_us)
+            if late:
+                self._rollups.mark(late)
         self._client.insert(
             EVENTS_TABLE,
-            EventBlock.of(rows).insert_columns(),
+            block.insert_columns(),
             column_names=COLUMN_NAMES,
             column_type_names=COLUMN_TYPES,
             column_oriented=True,

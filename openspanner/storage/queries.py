@@ -9,6 +9,7 @@ once (docs/storage.md, "Exactly once").
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -34,8 +35,10 @@ from openspanner.domain.queries import (
     UsageQuery,
     too_many_rows,
 )
+from openspanner.domain.rollups import US, Build, RollupLevel, covered_ranges, plan_rollup, raw_ranges
 from openspanner.domain.values import SUBJECT
 from openspanner.domain.windows import WindowSize
+from openspanner.storage.rollups import ROLLUP_TABLES, RollupStore
 from openspanner.storage.schema import EVENTS_TABLE
 
 Parameters = dict[str, Any]
@@ -232,18 +235,25 @@ def _dimension_sql(condition: Condition, param: _TreeParameters) -> str:
     return f"({present} AND {test})"
 
 
-def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
-    """One row per (window, subject, dimension values) with its event count and aggregate."""
-    where, params = _conditions(
-        query.meter.name, query.start_us, query.end_us, query.subjects, query.filters, query.filter_tree
-    )
-    columns = [WINDOW_SQL[query.window_size] if query.window_size else "0"]
+def _group_columns(query: UsageQuery, params: Parameters, time_column: str = "timestamp") -> list[str]:
+    """The window, subject and dimension expressions a usage query groups by, over `time_column`."""
+    window = WINDOW_SQL[query.window_size].replace("(timestamp", f"({time_column}") if query.window_size else "0"
+    columns = [window]
     if query.window_size:
         params["tz"] = query.time_zone
     columns.append("subject" if query.by_subject else "''")
     for i, name in enumerate(query.dimensions):
         params[f"g{i}"] = name
         columns.append(f"if(mapContains(metadata, {{g{i}:String}}), metadata[{{g{i}:String}}], NULL)")
+    return columns
+
+
+def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
+    """One row per (window, subject, dimension values) with its event count and aggregate."""
+    where, params = _conditions(
+        query.meter.name, query.start_us, query.end_us, query.subjects, query.filters, query.filter_tree
+    )
+    columns = _group_columns(query, params)
     keys = [f"k{i}" for i in range(len(columns))]
     params["limit"] = MAX_ROWS + 1
     sql = (
@@ -255,6 +265,103 @@ def usage_sql(query: UsageQuery) -> tuple[str, Parameters]:
         " LIMIT {limit:UInt64}"
     )
     return sql, params
+
+
+# What each side of a rollup query contributes per row, and how the outer
+# query combines them into the aggregation: raw events one row per event,
+# rollups one row per group of an hour (storage/rollups.py).
+_RAW_PARTS = {
+    "q_total": "quantity",
+    "q_low": "quantity",
+    "q_high": "quantity",
+    "q_first": "quantity",
+    "q_first_at": "(timestamp, idempotency_key)",
+    "q_last": "quantity",
+    "q_last_at": "(timestamp, idempotency_key)",
+}
+_ROLLUP_PARTS = {
+    "q_total": "total",
+    "q_low": "low",
+    "q_high": "high",
+    "q_first": "first_quantity",
+    "q_first_at": "(first_at, first_key)",
+    "q_last": "last_quantity",
+    "q_last_at": "(last_at, last_key)",
+}
+COMBINED_SQL: dict[Aggregation, tuple[str, tuple[str, ...]]] = {
+    Aggregation.SUM: ("sum(q_total)", ("q_total",)),
+    Aggregation.COUNT: ("toFloat64(sum(q_events))", ()),
+    Aggregation.AVG: ("sum(q_total) / sum(q_events)", ("q_total",)),
+    Aggregation.MIN: ("min(q_low)", ("q_low",)),
+    Aggregation.MAX: ("max(q_high)", ("q_high",)),
+    Aggregation.FIRST: ("argMin(q_first, q_first_at)", ("q_first", "q_first_at")),
+    Aggregation.LAST: ("argMax(q_last, q_last_at)", ("q_last", "q_last_at")),
+    Aggregation.RATE: ("sum(q_total)", ("q_total",)),
+}
+# Beyond this many separate stretches of rollups and raw events (hours not
+# built, scattered through the range) the query reads raw events only.
+MAX_RAW_RANGES = 64
+
+
+def rollup_usage_sql(query: UsageQuery, level: RollupLevel, builds: list[Build]) -> tuple[str, Parameters]:
+    """The usage query over the rollup rows of `builds` and raw events for the rest of the range.
+
+    Both sides group alike (a UTC hour lies in one window: domain/rollups.py)
+    and the outer query combines their partial aggregates per group.
+    """
+    where, params = _conditions(query.meter.name, None, None, query.subjects, query.filters, query.filter_tree)
+    combined, parts = COMBINED_SQL[query.meter.aggregation]
+    keys = [f"k{i}" for i in range(len(_group_columns(query, params)))]
+    sides = []
+    ranges = raw_ranges(query, builds)
+    if ranges:
+        spans = []
+        for i, (start_us, end_us) in enumerate(ranges):
+            params[f"raw{i}_from"], params[f"raw{i}_to"] = start_us, end_us
+            spans.append(
+                f"(timestamp >= fromUnixTimestamp64Micro({{raw{i}_from:Int64}}, 'UTC')"
+                f" AND timestamp < fromUnixTimestamp64Micro({{raw{i}_to:Int64}}, 'UTC'))"
+            )
+        sides.append(
+            _side_sql(_group_columns(query, params), keys, "1", [_RAW_PARTS[p] for p in parts], parts)
+            + f" FROM {EVENTS_TABLE} FINAL WHERE {' AND '.join([*where, '(' + ' OR '.join(spans) + ')'])}"
+        )
+    hours = []
+    for i, (start_us, end_us) in enumerate(covered_ranges(builds)):
+        params[f"built{i}_from"], params[f"built{i}_to"] = start_us // US, end_us // US
+        hours.append(
+            f"(hour >= toDateTime({{built{i}_from:Int64}}, 'UTC') AND hour < toDateTime({{built{i}_to:Int64}}, 'UTC'))"
+        )
+    # FINAL keeps each group's row of its hour's newest build; a group an
+    # older build had and a newer one lacks exists only after its events were
+    # deleted, and deletions remove the rollup rows they concern
+    # (storage/rollups.py), or belong to a meter deleted before this one was
+    # created, whose builds are older than it.
+    params["created_ms"] = int(query.meter.create_time.timestamp() * 1000) if query.meter.create_time else 0
+    rollup_where = [
+        *where,
+        "(" + " OR ".join(hours) + ")",
+        "built_as_of >= fromUnixTimestamp64Milli({created_ms:Int64}, 'UTC')",
+    ]
+    sides.append(
+        _side_sql(_group_columns(query, params, "hour"), keys, "events", [_ROLLUP_PARTS[p] for p in parts], parts)
+        + f" FROM {ROLLUP_TABLES[level]} FINAL WHERE {' AND '.join(rollup_where)}"
+    )
+    params["limit"] = MAX_ROWS + 1
+    sql = (
+        f"SELECT {', '.join(keys)}, sum(q_events) AS events, {combined} AS value"
+        f" FROM ({' UNION ALL '.join(sides)})"
+        f" GROUP BY {', '.join(keys)}"
+        " LIMIT {limit:UInt64}"
+    )
+    return sql, params
+
+
+def _side_sql(columns: list[str], keys: list[str], events: str, values: list[str], names: tuple[str, ...]) -> str:
+    selected = [f"{c} AS {k}" for c, k in zip(columns, keys, strict=True)]
+    selected.append(f"{events} AS q_events")
+    selected.extend(f"{v} AS {n}" for v, n in zip(values, names, strict=True))
+    return f"SELECT {', '.join(selected)}"
 
 
 # ListEvents first looks this far back from the newest possible timestamp and
@@ -346,13 +453,18 @@ def dimension_values_sql(plan: DimensionValues) -> tuple[str, Parameters]:
 
 
 class QueryStore:
-    """Runs the built queries (blocking; call through Storage.run)."""
+    """Runs the built queries (blocking; call through Storage.run).
 
-    def __init__(self, client: Client) -> None:
+    With `rollups` off, usage queries read raw events only (the tests
+    compare both ways).
+    """
+
+    def __init__(self, client: Client, rollups: bool = True) -> None:
         self._client = client
+        self._rollups = RollupStore(client) if rollups else None
 
     def usage(self, query: UsageQuery) -> list[GroupAggregate]:
-        sql, params = usage_sql(query)
+        sql, params = self.usage_plan(query)
         rows = self._client.query(sql, parameters=params, settings=READ_SETTINGS).result_rows
         if len(rows) > MAX_ROWS:
             raise too_many_rows()
@@ -367,6 +479,16 @@ class QueryStore:
             )
             for row in rows
         ]
+
+    def usage_plan(self, query: UsageQuery) -> tuple[str, Parameters]:
+        """The SQL of a usage query: over rollups and raw events where rollups cover whole hours
+        of the range (domain/rollups.py), else over raw events only."""
+        plan = plan_rollup(query, time.time_ns() // 1000) if self._rollups else None
+        if plan is not None and self._rollups is not None:
+            builds = self._rollups.builds(query.meter.name, query.meter.create_time, plan)
+            if builds and len(raw_ranges(query, builds)) + len(covered_ranges(builds)) <= MAX_RAW_RANGES:
+                return rollup_usage_sql(query, plan.level, builds)
+        return usage_sql(query)
 
     def breakdown(self, plan: Breakdown) -> list[BreakdownRow]:
         """The top values of the plan's field, largest aggregate first (rate per second of the range)."""
