@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -63,11 +63,14 @@ class UsageTotals:
     max: float = -math.inf
     first: tuple[int, str, float] | None = None
     last: tuple[int, str, float] | None = None
-    distinct: set[str] = field(default_factory=set)
+    # None until a first value: most meters count none, and an empty set costs ~200 bytes an entry.
+    distinct: set[str] | None = None
 
     def add(self, timestamp_us: int, key: str, quantity: float, value: str | None = None) -> None:
         """One event; `value` is what it adds to a distinct count (None: nothing)."""
         if value is not None:
+            if self.distinct is None:
+                self.distinct = set()
             self.distinct.add(value)
         self.count += 1
         self.sum += quantity
@@ -80,7 +83,7 @@ class UsageTotals:
             self.last = entry
 
     def copy(self) -> UsageTotals:
-        return replace(self, distinct=set(self.distinct))
+        return replace(self, distinct=set(self.distinct) if self.distinct else None)
 
     def value(self, aggregation: Aggregation, seconds: float) -> float:
         """The meter's `current`: 0 for a window without events, as the product answers."""
@@ -98,7 +101,7 @@ AGGREGATE_VALUE: dict[Aggregation, Callable[[UsageTotals, float], float]] = {
     Aggregation.FIRST: lambda t, _: t.first[2] if t.first else 0.0,
     Aggregation.LAST: lambda t, _: t.last[2] if t.last else 0.0,
     Aggregation.RATE: lambda t, seconds: t.count / seconds if seconds > 0 else 0.0,
-    Aggregation.UNIQUE_COUNT: lambda t, _: float(len(t.distinct)),
+    Aggregation.UNIQUE_COUNT: lambda t, _: float(len(t.distinct or ())),
 }
 
 

@@ -127,7 +127,7 @@ def _totals(row: Sequence[Any]) -> UsageTotals:
     return UsageTotals(
         count=int(count), sum=float(total), min=float(low), max=float(high),
         first=(int(first[0]), str(first[1]), float(first[2])), last=(int(last[0]), str(last[1]), float(last[2])),
-        distinct={str(value) for value in distinct},
+        distinct={str(value) for value in distinct} or None,
     )
 
 
