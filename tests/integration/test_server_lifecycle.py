@@ -38,8 +38,8 @@ from tests.support.small_disk import SmallDisk, small_disk  # noqa: F401 (a fixt
 
 # The order of a shutdown's steps, as the server logs them.
 SHUTDOWN_STEPS = [
-    "health", "workers intake", "http", "streams", "limits", "batcher", "grpc", "workers", "keys", "catalog",
-    "storage",
+    "health", "workers intake", "http", "streams", "limits", "batcher", "grpc", "alerts", "workers", "keys",
+    "catalog", "storage",
 ]
 
 
@@ -183,7 +183,8 @@ def test_a_start_that_fails_on_a_taken_http_port_stops_what_it_had_started(tmp_p
     assert error.startswith("error: OPENSPANNER_HTTP_PORT") and f":{taken_port}" in error
     assert "start failed, stopping what had started" in log_messages(failed)
     # The gRPC port was bound and the batcher started before the HTTP port failed.
-    assert steps_done(failed) == ["streams", "limits", "batcher", "grpc", "workers", "keys", "catalog", "storage"]
+    assert steps_done(failed) == ["streams", "limits", "batcher", "grpc", "alerts", "workers", "keys", "catalog",
+                                     "storage"]
     # The data dir and the gRPC port are free again: a server starts on both.
     with running_server(tmp_path, "taken", port=grpc_port) as second:
         client = Client(second.address)
