@@ -126,15 +126,22 @@ export async function render(main, { params, session, setTitle }) {
     );
   }
 
+  // Loads can overlap (an assignment ended, then "Include ended" ticked at once): only the
+  // latest one asked for may draw the list, or an older answer would hide what was asked.
+  let latestLoad = 0;
+
   async function loadAssignments() {
+    const load = ++latestLoad;
     replace(assigned, loading("assigned subjects"));
     let answer;
     try {
       answer = await api("GET", "/v1/plans/assignments", { query: { plan_id: plan.id, include_history: withEnded.checked, limit: 200 } });
     } catch (error) {
+      if (load !== latestLoad) return;
       replace(assigned, isUnserved(error) ? notAvailable("Assignments") : errorState(`Could not load the assignments: ${error.message}`, loadAssignments));
       return;
     }
+    if (load !== latestLoad) return;
     const items = [...(answer.items || [])].sort((a, b) => (STATUS_ORDER[a.status] ?? 3) - (STATUS_ORDER[b.status] ?? 3));
     if (!items.length) {
       replace(assigned, empty(plan.is_current ? "No subject is assigned to this version." : "No subject is on this version: a retired version's subjects moved to the next one."));
