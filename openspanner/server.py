@@ -207,12 +207,7 @@ async def _start(app: App) -> None:
     settings = app.settings
     tls = load_tls(settings)
     log.info("server starting", pid=os.getpid())
-    storage = Storage(await _open_storage(settings), settings.storage_threads)
-    app.on_stop("storage", storage.close)
-    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
-    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
-    await catalog.start()
-    app.on_stop("catalog", catalog.stop)
+    storage, catalog = await _start_storage(app)
     admin_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
     keys = ApiKeys(storage, admin_key, settings.cache_refresh_seconds)
     await keys.start()
@@ -300,12 +295,7 @@ async def _start_only_workers(app: App) -> None:
     """`openspanner worker`: storage and the background workers, against the storage the servers use."""
     settings = app.settings
     log.info("worker starting", pid=os.getpid())
-    storage = Storage(await _open_storage(settings), settings.storage_threads)
-    app.on_stop("storage", storage.close)
-    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
-    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
-    await catalog.start()
-    app.on_stop("catalog", catalog.stop)
+    storage, catalog = await _start_storage(app)
     if not settings.workers:
         log.warning("OPENSPANNER_WORKERS=false is ignored by `openspanner worker`, which only runs workers")
     workers = Workers()
@@ -319,6 +309,18 @@ async def _start_only_workers(app: App) -> None:
         "worker started", pid=os.getpid(),
         storage="embedded" if settings.uses_embedded_engine else "clickhouse-server",
     )
+
+
+async def _start_storage(app: App) -> tuple[Storage, MeterCatalog]:
+    """Storage, migrated to this version's schema, and the meters: what a server and a worker both start on."""
+    settings = app.settings
+    storage = Storage(await _open_storage(settings), settings.storage_threads)
+    app.on_stop("storage", storage.close)
+    await storage.run(migrate, storage.client, settings.clickhouse_cluster)
+    catalog = MeterCatalog(storage, settings.cache_refresh_seconds)
+    await catalog.start()
+    app.on_stop("catalog", catalog.stop)
+    return storage, catalog
 
 
 async def _start_alerts(
